@@ -1,0 +1,180 @@
+"""The fact model and the snapshot file.
+
+A fact is a flat record: ``kind`` (snake_case), ``id`` (stable within a snapshot), ``source``
+(where it came from: ``{"file": "/etc/hosts", "line": 7}``, ``{"command": "ip -j route"}``,
+``{"netlink": "RTM_GETROUTE"}``) and fields. In JSON it is one flat object; in Python a
+:class:`Fact`. Collectors and probes create facts; the engine only reads them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+from engine.redact import redact_fact
+
+SCHEMA_VERSION = 1
+RESERVED_KEYS = frozenset({"kind", "id", "source"})
+
+
+class FactError(ValueError):
+    """A fact or snapshot that does not have the shape whynet writes."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One observation, with where it came from."""
+
+    kind: str
+    id: str
+    source: Mapping[str, Any]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in RESERVED_KEYS:
+            return getattr(self, name)
+        return self.fields.get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        if name in RESERVED_KEYS:
+            return getattr(self, name)
+        return self.fields[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "source": dict(self.source), **self.fields}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "fact") -> Fact:
+        if not isinstance(data, Mapping):
+            raise FactError(f"{where}: expected an object, got {type(data).__name__}")
+        kind, fid, source = data.get("kind"), data.get("id"), data.get("source")
+        if not isinstance(kind, str) or not kind:
+            raise FactError(f"{where}: missing or non-string 'kind'")
+        if not isinstance(fid, str) or not fid:
+            raise FactError(f"{where}: missing or non-string 'id'")
+        if not isinstance(source, Mapping):
+            raise FactError(f"{where} ({fid}): 'source' must be an object")
+        fields = {k: v for k, v in data.items() if k not in RESERVED_KEYS}
+        return cls(kind=kind, id=fid, source=dict(source), fields=fields)
+
+    def describe_source(self) -> str:
+        """``/etc/hosts:7``, ``command: ip -j route``, ``netlink: RTM_GETROUTE``..."""
+        return describe_source(self.source)
+
+
+def describe_source(source: Mapping[str, Any]) -> str:
+    if "file" in source:
+        where = str(source["file"])
+        if source.get("line") is not None:
+            where += f":{source['line']}"
+        return where
+    for key in ("command", "netlink", "probe", "env", "rule", "sysctl"):
+        if key in source:
+            return f"{key}: {source[key]}"
+    return ", ".join(f"{k}: {v}" for k, v in source.items()) or "unknown"
+
+
+def make_fact(kind: str, fid: str, source: Mapping[str, Any], **fields: Any) -> Fact:
+    """The one way collectors and probes build facts: ``make_fact("route", "route:0", src, ...)``."""
+    return Fact(kind=kind, id=fid, source=dict(source), fields=fields)
+
+
+def collection_error(collector: str, reason: str, source: Mapping[str, Any]) -> Fact:
+    """A source that could not be read: recorded, never raised."""
+    return make_fact(
+        "collection_error", f"collection_error:{collector}", source, collector=collector,
+        reason=reason,
+    )
+
+
+def absent(collector: str, what: str, reason: str, source: Mapping[str, Any]) -> Fact:
+    """A source this machine does not have (no nft binary, no firewalld): present=False."""
+    return make_fact(
+        "source_absent", f"source_absent:{collector}:{what}", source, collector=collector,
+        what=what, reason=reason,
+    )
+
+
+@dataclass
+class Snapshot:
+    """Collected facts plus where and when; what ``whynet collect`` writes."""
+
+    facts: list[Fact]
+    host: str = field(default_factory=socket.gethostname)
+    collected_at: str = field(
+        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    )
+    whynet: str = __version__
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "whynet": self.whynet,
+            "schema": SCHEMA_VERSION,
+            "host": self.host,
+            "collected_at": self.collected_at,
+            "facts": [redact_fact(f).to_json() for f in self.facts],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, sort_keys=False, default=str)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.dumps() + "\n", encoding="utf-8")
+
+    @classmethod
+    def loads(cls, text: str, name: str = "snapshot") -> Snapshot:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FactError(f"{name}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_json(data, name)
+
+    @classmethod
+    def from_json(cls, data: Any, name: str = "snapshot") -> Snapshot:
+        if not isinstance(data, Mapping) or "whynet" not in data or "facts" not in data:
+            raise FactError(f"{name}: not a whynet snapshot (no 'whynet' and 'facts' keys)")
+        if data.get("schema") != SCHEMA_VERSION:
+            raise FactError(
+                f"{name}: snapshot schema {data.get('schema')!r} is not supported "
+                f"(this whynet reads schema {SCHEMA_VERSION})"
+            )
+        if not isinstance(data["facts"], list):
+            raise FactError(f"{name}: 'facts' must be a list")
+        facts = [Fact.from_json(f, f"{name}: fact #{i}") for i, f in enumerate(data["facts"])]
+        seen: set[str] = set()
+        for f in facts:
+            if f.id in seen:
+                raise FactError(f"{name}: duplicate fact id {f.id!r}")
+            seen.add(f.id)
+        return cls(
+            facts=facts,
+            host=str(data.get("host", "")),
+            collected_at=str(data.get("collected_at", "")),
+            whynet=str(data["whynet"]),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Snapshot:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FactError(f"{p}: cannot read snapshot ({exc.__class__.__name__}: {exc})") from None
+        return cls.loads(text, str(p))
+
+
+def unique_ids(facts: Iterable[Fact]) -> list[Fact]:
+    """Make ids unique by suffixing repeats (``route:default``, ``route:default#2``)."""
+    seen: dict[str, int] = {}
+    out: list[Fact] = []
+    for f in facts:
+        n = seen.get(f.id, 0) + 1
+        seen[f.id] = n
+        out.append(f if n == 1 else Fact(f.kind, f"{f.id}#{n}", f.source, f.fields))
+    return out

@@ -1,0 +1,236 @@
+"""Every fact kind whynet collects or probes, with typed, described fields.
+
+This is the contract between the producers of facts (collectors, probes) and their consumers
+(the knowledge base, the validator, the README's fact reference). Like osquery's table specs:
+one declaration per kind; ``tests/test_kinds.py`` checks every live fact against it.
+
+Field types: ``str``, ``int``, ``bool``, ``list`` (of str unless said), ``ip`` (an address as
+text), ``cidr`` (``10.0.0.0/8``), ``any``. Every field may be ``null`` where noted "or null".
+Rules may also match the kinds their own ``then:`` clauses derive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    name: str
+    description: str
+    producer: str  # the module that produces it
+    fields: dict[str, FieldSpec]
+
+
+def _k(name: str, producer: str, description: str, **fields: tuple[str, str]) -> KindSpec:
+    return KindSpec(name, description, producer, {k: FieldSpec(*v) for k, v in fields.items()})
+
+
+_PROBE_COMMON = {
+    "target": ("str", "the target as the user wrote it"),
+    "layer": ("str", "link|address|route|name|transport|tls|proxy|application"),
+    "outcome": ("str", "closed set, see README: open, refused, timeout, unreachable, ..."),
+    "elapsed_ms": ("int", "how long the probe took, or null"),
+    "error": ("str", "the error text as the OS or library gave it, or null"),
+}
+
+KINDS: dict[str, KindSpec] = {
+    k.name: k
+    for k in [
+        # --- collected ------------------------------------------------------------------
+        _k("interface", "collectors.links", "a network interface (link)",
+           name=("str", "interface name"), mac=("str", "link-layer address, or null"),
+           state=("str", "operstate: up, down, unknown"), mtu=("int", "MTU"),
+           kind=("str", "physical, loopback, veth, bridge, bond, vlan, tun, tap, wireguard, "
+                        "dummy, vm (virbr/vboxnet/vmnet), container (docker0/cni/podman), virtual"),
+           flags=("list", "link flags (UP, LOWER_UP, NOARP...)"),
+           master=("str", "bridge/bond it is enslaved to, or null"),
+           netns=("str", "network namespace name when known, or null")),
+        _k("address", "collectors.links", "an IP address on an interface",
+           interface=("str", "interface name"), ip=("ip", "the address"),
+           prefix=("int", "prefix length"), family=("int", "4 or 6"),
+           scope=("str", "global, link, host"), network=("cidr", "the subnet it is on"),
+           dynamic=("bool", "from DHCP/SLAAC (has a lifetime)")),
+        _k("route", "collectors.routes", "a route in any routing table",
+           destination=("str", "'default' or a CIDR"), gateway=("ip", "next hop, or null"),
+           interface=("str", "output interface, or null"), metric=("int", "metric, 0 if none"),
+           table=("str", "table name or number (main, local, 100...)"),
+           protocol=("str", "kernel, boot, static, dhcp, ..."),
+           type=("str", "unicast, local, broadcast, blackhole, unreachable, prohibit..."),
+           family=("int", "4 or 6"), scope=("str", "link, global, host"),
+           prefsrc=("ip", "preferred source address, or null")),
+        _k("policy_rule", "collectors.routes", "an `ip rule` policy routing rule",
+           priority=("int", "rule priority"), selector=("str", "what it matches, as text"),
+           table=("str", "table it sends to"), family=("int", "4 or 6"),
+           action=("str", "lookup, blackhole, unreachable, prohibit..."),
+           src=("str", "source selector CIDR or 'all'"), dst=("str", "destination CIDR or null"),
+           fwmark=("str", "fwmark or null"), iif=("str", "input interface or null"),
+           oif=("str", "output interface or null"),
+           default=("bool", "one of the three rules every Linux host has (local, main, default)")),
+        _k("neighbor", "collectors.routes", "an ARP/NDP neighbour entry",
+           ip=("ip", "neighbour address"), mac=("str", "its link-layer address, or null"),
+           interface=("str", "interface"), state=("str", "REACHABLE, STALE, FAILED..."),
+           family=("int", "4 or 6")),
+        _k("hosts_entry", "collectors.hosts", "one line of the hosts file",
+           ip=("ip", "the address"), names=("list", "names on the line"),
+           line=("int", "line number"), loopback=("bool", "ip is loopback or unspecified"),
+           file=("str", "the hosts file read")),
+        _k("nameserver", "collectors.resolver", "a configured DNS server",
+           ip=("ip", "server address"), origin=("str", "resolv.conf, systemd-resolved"),
+           link=("str", "interface for per-link DNS, or null"),
+           stub=("bool", "a local stub (127.0.0.53, 127.0.0.1)")),
+        _k("resolver_config", "collectors.resolver", "resolver settings",
+           search=("list", "search domains"), options=("list", "resolv.conf options"),
+           nsswitch_hosts=("list", "the hosts: line of nsswitch.conf, in order"),
+           resolv_conf=("str", "path read"), managed_by=("str", "systemd-resolved, "
+                                                       "NetworkManager, resolvconf or null"),
+           nameserver_count=("int", "how many nameservers resolv.conf lists")),
+        _k("listener", "collectors.sockets", "a listening socket",
+           ip=("ip", "bound address"), port=("int", "port"), protocol=("str", "tcp or udp"),
+           family=("int", "4 or 6"), pid=("int", "owning pid, or null"),
+           process=("str", "process name, or null (not visible without root)"),
+           user=("str", "owning user, or null")),
+        _k("sysctl", "collectors.sysctl", "a kernel network setting",
+           name=("str", "dotted name (net.ipv4.ip_forward)"), value=("str", "value as text"),
+           int_value=("int", "first integer in the value, or null")),
+        _k("firewall_backend", "collectors.firewall_*", "a firewall that is (or is not) here",
+           backend=("str", "nftables, iptables, ip6tables, ufw, firewalld"),
+           present=("bool", "its tool or service exists"), active=("bool", "it filters traffic"),
+           rule_count=("int", "rules it holds"), variant=("str", "legacy or nf_tables, or null"),
+           default_incoming=("str", "ufw/firewalld default for incoming, or null"),
+           default_outgoing=("str", "ufw default for outgoing, or null")),
+        _k("firewall_chain", "collectors.firewall_*", "a base chain and its policy",
+           backend=("str", "nftables, iptables, ip6tables"), family=("str", "ip, ip6, inet..."),
+           table=("str", "table"), chain=("str", "chain"), hook=("str", "input, output, "
+                                                                 "forward, prerouting..."),
+           policy=("str", "accept or drop, or null for non-base chains"),
+           priority=("int", "hook priority, or null"), rule_count=("int", "rules in it")),
+        _k("firewall_rule", "collectors.firewall_*", "one firewall rule",
+           backend=("str", "nftables, iptables, ip6tables, ufw, firewalld"),
+           family=("str", "ip, ip6, inet, ..."), table=("str", "table"), chain=("str", "chain"),
+           hook=("str", "hook of its chain, or null"), handle=("int", "nft handle, or null"),
+           position=("int", "position in its chain, from 1"),
+           protocol=("str", "tcp, udp, icmp, ... or null for any"),
+           dports=("list", "destination ports (ints) it matches; empty for any"),
+           sports=("list", "source ports (ints); empty for any"),
+           saddr=("list", "source addresses/CIDRs; empty for any"),
+           daddr=("list", "destination addresses/CIDRs; empty for any"),
+           iifname=("str", "input interface or null"), oifname=("str", "output interface or null"),
+           ct_state=("list", "conntrack states matched"),
+           verdict=("str", "accept, drop, reject, jump, goto, return, masquerade, snat, dnat..."),
+           reject_with=("str", "tcp-reset, icmp-port-unreachable, icmp-admin-prohibited, "
+                               "icmp-host-prohibited..., or null"),
+           target=("str", "jump/goto target chain or nat address, or null"),
+           text=("str", "the rule as text")),
+        _k("firewalld_zone", "collectors.firewalld", "a firewalld zone",
+           name=("str", "zone"), default=("bool", "the default zone"),
+           interfaces=("list", "interfaces in it"), services=("list", "allowed services"),
+           ports=("list", "allowed ports as 'N/proto'"), target=("str", "zone target")),
+        _k("env_var", "collectors.environment", "an environment variable whynet cares about",
+           name=("str", "variable name"), present=("bool", "set"),
+           category=("str", "proxy, environment_marker, tls_override, credential"),
+           value=("str", "the value when not secret (proxy URLs without credentials), or null"),
+           redacted=("bool", "the value was withheld as secret"),
+           has_credentials=("bool", "a URL value carried user:password")),
+        _k("proxy_setting", "collectors.environment", "the effective proxy configuration",
+           scheme=("str", "http, https, all"), url=("str", "proxy URL without credentials"),
+           host=("str", "proxy host"), port=("int", "proxy port"),
+           variable=("str", "the variable that set it"),
+           no_proxy=("list", "NO_PROXY entries in force")),
+        _k("credential_source", "collectors.credentials", "a place a tool reads credentials from",
+           tool=("str", "aws, netrc, docker, kubernetes, postgres, git, ..."),
+           path=("str", "file path, or null for variables"),
+           variable=("str", "environment variable, or null for files"),
+           present=("bool", "exists / is set"), readable=("bool", "readable by this user"),
+           mode=("str", "permissions as octal, or null"), owner=("str", "owner, or null"),
+           too_open=("bool", "group/world readable"),
+           precedence=("int", "1 = consulted first by the tool")),
+        _k("trust_store", "collectors.certstores", "a CA bundle or directory a runtime trusts",
+           path=("str", "file or directory"), runtime=("str", "system, python-certifi, node, "
+                                                        "java, env"),
+           variable=("str", "the env override that names it, or null"),
+           exists=("bool", "path exists"), readable=("bool", "readable by this user"),
+           count=("int", "certificates parsed"), expired=("int", "of which expired"),
+           errors=("int", "entries that did not parse")),
+        _k("cert", "collectors.certstores",
+           "an expired certificate found in a trust store (only those are recorded)",
+           path=("str", "store"), subject=("str", "subject"), not_after=("str", "ISO time"),
+           expired=("bool", "past not_after")),
+        _k("collection_error", "engine.facts", "a source that could not be read",
+           collector=("str", "which collector"), reason=("str", "why, one line")),
+        _k("source_absent", "engine.facts", "a source this machine does not have",
+           collector=("str", "which collector"), what=("str", "binary/file/service"),
+           reason=("str", "why it counts as absent")),
+        # --- probed ---------------------------------------------------------------------
+        _k("probe_target", "probes.target", "a target as parsed",
+           **_PROBE_COMMON, host=("str", "host name or address"), port=("int", "port"),
+           port_reason=("str", "'explicit' or '<scheme> default'"),
+           scheme=("str", "URL scheme or null"), is_ip=("bool", "host is an address"),
+           tls=("bool", "the scheme or port implies TLS")),
+        _k("probe_resolve", "probes.dns", "a name resolution attempt",
+           **_PROBE_COMMON, host=("str", "name"),
+           via=("str", "'system' (getaddrinfo) or the nameserver address"),
+           transport=("str", "system, udp or tcp"), rdtype=("str", "A, AAAA or ANY"),
+           addresses=("list", "addresses answered"),
+           hosts_line=("int", "line of the hosts file that answered, or null"),
+           from_hosts=("bool", "the system answer came from the hosts file")),
+        _k("probe_route", "probes.route", "the route the kernel picks for an address",
+           **_PROBE_COMMON, ip=("ip", "destination"), gateway=("ip", "next hop, or null"),
+           interface=("str", "output interface"), src=("ip", "source address"),
+           table=("str", "table that answered"), rule_priority=("int", "policy rule, or null"),
+           non_default_table=("bool", "a policy rule chose a table other than main"),
+           on_link=("bool", "directly connected (no gateway)")),
+        _k("probe_icmp", "probes.icmp", "an ICMP echo",
+           **_PROBE_COMMON, ip=("ip", "address"), method=("str", "dgram, raw or none"),
+           rtt_ms=("int", "round trip, or null")),
+        _k("probe_tcp", "probes.tcp", "a TCP connect",
+           **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port"),
+           errno=("str", "ECONNREFUSED, EHOSTUNREACH, ... or null"),
+           icmp=("str", "the ICMP error the kernel reported (host-unreachable, "
+                        "admin-prohibited, port-unreachable...), or null"),
+           icmp_from=("ip", "who sent that ICMP error, or null"),
+           src=("ip", "local address used, or null"), via_proxy=("bool", "through a proxy")),
+        _k("probe_udp", "probes.tcp", "a UDP exchange (DNS servers, --udp)",
+           **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port")),
+        _k("probe_tls", "probes.tls", "a TLS handshake and chain check",
+           **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port"),
+           sni=("str", "server name sent"), version=("str", "TLS version, or null"),
+           subject=("str", "leaf subject"), issuer=("str", "leaf issuer"),
+           sans=("list", "subject alternative names"), not_after=("str", "leaf expiry"),
+           self_signed=("bool", "leaf is self-signed"),
+           name_matches=("bool", "the host matches the certificate's names"),
+           chain_length=("int", "certificates presented"),
+           trusted_by=("list", "trust stores that verified it"),
+           untrusted_by=("list", "trust stores that did not"),
+           verify_error=("str", "verification error against the system store, or null"),
+           unexpected_issuer=("bool", "issuer looks like an intercepting proxy")),
+        _k("probe_proxy", "probes.proxy", "whether and how a target goes through a proxy",
+           **_PROBE_COMMON, proxy=("str", "proxy URL without credentials, or null"),
+           variable=("str", "which variable chose it, or null"),
+           bypassed=("bool", "NO_PROXY matched the target"),
+           no_proxy_match=("str", "the NO_PROXY entry that matched, or null"),
+           proxy_reachable=("bool", "the proxy answered, or null"),
+           connect_status=("int", "HTTP status of CONNECT, or null")),
+        _k("probe_listen", "probes.listen", "whether this user can serve on a port",
+           **_PROBE_COMMON, port=("int", "port"), protocol=("str", "tcp"),
+           in_use=("bool", "already bound"), holder_pid=("int", "pid holding it, or null"),
+           holder_process=("str", "process holding it, or null"),
+           privileged=("bool", "below net.ipv4.ip_unprivileged_port_start"),
+           unprivileged_port_start=("int", "the sysctl value"),
+           is_root=("bool", "whynet runs as root"),
+           firewall_blocks=("bool", "an input rule drops/rejects the port, or null")),
+    ]
+}
+
+LAYERS = ("link", "address", "route", "name", "transport", "tls", "proxy", "application")
+SEVERITIES = ("info", "warning", "error")
+
+
+def known_kind(name: str) -> bool:
+    return name in KINDS
