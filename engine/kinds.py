@@ -28,8 +28,10 @@ class KindSpec:
     fields: dict[str, FieldSpec]
 
 
-def _k(name: str, producer: str, description: str, **fields: tuple[str, str]) -> KindSpec:
-    return KindSpec(name, description, producer, {k: FieldSpec(*v) for k, v in fields.items()})
+def _k(
+    kind: str, producer: str, description: str, /, **fields: tuple[str, str]
+) -> KindSpec:
+    return KindSpec(kind, description, producer, {k: FieldSpec(*v) for k, v in fields.items()})
 
 
 _PROBE_COMMON = {

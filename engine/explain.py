@@ -1,0 +1,224 @@
+"""``why`` and ``why-not``, rendered from the report's justification graph and facts only.
+
+* :func:`why` walks a rule's activations: each condition, the fact that met it, where that fact
+  came from (file and line, command, netlink), and, for a derived fact, the activation that
+  derived it, recursively down to collected or probed facts.
+* :func:`why_not` re-checks a rule that did not fire condition by condition against the
+  report's facts (the same operators and expressions the engine compiled) and says which
+  condition stopped it, how many facts each condition matched, and the nearest partial match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.tree import Tree
+
+from engine import expr
+from engine.facts import Fact, describe_source
+from engine.inference import FactView, fact_fields
+from engine.knowledge import Condition, FieldTest, Rule
+
+MAX_PARTIALS = 20000  # bound the join while re-checking a rule
+
+
+class ReportFacts:
+    """The facts a report carries, by id."""
+
+    def __init__(self, report: Mapping[str, Any]):
+        self.by_id: dict[str, Fact] = {}
+        for i, raw in enumerate(report.get("facts", [])):
+            f = Fact.from_json(raw, f"report fact #{i}")
+            self.by_id[f.id] = f
+        self.activations = {a["id"]: a for a in report.get("justification", {}).get(
+            "activations", [])}
+        self.derived: dict[str, str] = report.get("justification", {}).get("derived", {})
+
+    def of_kind(self, kind: str) -> list[Fact]:
+        return [f for f in self.by_id.values() if f.kind == kind]
+
+
+def _fact_label(f: Fact | None, fid: str) -> str:
+    if f is None:
+        return f"{fid} (not in report)"
+    shown = {k: v for k, v in f.fields.items() if v not in (None, [], "")}
+    text = ", ".join(f"{k}={v}" for k, v in list(shown.items())[:8])
+    return f"[bold]{f.id}[/] ({f.kind}) {text}  [whynet.source]← {describe_source(f.source)}[/]"
+
+
+def why(report: Mapping[str, Any], rule: Rule) -> Tree | None:
+    """A tree: finding → each activation → condition → fact → source (recursing into derived)."""
+    facts = ReportFacts(report)
+    acts = [a for a in facts.activations.values() if a["rule"] == rule.id]
+    if not acts:
+        return None
+    root = Tree(f"[bold]{rule.id}[/]: {rule.title}  "
+                f"[dim]({rule.severity}, layer {rule.layer}, checklist "
+                f"{', '.join(rule.checklist)}, {rule.location})[/]")
+    for act in acts:
+        _add_activation(root, act, facts, depth=0)
+    return root
+
+
+def _add_activation(parent: Tree, act: Mapping[str, Any], facts: ReportFacts, depth: int) -> None:
+    node = parent.add(f"fired ({act['id']}): {act['explanation']}")
+    for cond in act["conditions"]:
+        label = f"[whynet.cond]{'NOT ' if cond['negated'] else ''}{cond['condition']}[/]" \
+                f" [dim](line {cond['line']})[/]"
+        cnode = node.add(label)
+        fid = cond.get("fact")
+        if cond["negated"]:
+            cnode.add("[dim]no fact matched: the absence is the evidence[/]")
+            continue
+        if fid is None:
+            continue
+        fnode = cnode.add(_fact_label(facts.by_id.get(fid), fid))
+        parent_act = facts.derived.get(fid)
+        if parent_act and depth < 10 and parent_act in facts.activations:
+            derived_from = facts.activations[parent_act]
+            sub = fnode.add(f"derived by rule [bold]{derived_from['rule']}[/]")
+            _add_activation(sub, derived_from, facts, depth + 1)
+
+
+@dataclass
+class ConditionCheck:
+    condition: Condition
+    candidates: int  # facts of its kind
+    alpha_matched: int  # passing its own field tests
+    joined: int  # partial matches that survive it
+    failed_here: bool = False
+    blocking_fact: str | None = None  # for a negated condition: the fact that exists
+    nearest: dict[str, Any] | None = None  # closest fact and the tests it failed
+
+
+@dataclass
+class WhyNot:
+    rule: Rule
+    fired: bool
+    checks: list[ConditionCheck] = field(default_factory=list)
+    partial: dict[str, str] = field(default_factory=dict)  # alias -> fact id, deepest match
+    errors: list[str] = field(default_factory=list)
+
+
+def _test_failures(cond: Condition, fields: Mapping[str, Any], scope: Mapping[str, Any],
+                   fact: Fact) -> list[str]:
+    """Which of a condition's tests this fact fails, given what is bound so far."""
+    failed: list[str] = []
+    for t in cond.tests:
+        if not _field_ok(t, fields, scope):
+            failed.append(f"{t.describe()} (has {fields.get(t.field)!r})")
+    if not failed and cond.test:
+        inner = dict(scope)
+        if cond.alias:
+            inner[cond.alias] = FactView(fact)
+        for t in cond.tests:
+            if t.var and t.var not in inner:
+                inner[t.var] = fields.get(t.field)
+        try:
+            if not expr.evaluate(cond.test, inner):
+                failed.append(f"test {cond.test!r} is false")
+        except Exception as exc:  # noqa: BLE001
+            failed.append(f"test {cond.test!r} failed: {exc}")
+    return failed
+
+
+def _field_ok(t: FieldTest, fields: Mapping[str, Any], scope: Mapping[str, Any]) -> bool:
+    value = fields.get(t.field)
+    if t.var is not None:
+        return t.var not in scope or scope[t.var] == value
+    try:
+        return t.check(value)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
+    facts = ReportFacts(report)
+    fired = any(a["rule"] == rule.id for a in facts.activations.values())
+    result = WhyNot(rule, fired)
+    partials: list[tuple[dict[str, Any], dict[str, str]]] = [({}, {})]
+    for cond in rule.when:
+        candidates = facts.of_kind(cond.kind)
+        alpha = [f for f in candidates if _alpha(cond, f)]
+        check = ConditionCheck(cond, len(candidates), len(alpha), 0)
+        result.checks.append(check)
+        new: list[tuple[dict[str, Any], dict[str, str]]] = []
+        best: tuple[int, Fact, list[str]] | None = None
+        for scope, ids in partials:
+            matching = []
+            for f in candidates:
+                fields = fact_fields(f)
+                failures = _test_failures(cond, fields, scope, f)
+                if not failures:
+                    matching.append(f)
+                elif best is None or len(failures) < best[0]:
+                    best = (len(failures), f, failures)
+            if cond.negated:
+                if matching:
+                    check.blocking_fact = matching[0].id
+                else:
+                    new.append((scope, ids))
+                continue
+            for f in matching:
+                s2, ids2 = dict(scope), dict(ids)
+                fields = fact_fields(f)
+                if cond.alias:
+                    s2[cond.alias] = FactView(f)
+                    ids2[cond.alias] = f.id
+                for t in cond.tests:
+                    if t.var and t.var not in s2:
+                        s2[t.var] = fields.get(t.field)
+                new.append((s2, ids2))
+                if len(new) >= MAX_PARTIALS:
+                    break
+        check.joined = len(new)
+        if best is not None and not cond.negated:
+            check.nearest = {"fact": best[1].id, "failed": best[2],
+                             "source": describe_source(best[1].source)}
+        if not new:
+            check.failed_here = True
+            result.partial = partials[0][1] if partials else {}
+            break
+        partials = new
+    else:
+        result.partial = partials[0][1] if partials else {}
+    return result
+
+
+def _alpha(cond: Condition, f: Fact) -> bool:
+    try:
+        return cond.alpha_match(fact_fields(f))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def render_why_not(w: WhyNot) -> Tree:
+    state = "fired" if w.fired else "did not fire"
+    root = Tree(f"[bold]{w.rule.id}[/]: {w.rule.title} — [bold]{state}[/] "
+                f"[dim]({w.rule.location})[/]")
+    for i, c in enumerate(w.checks, 1):
+        mark = "[whynet.fail]✗[/]" if c.failed_here else "[whynet.ok]✓[/]"
+        head = (f"{mark} condition {i} [dim](line {c.condition.line})[/]: "
+                f"[whynet.cond]{c.condition.describe()}[/]")
+        node = root.add(head)
+        if c.condition.negated:
+            if c.blocking_fact:
+                node.add(f"a matching fact exists, so this 'not' fails: [bold]{c.blocking_fact}[/]")
+            else:
+                node.add("no matching fact: satisfied")
+            continue
+        node.add(f"{c.candidates} fact(s) of kind {c.condition.kind}; "
+                 f"{c.alpha_matched} pass its own field tests; "
+                 f"{c.joined} match together with the conditions before")
+        if c.failed_here and c.nearest:
+            near = node.add(f"nearest: [bold]{c.nearest['fact']}[/] "
+                            f"[whynet.source]← {c.nearest['source']}[/]")
+            for reason in c.nearest["failed"]:
+                near.add(f"fails: {reason}")
+        if c.failed_here and c.candidates == 0:
+            node.add(f"[whynet.fail]no {c.condition.kind} fact at all in this report[/]")
+    if w.partial and not w.fired:
+        root.add("nearest partial match: " + ", ".join(f"{k}={v}" for k, v in w.partial.items()))
+    return root

@@ -1,0 +1,320 @@
+"""Compile YAML rules into experta rules, run them over facts, record why each conclusion holds.
+
+This module knows no network: it works the same on a live fact base and on a snapshot.
+
+* Each :class:`~engine.knowledge.Rule` becomes a real ``experta.Rule``: a ``when`` condition is
+  an ``experta.Fact`` pattern (literal equality for plain values, ``P(...)`` predicates for
+  operators, ``MATCH.var`` for ``$var`` bindings, ``AS.name << ...`` for ``as:``), a ``not:`` is
+  ``NOT(...)``, and a ``test:`` is ``TEST(...)`` over the names bound so far.
+* Only facts that could match some condition are declared: the kind must appear in a rule and
+  the fact must pass the literal tests of at least one condition of that kind. A 300k-line
+  hosts file of blocked names costs nothing when no rule can look at those lines.
+* Every activation is recorded (rule, the fact bound to each name, derived facts) in a
+  :class:`Justification`, the graph that ``why`` and ``why-not`` render.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import engine._compat  # noqa: F401 - must run before experta is imported
+from experta import AS, MATCH, NOT, TEST, KnowledgeEngine, P
+from experta import Fact as XFact
+from experta import Rule as XRule
+
+from engine import expr
+from engine.facts import Fact
+from engine.kinds import KINDS
+from engine.knowledge import Condition, KnowledgeBase, Rule, render_template
+
+
+@dataclass
+class Activation:
+    """One firing of one rule: the facts bound to its names, and what it derived."""
+
+    id: str
+    rule: str
+    bindings: dict[str, str]  # alias -> fact id
+    variables: dict[str, Any]
+    conditions: list[dict[str, Any]]  # per condition: description, fact id or None (negated)
+    derived: list[str] = field(default_factory=list)
+    explanation: str = ""
+    advice: str = ""
+    fold_key: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "rule": self.rule, "bindings": self.bindings,
+            "variables": {k: _plain(v) for k, v in self.variables.items()},
+            "conditions": self.conditions, "derived": self.derived,
+            "explanation": self.explanation, "advice": self.advice,
+        }
+
+
+@dataclass
+class RuleError:
+    rule: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"rule": self.rule, "message": self.message}
+
+
+@dataclass
+class InferenceResult:
+    activations: list[Activation]
+    facts: dict[str, Fact]  # every declared fact (collected, probed and derived), by id
+    derived: dict[str, str]  # derived fact id -> activation id
+    errors: list[RuleError]
+    declared_kinds: set[str]
+
+    def activations_of(self, rule_id: str) -> list[Activation]:
+        return [a for a in self.activations if a.rule == rule_id]
+
+
+def _plain(value: Any) -> Any:
+    """experta freezes lists and dicts; turn them back into JSON types."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def fact_fields(fact: Fact) -> dict[str, Any]:
+    """A fact's fields with every field of its kind present (missing ones as None), so
+    ``exists: false`` and equality with null behave the same for absent and null fields."""
+    fields = dict(fact.fields)
+    spec = KINDS.get(fact.kind)
+    if spec is not None:
+        for name in spec.fields:
+            fields.setdefault(name, None)
+    return fields
+
+
+class FactView(Mapping[str, Any]):
+    """What expressions see of a bound fact: its fields, plus kind and id."""
+
+    def __init__(self, fact: Fact):
+        self._fact = fact
+        self._fields = fact_fields(fact)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in ("kind", "id"):
+            return getattr(self._fact, key)
+        if key == "source":
+            return dict(self._fact.source)
+        return self._fields[key]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(["kind", "id", *self._fields])
+
+    def __len__(self) -> int:
+        return len(self._fields) + 2
+
+
+def relevant(kb_rules: Iterable[Rule], facts: Iterable[Fact]) -> list[Fact]:
+    """The facts some condition could ever match (kind, then literal field tests)."""
+    by_kind: dict[str, list[Condition]] = {}
+    for rule in kb_rules:
+        for cond in rule.when:
+            by_kind.setdefault(cond.kind, []).append(cond)
+    out = []
+    for f in facts:
+        conds = by_kind.get(f.kind)
+        if not conds:
+            continue
+        fields = fact_fields(f)
+        if any(_alpha_ok(c, fields) for c in conds):
+            out.append(f)
+    return out
+
+
+def _alpha_ok(cond: Condition, fields: Mapping[str, Any]) -> bool:
+    try:
+        return cond.alpha_match(fields)
+    except Exception:  # noqa: BLE001 - an odd fact simply does not match
+        return False
+
+
+class _Runner:
+    """Builds an experta engine for a knowledge base and records what happens in it."""
+
+    def __init__(self, rules: list[Rule]):
+        self.rules = rules
+        self.activations: list[Activation] = []
+        self.errors: list[RuleError] = []
+        self.facts: dict[str, Fact] = {}
+        self.derived: dict[str, str] = {}
+        self._counter = 0
+
+    # -- compilation ---------------------------------------------------------------------------
+    def compile(self) -> type[KnowledgeEngine]:
+        attrs: dict[str, Any] = {}
+        for i, rule in enumerate(self.rules):
+            attrs[f"rule_{i}"] = self._compile_rule(rule)
+        return type("CompiledKnowledge", (KnowledgeEngine,), attrs)
+
+    def _compile_rule(self, rule: Rule) -> XRule:
+        ces: list[Any] = []
+        names: list[str] = []
+        variables: set[str] = set()
+        for cond in rule.when:
+            pattern = self._pattern(rule, cond)
+            if cond.negated:
+                ces.append(NOT(pattern))
+                continue
+            ces.append(getattr(AS, _fact_var(cond.alias)) << pattern if cond.alias else pattern)
+            if cond.alias:
+                names.append(cond.alias)
+            for t in cond.tests:
+                if t.var and t.var not in variables:
+                    variables.add(t.var)
+                    names.append(t.var)
+            if cond.test:
+                ces.append(TEST(self._test(rule, cond.test, list(names), set(variables))))
+        return XRule(*ces)(self._action(rule))
+
+    def _pattern(self, rule: Rule, cond: Condition) -> XFact:
+        constraints: dict[str, Any] = {"kind": cond.kind}
+        for t in cond.tests:
+            if t.var is not None:
+                c: Any = getattr(MATCH, _value_var(t.var))
+            elif t.op == "eq" and isinstance(t.value, (str, int, float, bool)):
+                c = t.value  # a literal: experta indexes it in the alpha network
+            else:
+                c = P(self._predicate(rule, t.check))
+            constraints[t.field] = constraints[t.field] & c if t.field in constraints else c
+        return XFact(**constraints)
+
+    def _predicate(self, rule: Rule, check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+        def predicate(value: Any) -> bool:
+            try:
+                return bool(check(_plain(value)))
+            except Exception as exc:  # noqa: BLE001 - reported, the rule is skipped for it
+                self.errors.append(RuleError(rule.id, f"{exc.__class__.__name__}: {exc}"))
+                return False
+
+        return predicate
+
+    def _test(self, rule: Rule, source: str, names: list[str],
+              variables: set[str]) -> Callable[..., bool]:
+        # experta passes a TEST only the context entries its signature names.
+        params = [_value_var(n) if n in variables else _fact_var(n) for n in names]
+
+        def test(**context: Any) -> bool:
+            try:
+                return bool(expr.evaluate(source, self._scope(context, names)))
+            except Exception as exc:  # noqa: BLE001 - reported, this match is skipped
+                self.errors.append(RuleError(rule.id, f"test {source!r}: "
+                                                      f"{exc.__class__.__name__}: {exc}"))
+                return False
+
+        test.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in params]
+        )
+        return test
+
+    def _scope(self, context: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+        scope: dict[str, Any] = {}
+        for n in names:
+            if _fact_var(n) in context:
+                xf = context[_fact_var(n)]
+                scope[n] = FactView(self.facts[xf["id"]])
+            elif _value_var(n) in context:
+                scope[n] = _plain(context[_value_var(n)])
+        return scope
+
+    def _action(self, rule: Rule) -> Callable[..., None]:
+        names = [c.alias for c in rule.when if c.alias]
+        names += [t.var for c in rule.when for t in c.tests if t.var]
+
+        def action(ke: KnowledgeEngine, **context: Any) -> None:
+            self._fire(ke, rule, context, list(dict.fromkeys(names)))
+
+        action.__name__ = rule.id.replace(".", "_").replace("-", "_")
+        return action
+
+    # -- running -------------------------------------------------------------------------------
+    def _fire(self, ke: KnowledgeEngine, rule: Rule, context: Mapping[str, Any],
+              names: list[str]) -> None:
+        scope = self._scope(context, names)
+        self._counter += 1
+        act = Activation(
+            id=f"a{self._counter}", rule=rule.id,
+            bindings={c.alias: scope[c.alias]["id"] for c in rule.when if c.alias in scope},
+            variables={n: v for n, v in scope.items() if not isinstance(v, FactView)},
+            conditions=[
+                {"condition": c.describe(), "line": c.line, "negated": c.negated,
+                 "fact": scope[c.alias]["id"] if c.alias in scope else None}
+                for c in rule.when
+            ],
+        )
+        act.explanation = str(render_template(rule.explanation, scope))
+        act.advice = str(render_template(rule.advice, scope))
+        act.fold_key = str(render_template(rule.fold_by, scope)) if rule.fold_by else ""
+        self.activations.append(act)
+        for n, d in enumerate(rule.then, 1):
+            fields = {k: _plain(render_template(v, scope)) if isinstance(v, str) else v
+                      for k, v in d.fields.items()}
+            fid = f"{d.kind}:{act.id}:{n}"
+            fact = Fact(d.kind, fid, {"rule": rule.id, "activation": act.id}, fields)
+            self.facts[fid] = fact
+            self.derived[fid] = act.id
+            act.derived.append(fid)
+            ke.declare(_to_experta(fact))
+
+
+def _fact_var(alias: str) -> str:
+    return f"f_{alias}"
+
+
+def _value_var(var: str) -> str:
+    return f"v_{var}"
+
+
+def _to_experta(fact: Fact) -> XFact:
+    return XFact(kind=fact.kind, id=fact.id, **fact_fields(fact))
+
+
+def run(kb: KnowledgeBase, facts: Iterable[Fact]) -> InferenceResult:
+    """Declare the relevant facts, run every active rule to quiescence, return what fired."""
+    rules = kb.active_rules
+    runner = _Runner(rules)
+    engine_cls = runner.compile()
+    declared = relevant(rules, facts)
+    runner.facts.update({f.id: f for f in declared})
+    ke = engine_cls()
+    ke.reset()
+    if declared:
+        ke.declare(*(_to_experta(f) for f in declared))
+    ke.run()
+    return InferenceResult(
+        activations=runner.activations, facts=runner.facts, derived=runner.derived,
+        errors=_dedupe(runner.errors), declared_kinds={f.kind for f in declared},
+    )
+
+
+def _dedupe(errors: list[RuleError]) -> list[RuleError]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for e in errors:
+        if (e.rule, e.message) not in seen:
+            seen.add((e.rule, e.message))
+            out.append(e)
+    return out
+
+
+def example_facts(raw: Iterable[Mapping[str, Any]]) -> list[Fact]:
+    """Facts from a rule example: ``id`` and ``source`` are optional there."""
+    out = []
+    for i, f in enumerate(raw):
+        data = dict(f)
+        kind = data.pop("kind")
+        fid = str(data.pop("id", f"{kind}:example:{i}"))
+        source = data.pop("source", {"example": i})
+        out.append(Fact(kind, fid, dict(source) if isinstance(source, Mapping) else {}, data))
+    return out

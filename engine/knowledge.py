@@ -1,0 +1,708 @@
+"""Loading the knowledge base: YAML rule files, read safely, checked against the rule schema.
+
+Rule files are data. They are parsed with a ``yaml.SafeLoader`` subclass that only adds line
+numbers, and every problem is reported as ``FILE:LINE: message`` (see :class:`KnowledgeError`).
+Where knowledge comes from, in order: the shipped ``knowledge/`` directory, each
+``--knowledge DIR``, the directories in ``WHYNET_KNOWLEDGE`` (``:``-separated), and
+``$XDG_CONFIG_HOME/whynet/knowledge`` (``~/.config/whynet/knowledge``).
+
+The rule format and condition vocabulary are documented in the README ("Writing rules").
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine import expr
+from engine.kinds import KINDS, LAYERS, SEVERITIES
+
+CHECKLIST_IDS: frozenset[str] = frozenset(
+    [f"B{i}" for i in range(1, 6)] + [f"R{i}" for i in range(1, 9)] + ["C1", "C2"]
+    + [f"F{i}" for i in range(1, 8)] + ["P1", "P2", "P3"] + [f"N{i}" for i in range(1, 5)]
+    + ["D1", "D2", "T1", "T2", "A1", "A2", "A3"]
+)
+CONFIDENCES = ("observed", "inferred", "heuristic")  # how directly the evidence shows a cause
+FILE_KEYS = frozenset({"rules", "lists", "disabled"})
+RULE_KEYS = frozenset({
+    "id", "title", "checklist", "severity", "layer", "when", "then", "explanation", "advice",
+    "examples", "confidence", "fold_by", "description", "references",
+})
+REQUIRED_RULE_KEYS = ("id", "title", "checklist", "severity", "layer", "when", "explanation",
+                      "advice")
+CONDITION_KEYS = frozenset({"fact", "as", "match", "test"})
+RESERVED_FIELDS = frozenset({"kind", "id", "source"})
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_TEMPLATE_RE = re.compile(r"\{([^{}]*)\}")
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KnowledgeError:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class KnowledgeLoadError(Exception):
+    """Raised with every error found, so a user fixes them all in one go."""
+
+    def __init__(self, errors: list[KnowledgeError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+# --- a SafeLoader that remembers lines ----------------------------------------------------------
+
+class LineDict(dict):
+    """A mapping from YAML that knows the line of itself and of each key."""
+
+    line: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.key_lines: dict[Any, int] = {}
+
+
+class LineList(list):
+    line: int = 0
+    item_lines: list[int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    out = LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain scalar", key_node.start_mark
+            )
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
+    out = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    out.line = node.start_mark.line + 1
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def _line_of(obj: Any, key: Any = None, default: int = 1) -> int:
+    if isinstance(obj, LineDict):
+        return obj.key_lines.get(key, obj.line) if key is not None else obj.line
+    if isinstance(obj, LineList):
+        if isinstance(key, int) and 0 <= key < len(obj.item_lines):
+            return obj.item_lines[key]
+        return obj.line
+    return default
+
+
+# --- the rule model -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldTest:
+    """One test on one field: ``op`` from expr.OPERATORS, or a binding ``var`` ($name)."""
+
+    field: str
+    op: str
+    value: Any = None
+    var: str | None = None
+
+    def check(self, actual: Any) -> bool:
+        return expr.OPERATORS[self.op](actual, self.value)
+
+    def describe(self) -> str:
+        if self.var:
+            return f"{self.field} = ${self.var}"
+        if self.op == "eq":
+            return f"{self.field} == {self.value!r}"
+        return f"{self.field} {self.op} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    kind: str
+    alias: str | None
+    tests: tuple[FieldTest, ...]
+    test: str | None
+    negated: bool
+    line: int
+
+    @property
+    def alpha_tests(self) -> tuple[FieldTest, ...]:
+        """Tests on the fact alone (no binding): what a fact must pass to ever match."""
+        return tuple(t for t in self.tests if t.var is None)
+
+    def alpha_match(self, fields: Mapping[str, Any]) -> bool:
+        return all(t.check(fields.get(t.field)) for t in self.alpha_tests)
+
+    def describe(self) -> str:
+        parts = [f"{'no ' if self.negated else ''}{self.kind}"]
+        if self.alias:
+            parts.append(f"as {self.alias}")
+        if self.tests:
+            parts.append("where " + ", ".join(t.describe() for t in self.tests))
+        if self.test:
+            parts.append(f"and {self.test}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    kind: str
+    fields: Mapping[str, Any]
+    line: int
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    facts: tuple[Mapping[str, Any], ...]
+    expect: str  # fires | silent | known-miss
+    line: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    checklist: tuple[str, ...]
+    severity: str
+    layer: str
+    when: tuple[Condition, ...]
+    then: tuple[Derivation, ...]
+    explanation: str
+    advice: str
+    confidence: str
+    fold_by: str | None
+    examples: tuple[Example, ...]
+    file: str
+    line: int
+    description: str = ""
+
+    @property
+    def kinds(self) -> set[str]:
+        return {c.kind for c in self.when}
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
+class KnowledgeBase:
+    rules: list[Rule] = field(default_factory=list)
+    lists: dict[str, list[Any]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    disabled: set[str] = field(default_factory=set)
+
+    def get(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    @property
+    def active_rules(self) -> list[Rule]:
+        return [r for r in self.rules if r.id not in self.disabled]
+
+    @property
+    def derived_kinds(self) -> set[str]:
+        return {d.kind for r in self.rules for d in r.then}
+
+    def checklist_coverage(self) -> dict[str, list[str]]:
+        cover: dict[str, list[str]] = {cid: [] for cid in sorted(CHECKLIST_IDS, key=_cid_key)}
+        for r in self.active_rules:
+            for cid in r.checklist:
+                cover.setdefault(cid, []).append(r.id)
+        return cover
+
+
+def _cid_key(cid: str) -> tuple[int, int]:
+    return ("BRCFPNDTA".index(cid[0]), int(cid[1:]))
+
+
+# --- where knowledge comes from -----------------------------------------------------------------
+
+def builtin_knowledge_dir() -> Path:
+    return Path(str(importlib.resources.files("knowledge")))
+
+
+def user_knowledge_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
+    env = os.environ if env is None else env
+    dirs = [Path(p) for p in env.get("WHYNET_KNOWLEDGE", "").split(os.pathsep) if p]
+    config = Path(env.get("XDG_CONFIG_HOME") or Path(env.get("HOME", "~")) / ".config")
+    xdg = config.expanduser() / "whynet" / "knowledge"
+    if xdg.is_dir():
+        dirs.append(xdg)
+    return dirs
+
+
+def rule_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_knowledge(
+    extra_dirs: Iterable[str | Path] = (),
+    *,
+    include_builtin: bool = True,
+    include_user: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> KnowledgeBase:
+    """Load and validate every rule file; raise KnowledgeLoadError listing all problems."""
+    sources: list[Path] = [builtin_knowledge_dir()] if include_builtin else []
+    errors: list[KnowledgeError] = []
+    for d in extra_dirs:
+        p = Path(d)
+        if not p.exists():
+            errors.append(KnowledgeError(str(p), 1, "no such knowledge directory or file"))
+        elif not rule_files(p):
+            errors.append(KnowledgeError(str(p), 1, "no *.yaml rule files here"))
+        else:
+            sources.append(p)
+    if include_user:
+        sources.extend(user_knowledge_dirs(env))
+    paths: list[Path] = []
+    for s in sources:
+        paths.extend(rule_files(s))
+    kb = load_files(paths, errors)
+    return kb
+
+
+def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None) -> KnowledgeBase:
+    errors = [] if errors is None else errors
+    docs: list[tuple[str, LineDict]] = []
+    for path in paths:
+        doc = _read_yaml(path, errors)
+        if doc is not None:
+            docs.append((str(path), doc))
+    kb = KnowledgeBase(files=[f for f, _ in docs])
+    # Lists first (rules in any file may use lists from any file), then rules.
+    for fname, doc in docs:
+        for name, values in (doc.get("lists") or {}).items():
+            if not isinstance(values, list):
+                errors.append(KnowledgeError(fname, _line_of(doc["lists"], name),
+                                             f"list {name!r} must be a sequence"))
+            elif name in kb.lists:
+                errors.append(KnowledgeError(fname, _line_of(doc["lists"], name),
+                                             f"list {name!r} is defined twice"))
+            else:
+                kb.lists[str(name)] = list(values)
+    raw_rules: list[tuple[str, LineDict]] = []
+    for fname, doc in docs:
+        rules = doc.get("rules") or []
+        if not isinstance(rules, list):
+            errors.append(KnowledgeError(fname, _line_of(doc, "rules"), "'rules' must be a list"))
+            continue
+        for i, r in enumerate(rules):
+            if not isinstance(r, LineDict):
+                errors.append(KnowledgeError(fname, _line_of(rules, i),
+                                             "each rule must be a mapping"))
+            else:
+                raw_rules.append((fname, r))
+        disabled = doc.get("disabled") or []
+        if isinstance(disabled, list):
+            kb.disabled.update(str(x) for x in disabled)
+    derived = _derived_fields(raw_rules)
+    seen: dict[str, str] = {}
+    for fname, raw in raw_rules:
+        rule = _build_rule(fname, raw, kb.lists, derived, errors)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            errors.append(KnowledgeError(fname, rule.line,
+                                         f"duplicate rule id {rule.id!r} (also in {seen[rule.id]})"))
+            continue
+        seen[rule.id] = rule.location
+        kb.rules.append(rule)
+    for rid in sorted(kb.disabled - set(seen)):
+        errors.append(KnowledgeError(kb.files[0] if kb.files else "knowledge", 1,
+                                     f"'disabled' names unknown rule {rid!r}"))
+    if errors:
+        raise KnowledgeLoadError(errors)
+    return kb
+
+
+def _read_yaml(path: Path, errors: list[KnowledgeError]) -> LineDict | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(KnowledgeError(str(path), 1, f"cannot read: {exc.__class__.__name__}"))
+        return None
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        msg = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        errors.append(KnowledgeError(str(path), line, f"YAML error: {msg}"))
+        return None
+    except yaml.YAMLError as exc:
+        errors.append(KnowledgeError(str(path), 1, f"YAML error: {exc}"))
+        return None
+    if doc is None:
+        errors.append(KnowledgeError(str(path), 1, "empty rule file"))
+        return None
+    if not isinstance(doc, LineDict):
+        errors.append(KnowledgeError(str(path), 1, "a rule file must be a mapping with 'rules:'"))
+        return None
+    for key in doc:
+        if key not in FILE_KEYS:
+            errors.append(KnowledgeError(str(path), _line_of(doc, key),
+                                         f"unknown top-level key {key!r} "
+                                         f"(known: {', '.join(sorted(FILE_KEYS))})"))
+    return doc
+
+
+def _derived_fields(raw_rules: list[tuple[str, LineDict]]) -> dict[str, set[str]]:
+    """Kinds derived by some rule's ``then:``, with their fields: rules may match them."""
+    out: dict[str, set[str]] = {}
+    for _, raw in raw_rules:
+        for d in raw.get("then") or []:
+            if isinstance(d, Mapping) and isinstance(d.get("fact"), str):
+                fields = d.get("fields") or {}
+                out.setdefault(d["fact"], set()).update(
+                    str(k) for k in (fields if isinstance(fields, Mapping) else {})
+                )
+    return out
+
+
+def kind_fields(kind: str, derived: Mapping[str, set[str]]) -> set[str] | None:
+    if kind in KINDS:
+        return set(KINDS[kind].fields) | RESERVED_FIELDS
+    if kind in derived:
+        return set(derived[kind]) | RESERVED_FIELDS
+    return None
+
+
+class _RuleChecker:
+    """Builds one Rule from its YAML, collecting errors with lines."""
+
+    def __init__(self, fname: str, raw: LineDict, lists: Mapping[str, list[Any]],
+                 derived: Mapping[str, set[str]], errors: list[KnowledgeError]):
+        self.fname, self.raw, self.lists, self.derived = fname, raw, lists, derived
+        self.errors = errors
+        self.ok = True
+
+    def err(self, line: int, message: str) -> None:
+        self.ok = False
+        self.errors.append(KnowledgeError(self.fname, line, message))
+
+    def line(self, key: str) -> int:
+        return _line_of(self.raw, key)
+
+    def build(self) -> Rule | None:
+        raw = self.raw
+        for key in raw:
+            if key not in RULE_KEYS:
+                self.err(self.line(key), f"unknown rule key {key!r}")
+        for key in REQUIRED_RULE_KEYS:
+            if key not in raw:
+                self.err(raw.line, f"rule {raw.get('id', '?')!r} has no {key!r}")
+        if not self.ok:
+            return None
+        rid = raw["id"]
+        if not isinstance(rid, str) or not _ID_RE.match(rid):
+            self.err(self.line("id"), f"bad rule id {rid!r} (lower case, digits, . _ -)")
+        severity = raw["severity"]
+        if severity not in SEVERITIES:
+            self.err(self.line("severity"),
+                     f"bad severity {severity!r} (one of {', '.join(SEVERITIES)})")
+        layer = raw["layer"]
+        if layer not in LAYERS:
+            self.err(self.line("layer"), f"bad layer {layer!r} (one of {', '.join(LAYERS)})")
+        confidence = raw.get("confidence", "inferred")
+        if confidence not in CONFIDENCES:
+            self.err(self.line("confidence"),
+                     f"bad confidence {confidence!r} (one of {', '.join(CONFIDENCES)})")
+        checklist = self._checklist()
+        for key in ("title", "explanation", "advice"):
+            if not isinstance(raw[key], str) or not raw[key].strip():
+                self.err(self.line(key), f"{key!r} must be a non-empty string")
+        when, bound = self._conditions()
+        then = self._derivations(bound)
+        for key in ("explanation", "advice", "fold_by"):
+            if isinstance(raw.get(key), str):
+                self._check_template(raw[key], bound, self.line(key))
+        examples = self._examples()
+        if not self.ok:
+            return None
+        return Rule(
+            id=rid, title=raw["title"].strip(), checklist=tuple(checklist), severity=severity,
+            layer=layer, when=tuple(when), then=tuple(then),
+            explanation=" ".join(raw["explanation"].split()),
+            advice=" ".join(raw["advice"].split()), confidence=confidence,
+            fold_by=raw.get("fold_by"), examples=tuple(examples), file=self.fname,
+            line=raw.line, description=str(raw.get("description", "")).strip(),
+        )
+
+    def _checklist(self) -> list[str]:
+        items = self.raw["checklist"]
+        if not isinstance(items, list) or not items:
+            self.err(self.line("checklist"), "'checklist' must be a non-empty list of item IDs")
+            return []
+        for i, cid in enumerate(items):
+            if cid not in CHECKLIST_IDS:
+                self.err(_line_of(items, i), f"unknown checklist item {cid!r} (B1..A3)")
+        return [str(c) for c in items]
+
+    def _conditions(self) -> tuple[list[Condition], dict[str, str | None]]:
+        """Parse ``when:``; returns the conditions and the names bound (alias -> kind, var -> None)."""
+        when = self.raw["when"]
+        bound: dict[str, str | None] = {}
+        out: list[Condition] = []
+        if not isinstance(when, list) or not when:
+            self.err(self.line("when"), "'when' must be a non-empty list of conditions")
+            return out, bound
+        for i, item in enumerate(when):
+            line = _line_of(when, i)
+            negated = isinstance(item, Mapping) and set(item) == {"not"}
+            body = item["not"] if negated else item
+            if not isinstance(body, LineDict):
+                self.err(line, "a condition must be a mapping with 'fact:' (or 'not:')")
+                continue
+            cond = self._condition(body, negated, bound)
+            if cond is not None:
+                out.append(cond)
+        if out and all(c.negated for c in out):
+            self.err(self.line("when"), "a rule needs at least one positive condition")
+        return out, bound
+
+    def _condition(self, body: LineDict, negated: bool,
+                   bound: dict[str, str | None]) -> Condition | None:
+        for key in body:
+            if key not in CONDITION_KEYS:
+                self.err(_line_of(body, key), f"unknown condition key {key!r} "
+                                              f"(known: {', '.join(sorted(CONDITION_KEYS))})")
+        kind = body.get("fact")
+        fields = kind_fields(kind, self.derived) if isinstance(kind, str) else None
+        if fields is None:
+            self.err(_line_of(body, "fact"), f"unknown fact kind {kind!r}")
+            return None
+        alias = body.get("as")
+        if alias is not None:
+            if negated:
+                self.err(_line_of(body, "as"), "a 'not:' condition cannot bind a name with 'as'")
+            elif not isinstance(alias, str) or not _NAME_RE.match(alias) or alias in bound:
+                self.err(_line_of(body, "as"), f"bad or repeated name {alias!r}")
+        match = body.get("match")
+        if match is None:
+            match = LineDict()
+        elif not isinstance(match, LineDict):
+            self.err(_line_of(body, "match"), "'match' must be a mapping of field: value")
+            match = LineDict()
+        tests: list[FieldTest] = []
+        new_vars: list[str] = []
+        for fname, spec in match.items():
+            line = _line_of(match, fname)
+            if fname not in fields:
+                self.err(line, f"unknown field {fname!r} of fact kind {kind!r}")
+                continue
+            tests.extend(self._field_tests(str(fname), spec, line, negated, bound, new_vars))
+        if alias and not negated:
+            bound[alias] = kind
+        for v in new_vars:
+            bound[v] = None
+        test = body.get("test")
+        if test is not None:
+            if negated:
+                self.err(_line_of(body, "test"),
+                         "'test' is not allowed inside 'not:' (use match with $bindings)")
+            else:
+                self._check_expr(str(test), bound, _line_of(body, "test"))
+        return Condition(kind=kind, alias=alias if not negated else None, tests=tuple(tests),
+                         test=None if test is None else str(test), negated=negated,
+                         line=body.line)
+
+    def _field_tests(self, fname: str, spec: Any, line: int, negated: bool,
+                     bound: dict[str, str | None], new_vars: list[str]) -> list[FieldTest]:
+        if isinstance(spec, str) and spec.startswith("$"):
+            var = spec[1:]
+            if not _NAME_RE.match(var):
+                self.err(line, f"bad variable name {spec!r}")
+                return []
+            if var in bound and bound[var] is not None:
+                self.err(line, f"${var} is already the name of a fact (as: {var})")
+                return []
+            if var not in bound:
+                if negated:
+                    self.err(line, f"${var} is first used inside 'not:'; bind it before")
+                    return []
+                new_vars.append(var)
+            return [FieldTest(fname, "eq", None, var)]
+        if isinstance(spec, Mapping):
+            out = []
+            for op, value in spec.items():
+                if op not in expr.OPERATORS:
+                    self.err(_line_of(spec, op), f"unknown operator {op!r} "
+                                                 f"(known: {', '.join(sorted(expr.OPERATORS))})")
+                    continue
+                out.append(FieldTest(fname, str(op), self._value(value, _line_of(spec, op))))
+            return out
+        if isinstance(spec, list):
+            return [FieldTest(fname, "in", self._value(spec, line))]
+        value = self._value(spec, line)
+        return [FieldTest(fname, "in" if isinstance(value, list) else "eq", value)]
+
+    def _value(self, value: Any, line: int) -> Any:
+        """Resolve ``@list`` references; plain values pass through."""
+        if isinstance(value, str) and value.startswith("@"):
+            name = value[1:]
+            if name not in self.lists:
+                self.err(line, f"unknown list {value!r}")
+                return []
+            return list(self.lists[name])
+        if isinstance(value, list):
+            out: list[Any] = []
+            for v in value:
+                resolved = self._value(v, line)
+                out.extend(resolved if isinstance(v, str) and v.startswith("@") else [resolved])
+            return out
+        return value
+
+    def _check_expr(self, source: str, bound: Mapping[str, str | None], line: int) -> None:
+        try:
+            names = expr.names_used(source)
+            pairs = expr.fields_used(source)
+        except expr.ExprError as exc:
+            self.err(line, str(exc))
+            return
+        for name in sorted(names - set(bound)):
+            self.err(line, f"expression uses {name!r}, which no earlier condition binds")
+        for name, fname in sorted(pairs):
+            kind = bound.get(name)
+            if kind is None:
+                if name in bound:
+                    self.err(line, f"{name} is a variable, not a fact: {name}.{fname} is invalid")
+                continue
+            fields = kind_fields(kind, self.derived) or set()
+            if fname not in fields:
+                self.err(line, f"unknown field {fname!r} of fact kind {kind!r} in {name}.{fname}")
+
+    def _check_template(self, text: str, bound: Mapping[str, str | None], line: int) -> None:
+        for m in _TEMPLATE_RE.finditer(text):
+            self._check_expr(m.group(1), bound, line)
+
+    def _derivations(self, bound: Mapping[str, str | None]) -> list[Derivation]:
+        then = self.raw.get("then")
+        if then is None:
+            return []
+        if not isinstance(then, list):
+            self.err(self.line("then"), "'then' must be a list of {fact:, fields:}")
+            return []
+        out: list[Derivation] = []
+        for i, d in enumerate(then):
+            line = _line_of(then, i)
+            if not isinstance(d, LineDict) or not isinstance(d.get("fact"), str):
+                self.err(line, "each 'then' item needs 'fact: KIND'")
+                continue
+            unknown = set(d) - {"fact", "fields"}
+            if unknown:
+                self.err(line, f"unknown key(s) {sorted(unknown)} in 'then'")
+            kind = d["fact"]
+            if kind in KINDS:
+                self.err(line, f"'then' cannot derive {kind!r}: that kind is collected or probed")
+            elif not _NAME_RE.match(kind):
+                self.err(line, f"bad derived fact kind {kind!r}")
+            fields = d.get("fields") or {}
+            if not isinstance(fields, Mapping):
+                self.err(line, "'fields' must be a mapping")
+                continue
+            for k, v in fields.items():
+                if k in RESERVED_FIELDS or "__" in str(k):
+                    self.err(_line_of(fields, k), f"field name {k!r} is reserved")
+                if isinstance(v, str):
+                    self._check_template(v, bound, _line_of(fields, k))
+            out.append(Derivation(kind, dict(fields), line))
+        return out
+
+    def _examples(self) -> list[Example]:
+        examples = self.raw.get("examples") or []
+        out: list[Example] = []
+        if not isinstance(examples, list):
+            self.err(self.line("examples"), "'examples' must be a list")
+            return out
+        for i, ex in enumerate(examples):
+            line = _line_of(examples, i)
+            if not isinstance(ex, Mapping):
+                self.err(line, "an example must be a mapping with name, facts, expect")
+                continue
+            unknown = set(ex) - {"name", "facts", "expect"}
+            if unknown:
+                self.err(line, f"unknown key(s) {sorted(unknown)} in example")
+            expect = ex.get("expect")
+            if expect not in ("fires", "silent", "known-miss"):
+                self.err(line, "example 'expect' must be fires, silent or known-miss")
+            facts = ex.get("facts")
+            if not isinstance(facts, list) or not all(
+                isinstance(f, Mapping) and isinstance(f.get("kind"), str) for f in facts
+            ):
+                self.err(line, "example 'facts' must be a list of mappings with 'kind'")
+                continue
+            for j, f in enumerate(facts):
+                fields = kind_fields(f["kind"], self.derived)
+                if fields is None:
+                    self.err(_line_of(facts, j), f"example fact of unknown kind {f['kind']!r}")
+                    continue
+                for k in f:
+                    if k not in fields:
+                        self.err(_line_of(f, k),
+                                 f"example fact: unknown field {k!r} of kind {f['kind']!r}")
+            out.append(Example(str(ex.get("name", f"example {i + 1}")), tuple(facts),
+                               str(expect), line))
+        return out
+
+
+def _build_rule(fname: str, raw: LineDict, lists: Mapping[str, list[Any]],
+                derived: Mapping[str, set[str]], errors: list[KnowledgeError]) -> Rule | None:
+    return _RuleChecker(fname, raw, lists, derived, errors).build()
+
+
+def render_template(text: str, scope: Mapping[str, Any]) -> Any:
+    """Fill ``{a.field}`` / ``{expr}`` placeholders. A template that is exactly one placeholder
+    keeps the value's type (a list stays a list); failures render as ``?``."""
+    whole = _TEMPLATE_RE.fullmatch(text.strip())
+    if whole:
+        try:
+            return expr.evaluate(whole.group(1), scope)
+        except Exception:  # noqa: BLE001 - a template must never break a report
+            return "?"
+
+    def one(m: re.Match[str]) -> str:
+        try:
+            value = expr.evaluate(m.group(1), scope)
+        except Exception:  # noqa: BLE001
+            return "?"
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(v) for v in value)
+        return "none" if value is None else str(value)
+
+    return _TEMPLATE_RE.sub(one, text)
