@@ -14,5 +14,3 @@ import collections.abc
 for _name in ("Mapping", "MutableMapping", "Sequence", "Iterable", "Hashable", "Callable"):
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
-
-import experta  # noqa: E402,F401  (imported here so every user gets it through the shim)

@@ -225,7 +225,7 @@ def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:  # noqa: C901 - one d
         return FUNCTIONS[node.func.id](*[_eval(a, scope) for a in node.args])
     if isinstance(node, ast.Compare):
         left = _eval(node.left, scope)
-        for op, comp in zip(node.ops, node.comparators):
+        for op, comp in zip(node.ops, node.comparators, strict=True):
             right = _eval(comp, scope)
             if not _COMPARE[type(op)](left, right):
                 return False

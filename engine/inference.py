@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import engine._compat  # noqa: F401 - must run before experta is imported
 from experta import AS, MATCH, NOT, TEST, KnowledgeEngine, P
 from experta import Fact as XFact
 from experta import Rule as XRule
 
+import engine._compat  # noqa: F401 - must run before experta is imported
 from engine import expr
 from engine.facts import Fact
 from engine.kinds import KINDS

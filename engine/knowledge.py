@@ -42,6 +42,7 @@ RESERVED_FIELDS = frozenset({"kind", "id", "source"})
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TEMPLATE_RE = re.compile(r"\{([^{}]*)\}")
+_UNKNOWN_KIND = "?"
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -506,6 +507,8 @@ class _RuleChecker:
         fields = kind_fields(kind, self.derived) if isinstance(kind, str) else None
         if fields is None:
             self.err(_line_of(body, "fact"), f"unknown fact kind {kind!r}")
+            if isinstance(body.get("as"), str):
+                bound[body["as"]] = _UNKNOWN_KIND  # no follow-on errors about this name
             return None
         alias = body.get("as")
         if alias is not None:
@@ -604,7 +607,7 @@ class _RuleChecker:
                     self.err(line, f"{name} is a variable, not a fact: {name}.{fname} is invalid")
                 continue
             fields = kind_fields(kind, self.derived) or set()
-            if fname not in fields:
+            if kind != _UNKNOWN_KIND and fname not in fields:
                 self.err(line, f"unknown field {fname!r} of fact kind {kind!r} in {name}.{fname}")
 
     def _check_template(self, text: str, bound: Mapping[str, str | None], line: int) -> None:
