@@ -1,0 +1,1 @@
+"""The network lab: real networks in namespaces for whynet's end-to-end tests (see netlab)."""
