@@ -36,6 +36,11 @@ class Fact:
     source: Mapping[str, Any]
     fields: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        clash = RESERVED_KEYS.intersection(self.fields)
+        if clash:
+            raise FactError(f"{self.kind} {self.id}: field name(s) {sorted(clash)} are reserved")
+
     def get(self, name: str, default: Any = None) -> Any:
         if name in RESERVED_KEYS:
             return getattr(self, name)

@@ -49,7 +49,8 @@ KINDS: dict[str, KindSpec] = {
         _k("interface", "collectors.links", "a network interface (link)",
            name=("str", "interface name"), mac=("str", "link-layer address, or null"),
            state=("str", "operstate: up, down, unknown"), mtu=("int", "MTU"),
-           kind=("str", "physical, loopback, veth, bridge, bond, vlan, tun, tap, wireguard, "
+           link_kind=("str", "(DESIGN.md's interface 'kind'; renamed because 'kind' is the "
+                             "fact's kind) physical, loopback, veth, bridge, bond, vlan, tun, tap, wireguard, "
                         "dummy, vm (virbr/vboxnet/vmnet), container (docker0/cni/podman), virtual"),
            flags=("list", "link flags (UP, LOWER_UP, NOARP...)"),
            master=("str", "bridge/bond it is enslaved to, or null"),
@@ -58,7 +59,9 @@ KINDS: dict[str, KindSpec] = {
            interface=("str", "interface name"), ip=("ip", "the address"),
            prefix=("int", "prefix length"), family=("int", "4 or 6"),
            scope=("str", "global, link, host"), network=("cidr", "the subnet it is on"),
-           dynamic=("bool", "from DHCP/SLAAC (has a lifetime)")),
+           dynamic=("bool", "from DHCP/SLAAC (has a lifetime)"),
+           duplicate=("bool", "the kernel's duplicate address detection failed (IPv6 "
+                              "dadfailed): another host has this address")),
         _k("route", "collectors.routes", "a route in any routing table",
            destination=("str", "'default' or a CIDR"), gateway=("ip", "next hop, or null"),
            interface=("str", "output interface, or null"), metric=("int", "metric, 0 if none"),
