@@ -28,12 +28,23 @@ class ExprError(ValueError):
     """An expression outside the vocabulary (raised at load time) or failing at run time."""
 
 
+@lru_cache(maxsize=4096)
+def _parse_net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text, strict=False)
+
+
+@lru_cache(maxsize=65536)
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text.split("%", 1)[0])
+
+
 def _net(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(str(value), strict=False)
+    # Cached: rule CIDRs are the same few strings, checked against every candidate fact.
+    return _parse_net(str(value))
 
 
 def _ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    return ipaddress.ip_address(str(value).split("%", 1)[0])
+    return _parse_ip(str(value))
 
 
 def cidr_contains(cidr: Any, ip: Any) -> bool:
