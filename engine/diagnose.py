@@ -12,6 +12,7 @@ from typing import Any
 from engine.facts import Fact, Snapshot, unique_ids
 from engine.inference import run
 from engine.knowledge import KnowledgeBase
+from engine.redact import redact_fact
 from engine.report import build_report
 
 
@@ -43,7 +44,9 @@ def diagnose(
 
         probe_facts = probe(parsed, facts, timeout=timeout, env=dict(env or {}),
                             listen_ports=list(listen_ports or []))
-    all_facts = unique_ids([*facts, *probe_facts])
+    # Redact before inference: no explanation, report or log line can then carry a secret,
+    # whatever a collector or a rule template does.
+    all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])
     result = run(kb, all_facts)
     layers: list[dict[str, Any]] = []
     if parsed:
