@@ -7,13 +7,15 @@ Never reads: packet counters, driver or firmware details, anything remote; sends
 Produces: ``interface`` (one per link) and ``address`` (one per address) facts. ``ip`` missing,
 failing, timing out or printing something that is not JSON gives a ``collection_error``.
 
-``interface.link_kind`` is classified in this order: ``loopback``; ``vm`` (virbr*, vboxnet*, vmnet*)
-and ``container`` (docker*, br-*, cni*, podman*, flannel*, cali*) by name; the link's
-``linkinfo.info_kind`` (veth, bridge, bond, vlan, wireguard, dummy, tun or tap); ``physical``
-when the kernel shows a device behind it; anything else (vxlan, macvlan, ifb...) is ``virtual``.
+``interface.link_kind`` (the interface's kind; ``kind`` is the fact's own) is classified in
+this order: ``loopback``; ``vm`` (virbr*, vboxnet*, vmnet*) and ``container`` (docker*, br-*,
+cni*, podman*, flannel*, cali*) by name; the link's ``linkinfo.info_kind`` (veth, bridge,
+bond, vlan, wireguard, dummy, tun or tap); ``physical`` when the kernel shows a device behind
+it; anything else (vxlan, macvlan, ifb...) is ``virtual``.
 ``address.network`` is the subnet of the address, or for a point-to-point address the peer's
 prefix (that is the route the kernel installs). ``address.dynamic`` is true when the address
-has a finite valid lifetime (DHCP, SLAAC, or added with ``valid_lft``).
+has a finite valid lifetime (DHCP, SLAAC, or added with ``valid_lft``); ``address.duplicate``
+when IPv6 duplicate address detection failed (``dadfailed``: another host has it).
 """
 
 from __future__ import annotations
@@ -124,17 +126,17 @@ def interface_fact(
     if not isinstance(name, str) or not name:
         return None
     mtu = link.get("mtu")
-    fields = {
-        "name": name,
-        "mac": mac_address(link),
-        "state": str(link.get("operstate", "unknown")).lower(),
-        "mtu": mtu if isinstance(mtu, int) else None,
-        "link_kind": classify_interface(link, physical_names),
-        "flags": [str(f) for f in link.get("flags") or []],
-        "master": link.get("master"),
-        "netns": netns,
-    }
-    return Fact("interface", f"interface:{name}", {"command": command}, fields)
+    return make_fact(
+        "interface", f"interface:{name}", {"command": command},
+        name=name,
+        mac=mac_address(link),
+        state=str(link.get("operstate", "unknown")).lower(),
+        mtu=mtu if isinstance(mtu, int) else None,
+        link_kind=classify_interface(link, physical_names),
+        flags=[str(f) for f in link.get("flags") or []],
+        master=link.get("master"),
+        netns=netns,
+    )
 
 
 def parse_links(
@@ -214,6 +216,7 @@ def address_fact(ifname: str, info: dict[str, Any], command: str) -> Fact | None
         scope=str(info.get("scope", "global")),
         network=address_network(info),
         dynamic=is_dynamic(info),
+        duplicate=info.get("dadfailed") is True,
     )
 
 
