@@ -623,7 +623,8 @@ class Namespace:
                        f"{log.read_text(errors='replace')[-2000:]}")
 
     def serve(self, mode: str, ip: str, port: int, *extra: str) -> Server:
-        check_lab_address(ip)
+        if not ipaddress.ip_address(ip).is_unspecified | ipaddress.ip_address(ip).is_loopback:
+            check_lab_address(ip)  # 0.0.0.0, ::, 127.x stay inside the namespace anyway
         argv = [self.lab.python, str(SERVE_PY), mode, "--host", ip, "--port", str(port), *extra]
         return self.spawn(mode, argv, ip=ip, port=port)
 

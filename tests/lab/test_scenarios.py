@@ -1,0 +1,389 @@
+"""Each scenario's fault, proved with plain sockets inside the client namespace.
+
+These tests say nothing about whynet: they prove the lab builds the broken network it claims,
+and they pin what Linux itself reports for each fault (errno, timing), which is what whynet's
+probes will see. Where a scenario's cause is removable (a rule, a route), the test removes it
+and shows the connection then works: the fault is the cause, not a side effect of the topology.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from pathlib import Path
+
+import dns.exception
+import pytest
+
+from . import scenarios as S
+from .netlab import Lab
+from .scenarios import Scenario
+
+pytestmark = pytest.mark.lab
+
+DROP_WAIT = 1.0  # how long a test waits to call a silent drop a timeout
+
+
+def whynet_verdict(lab: Lab, sc: Scenario) -> None:
+    """TODO(whynet): once the CLI and rules land, run whynet in the scenario and judge it::
+
+        code, report, err = lab.run_whynet(sc.client, *sc.diagnose_args(), env=sc.env,
+                                           user=sc.user)
+        assert code == (0 if sc.healthy else 1), err
+        if not sc.healthy:
+            top = report["findings"][0]
+            assert set(sc.checklist) & set(top["checklist"]), top
+            assert top["layer"] == sc.layer, top
+    """
+
+
+def read_line(ip: str, port: int) -> str:
+    """First line a TCP server says (run inside a namespace with ``ns.call``)."""
+    with socket.create_connection((ip, port), timeout=2) as sock:
+        return sock.makefile().readline().strip()
+
+
+def udp_send_errno(ip: str, port: int) -> int | None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.sendto(b"x", (ip, port))
+        return None
+    except OSError as exc:
+        return exc.errno
+    finally:
+        sock.close()
+
+
+def http_status(lab: Lab, sc: Scenario, url: str) -> str:
+    """Status of a GET by urllib inside the client, with the scenario's env (proxies, CA)."""
+    out = sc.client.python(
+        "import urllib.request\n"
+        f"print(urllib.request.urlopen({url!r}, timeout=3).status)",
+        env=sc.env,
+    )
+    return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
+
+
+# --- healthy controls ---------------------------------------------------------------------------
+
+def test_healthy_http(lab: Lab) -> None:
+    sc = S.healthy_http(lab)
+    assert sc.client.getaddrinfo(S.APP) == [S.SERVER_IP]
+    assert http_status(lab, sc, sc.target or "") == "200"
+    whynet_verdict(lab, sc)
+
+
+def test_healthy_https(lab: Lab) -> None:
+    sc = S.healthy_https(lab)
+    got = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=sc.env["SSL_CERT_FILE"])
+    assert got.ok and got.issuer_cn == "Corp Root CA"
+    assert http_status(lab, sc, sc.target or "") == "200"
+    whynet_verdict(lab, sc)
+
+
+# --- firewalls ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["server", "gw"])
+@pytest.mark.parametrize(
+    ("verdict", "outcome", "err"),
+    [
+        ("drop", "timeout", None),
+        ("tcp-reset", "refused", errno.ECONNREFUSED),
+        ("icmp-port-unreachable", "refused", errno.ECONNREFUSED),
+        ("icmpx-admin-prohibited", "unreachable", errno.EHOSTUNREACH),
+    ],
+)
+def test_firewall_verdict(lab: Lab, verdict: str, where: str, outcome: str,
+                          err: int | None) -> None:
+    sc = S.firewall_verdict(lab, verdict, where)
+    got = sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT)
+    assert (got.outcome, got.errno) == (outcome, err), got
+    if outcome != "timeout":
+        assert got.elapsed < 0.5  # a reject answers at once
+    sc.info["firewall"].exec("nft", "flush", "ruleset")
+    assert sc.client.connect(S.SERVER_IP, 8080).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+def test_outbound_blocked(lab: Lab) -> None:
+    sc = S.outbound_blocked(lab)
+    assert sc.client.getaddrinfo(S.APP) == [S.SERVER_IP]  # DNS is let through
+    got = sc.client.connect(S.SERVER_IP, 80, timeout=DROP_WAIT)
+    assert got.outcome == "timeout", got  # TCP: the SYN is dropped locally and retried
+    assert sc.client.call(udp_send_errno, S.SERVER_IP, 9) == errno.EPERM  # UDP: at once
+    assert not sc.client.ping(S.SERVER_IP, timeout=0.5)
+    sc.client.exec("nft", "flush", "ruleset")
+    assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+def test_udp_only_rule(lab: Lab) -> None:
+    sc = S.udp_only_rule(lab)
+    assert sc.client.udp(S.SERVER_IP, 8080, b"hello") == b"hello"
+    assert sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
+    assert sc.client.ping(S.SERVER_IP)
+    whynet_verdict(lab, sc)
+
+
+def test_silent_middlebox(lab: Lab) -> None:
+    sc = S.silent_middlebox(lab)
+    assert sc.client.ping(S.SERVER_IP)  # ICMP passes...
+    assert sc.client.connect(S.SERVER_IP, 443, timeout=DROP_WAIT).outcome == "timeout"  # TCP not
+    assert sc.nodes["gw"].connect(S.SERVER_IP, 443).outcome == "open"  # the service is up
+    whynet_verdict(lab, sc)
+
+
+def test_snat_allow_list(lab: Lab) -> None:
+    sc = S.snat_allow_list(lab)
+    assert sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
+    seen = sc.client.call(read_line, S.SERVER_IP, 9000).split()[0]
+    assert seen == sc.info["seen_as"] != S.CLIENT_IP
+    whynet_verdict(lab, sc)
+
+
+# --- routing ------------------------------------------------------------------------------------
+
+def route_get(sc: Scenario, ip: str) -> dict:
+    return sc.client.ip_json("route", "get", ip)[0]
+
+
+def test_two_default_gateways(lab: Lab) -> None:
+    sc = S.two_default_gateways(lab)
+    defaults = [r for r in sc.client.ip_json("route") if r["dst"] == "default"]
+    assert len(defaults) == 2
+    assert route_get(sc, S.SERVER_IP)["gateway"] == f"{S.BENCH}.1"
+    got = sc.client.connect(S.SERVER_IP, 80)
+    assert (got.outcome, got.errno) == ("unreachable", errno.ENETUNREACH), got
+    sc.client.ip("route", "del", "default", "via", f"{S.BENCH}.1")
+    assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+def test_overlapping_subnets(lab: Lab) -> None:
+    sc = S.overlapping_subnets(lab)
+    assert route_get(sc, S.LAN_SERVER_IP)["dev"] == sc.info["wrong_if"]
+    # ARP on the empty segment gives up after ~3 s (EHOSTUNREACH); before that it is a timeout.
+    got = sc.client.connect(S.LAN_SERVER_IP, 80, timeout=DROP_WAIT)
+    assert got.outcome in ("timeout", "unreachable"), got
+    sc.client.ip("link", "set", sc.info["wrong_if"], "down")
+    assert sc.client.connect(S.LAN_SERVER_IP, 80).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+def test_policy_routing(lab: Lab) -> None:
+    sc = S.policy_routing(lab)
+    assert route_get(sc, S.SERVER_IP)["gateway"] == f"{S.BENCH}.1"
+    assert [r for r in sc.client.ip_json("route", "show", "table", "main")
+            if r["dst"] == "default"][0]["gateway"] == S.GW_IP
+    got = sc.client.connect(S.SERVER_IP, 80)
+    assert (got.outcome, got.errno) == ("unreachable", errno.ENETUNREACH), got
+    sc.client.ip("rule", "del", "priority", "1000")
+    assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+def test_no_route(lab: Lab) -> None:
+    sc = S.no_route(lab)
+    got = sc.client.connect(S.SERVER_IP, 80)
+    assert (got.outcome, got.errno) == ("unreachable", errno.ENETUNREACH), got
+    assert got.elapsed < 0.5  # decided locally, no packet sent
+    sc.client.default_route(S.GW_IP)
+    assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+# --- names --------------------------------------------------------------------------------------
+
+def test_hosts_override(lab: Lab) -> None:
+    sc = S.hosts_override(lab)
+    assert sc.client.getaddrinfo(S.APP) == [sc.info["hosts_ip"]]  # what applications get
+    assert sc.client.dns(S.DNS_IP, S.APP) == [sc.info["dns_ip"]]  # what DNS says
+    assert sc.client.connect(sc.info["hosts_ip"], 80).outcome == "refused"
+    assert sc.client.connect(sc.info["dns_ip"], 80).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+def dns_over_connected_udp(server: str, name: str) -> int | None:
+    """One A query on a *connected* UDP socket, as glibc sends it: only a connected socket
+    hears the ICMP port-unreachable, so only it can tell "no DNS here" from "dropped"."""
+    import dns.message
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(DROP_WAIT)
+    try:
+        sock.connect((server, 53))
+        sock.send(dns.message.make_query(name, "A").to_wire())
+        sock.recv(4096)
+        return None
+    except TimeoutError:
+        return errno.ETIMEDOUT
+    except OSError as exc:
+        return exc.errno
+    finally:
+        sock.close()
+
+
+def test_dns_dead_closed(lab: Lab) -> None:
+    sc = S.dns_dead(lab, "closed")
+    assert sc.client.call(dns_over_connected_udp, sc.info["nameserver"], S.APP) == \
+        errno.ECONNREFUSED
+    # dnspython's resolver uses unconnected sockets: it never hears the ICMP, only a timeout.
+    with pytest.raises(dns.exception.Timeout):
+        sc.client.dns(sc.info["nameserver"], S.APP, timeout=0.3)
+    with pytest.raises(socket.gaierror):
+        sc.client.getaddrinfo(S.APP)  # glibc: fails fast
+    assert sc.client.dns(S.DNS_IP, S.APP) == [S.SERVER_IP]  # a working resolver exists
+    assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+def test_dns_dead_dropped(lab: Lab) -> None:
+    sc = S.dns_dead(lab, "dropped")
+    assert sc.client.call(dns_over_connected_udp, sc.info["nameserver"], S.APP) == \
+        errno.ETIMEDOUT
+    assert sc.client.ping(sc.info["nameserver"])  # the host is up, its DNS is not
+    assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+def test_split_dns(lab: Lab) -> None:
+    sc = S.split_dns(lab)
+    public, internal = sc.info["public"], sc.info["internal"]
+    assert sc.client.dns(f"{S.INTERNET}.53", S.APP) == [public]
+    assert sc.client.dns(S.DNS_IP, S.APP) == [internal]
+    assert sc.client.getaddrinfo(S.APP) == [public]  # the first nameserver wins
+    got = sc.client.connect(public, 8443)
+    assert (got.outcome, got.errno) == ("refused", errno.ECONNREFUSED)
+    assert sc.client.connect(internal, 8443).outcome == "open"
+    whynet_verdict(lab, sc)
+
+
+# --- proxies ------------------------------------------------------------------------------------
+
+def test_dead_proxy(lab: Lab) -> None:
+    sc = S.dead_proxy(lab)
+    got = sc.client.connect(S.PROXY_IP, S.PROXY_PORT)
+    assert (got.outcome, got.errno) == ("refused", errno.ECONNREFUSED)
+    assert sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=sc.env["SSL_CERT_FILE"]).ok  # direct ok
+    assert "Connection refused" in http_status(lab, sc, sc.target or "")
+    whynet_verdict(lab, sc)
+
+
+def test_no_proxy_bypass(lab: Lab) -> None:
+    sc = S.no_proxy_bypass(lab)
+    bypass = sc.client.python(
+        "import urllib.request as u; print(u.proxy_bypass_environment('app.corp.test'))",
+        env=sc.env,
+    )
+    assert bypass.stdout.strip() == "True", bypass.stderr
+    assert sc.client.connect(S.SERVER_IP, 443, timeout=DROP_WAIT).outcome == "timeout"
+    via = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=sc.env["SSL_CERT_FILE"],
+                        proxy=(S.PROXY_IP, S.PROXY_PORT))
+    assert via.ok, via
+    whynet_verdict(lab, sc)
+
+
+def test_tls_intercept(lab: Lab) -> None:
+    sc = S.tls_intercept(lab)
+    ca = sc.env["SSL_CERT_FILE"]
+    direct = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=ca)
+    assert direct.ok and direct.issuer_cn == "Corp Root CA"
+    via = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=ca, proxy=(S.PROXY_IP, S.PROXY_PORT))
+    assert not via.ok and via.issuer_cn == sc.info["issuer"], via
+    assert "unable to get local issuer" in via.error
+    assert "CERTIFICATE_VERIFY_FAILED" in http_status(lab, sc, sc.target or "")
+    whynet_verdict(lab, sc)
+
+
+# --- tls ----------------------------------------------------------------------------------------
+
+def test_tls_self_signed(lab: Lab) -> None:
+    sc = S.tls_self_signed(lab)
+    got = sc.client.tls(S.SERVER_IP, 443, S.APP)
+    assert not got.ok and got.error == "self-signed certificate", got
+    assert got.issuer_cn == got.subject_cn == S.APP
+    whynet_verdict(lab, sc)
+
+
+def test_tls_wrong_name(lab: Lab) -> None:
+    sc = S.tls_wrong_name(lab)
+    ca = sc.env["SSL_CERT_FILE"]
+    got = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=ca)
+    assert not got.ok and "Hostname mismatch" in got.error, got
+    assert got.names == ("www.corp.test",)
+    assert sc.client.tls(S.SERVER_IP, 443, "www.corp.test", cafile=ca).ok
+    whynet_verdict(lab, sc)
+
+
+def test_tarpit(lab: Lab) -> None:
+    sc = S.tarpit_service(lab)
+    assert sc.client.connect(S.SERVER_IP, 443).outcome == "open"
+    with pytest.raises(TimeoutError):
+        sc.client.tls(S.SERVER_IP, 443, S.APP, timeout=0.5)
+    whynet_verdict(lab, sc)
+
+
+# --- ports --------------------------------------------------------------------------------------
+
+def test_url_default_port(lab: Lab) -> None:
+    sc = S.url_default_port(lab)
+    got = sc.client.connect(S.SERVER_IP, 443)
+    assert (got.outcome, got.errno) == ("refused", errno.ECONNREFUSED)
+    assert sc.client.tls(S.SERVER_IP, sc.info["real_port"], S.APP,
+                         cafile=sc.env["SSL_CERT_FILE"]).ok
+    whynet_verdict(lab, sc)
+
+
+def test_port_in_use(lab: Lab) -> None:
+    from .netlab import bind_port
+
+    sc = S.port_in_use(lab)
+    assert sc.client.call(bind_port, "0.0.0.0", 8080) == errno.EADDRINUSE
+    assert sc.client.call(bind_port, "0.0.0.0", 8081) is None
+    whynet_verdict(lab, sc)
+
+
+def test_privileged_port(lab: Lab) -> None:
+    sc = S.privileged_port(lab)
+    code = (
+        "import socket\n"
+        "for port in (80, 8080):\n"
+        "    s = socket.socket()\n"
+        "    try: s.bind(('0.0.0.0', port)); print(port, 'ok')\n"
+        "    except OSError as e: print(port, e.errno)\n"
+    )
+    out = sc.client.python(code, user=sc.user)
+    assert out.stdout.split() == ["80", str(errno.EACCES), "8080", "ok"], out.stderr
+    assert sc.client.python(code).stdout.split() == ["80", "ok", "8080", "ok"]  # root may
+    whynet_verdict(lab, sc)
+
+
+# --- link layer ---------------------------------------------------------------------------------
+
+def test_duplicate_ip(lab: Lab) -> None:
+    sc = S.duplicate_ip(lab)
+    assert sorted(sc.client.arp("eth0", S.LAN_SERVER_IP)) == sorted(sc.info["macs"])
+    whynet_verdict(lab, sc)
+
+
+def test_duplicate_mac_on_the_lan(lab: Lab) -> None:
+    sc = S.duplicate_mac(lab, "lan")
+    neigh = {n["dst"]: n.get("lladdr") for n in sc.client.ip_json("neigh")}
+    assert neigh[f"{S.LAN}.21"] == neigh[f"{S.LAN}.22"] == S.DUP_MAC
+    whynet_verdict(lab, sc)
+
+
+def test_duplicate_mac_on_local_nics(lab: Lab) -> None:
+    sc = S.duplicate_mac(lab, "local")
+    macs = {link["ifname"]: link["address"] for link in sc.client.ip_json("link")}
+    assert macs["eth0"] == macs["eth1"] == S.DUP_MAC
+    whynet_verdict(lab, sc)
+
+
+def test_every_builder_is_exercised() -> None:
+    """ALL (used for whynet runs) and the tests above name the same scenarios."""
+    source = Path(__file__).read_text()
+    builders = {getattr(S, n) for n in dir(S) if callable(getattr(S, n))}
+    for name, build in S.ALL.items():
+        if build in builders:
+            assert f"S.{build.__name__}(" in source, name
