@@ -85,17 +85,18 @@ def describe_source(source: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in source.items()) or "unknown"
 
 
-def make_fact(kind: str, fid: str, source: Mapping[str, Any], **fields: Any) -> Fact:
+def make_fact(kind: str, fid: str, source: Mapping[str, Any], /, **fields: Any) -> Fact:
     """The one way collectors and probes build facts: ``make_fact("route", "route:0", src, ...)``."""
     return Fact(kind=kind, id=fid, source=dict(source), fields=fields)
 
 
-def collection_error(collector: str, reason: str, source: Mapping[str, Any]) -> Fact:
-    """A source that could not be read: recorded, never raised."""
-    return make_fact(
-        "collection_error", f"collection_error:{collector}", source, collector=collector,
-        reason=reason,
-    )
+def collection_error(
+    collector: str, reason: str, source: Mapping[str, Any], what: str | None = None
+) -> Fact:
+    """A source that could not be read: recorded, never raised. ``what`` names the part of
+    the source (a file, a command) when one collector reads several."""
+    fid = f"collection_error:{collector}" + (f":{what}" if what else "")
+    return make_fact("collection_error", fid, source, collector=collector, reason=reason)
 
 
 def absent(collector: str, what: str, reason: str, source: Mapping[str, Any]) -> Fact:
