@@ -229,12 +229,18 @@ def outbound_blocked(lab: Lab) -> Scenario:
                       expect="the local firewall's output chain drops the connection (EPERM)")
 
 
-def udp_only_rule(lab: Lab) -> Scenario:
+def udp_only_rule(lab: Lab, run_on: str = "client") -> Scenario:
     """The server's firewall opens 8080 for UDP only; the service is TCP 8080 (F3).
-    A UDP echo on 8080 proves the rule works, for the wrong protocol."""
+    A UDP echo on 8080 proves the rule works, for the wrong protocol.
+
+    ``run_on="server"``: whynet runs on the server, asking ``--listen 8080`` before the service
+    starts (the only place the rule for the wrong protocol can be read); the TCP service is
+    then not started, so the port is free and only the firewall is in the way.
+    """
     o = office(lab)
-    web = o.server.http_server(SERVER_IP, 8080)
-    echo = o.server.udp_echo(SERVER_IP, 8080)
+    servers = {"echo": o.server.udp_echo(SERVER_IP, 8080)}
+    if run_on == "client":
+        servers["web"] = o.server.http_server(SERVER_IP, 8080)
     o.server.nft(
         "table inet filter {\n"
         "  chain input {\n"
@@ -246,9 +252,12 @@ def udp_only_rule(lab: Lab) -> Scenario:
         "  }\n"
         "}\n"
     )
-    return o.scenario("udp-only-rule", f"{APP}:8080", servers={"web": web, "echo": echo},
-                      checklist=("F3",), layer="transport",
-                      expect="TCP 8080 is dropped; the firewall only opens UDP 8080")
+    sc = o.scenario(f"udp-only-rule-{run_on}", f"{APP}:8080", servers=servers,
+                    checklist=("F3",), layer="transport",
+                    expect="TCP 8080 is dropped; the firewall only opens UDP 8080")
+    if run_on == "server":
+        sc.client, sc.target, sc.args = o.server, None, ("--listen", "8080")
+    return sc
 
 
 def silent_middlebox(lab: Lab) -> Scenario:
@@ -269,14 +278,19 @@ def silent_middlebox(lab: Lab) -> Scenario:
                       expect="ping answers but TCP 443 times out: something on the path drops it")
 
 
-def snat_allow_list(lab: Lab) -> Scenario:
+def snat_allow_list(lab: Lab, run_on: str = "client") -> Scenario:
     """The server allows TCP 8080 from the client's address 10.20.0.10 only, but the gateway
     masquerades: the server sees 198.51.100.1 and drops (F6, N1, N2). Port 9000 on the server
-    says which address it sees, as a firewall log would."""
+    says which address it sees, as a firewall log would.
+
+    ``run_on="server"``: whynet runs on the server (``--listen 8080``, service not started),
+    where the allow-list can be read; from the client only the timeout is visible.
+    """
     o = office(lab)
     lab.masquerade(o.gw, o.gw_far_if)
-    web = o.server.http_server(SERVER_IP, 8080)
-    whoami = o.server.tcp_server(SERVER_IP, 9000, peer=True)
+    servers = {"whoami": o.server.tcp_server(SERVER_IP, 9000, peer=True)}
+    if run_on == "client":
+        servers["web"] = o.server.http_server(SERVER_IP, 8080)
     o.server.nft(
         "table inet filter {\n"
         "  chain input {\n"
@@ -286,10 +300,13 @@ def snat_allow_list(lab: Lab) -> Scenario:
         "  }\n"
         "}\n"
     )
-    return o.scenario("snat-allow-list", f"{APP}:8080", servers={"web": web, "whoami": whoami},
-                      checklist=("F6", "N1", "N2"), layer="transport",
-                      info={"seen_as": f"{FAR}.1"},
-                      expect=f"the server allows {CLIENT_IP} but sees {FAR}.1 after NAT")
+    sc = o.scenario(f"snat-allow-list-{run_on}", f"{APP}:8080", servers=servers,
+                    checklist=("F6", "N1", "N2"), layer="transport",
+                    info={"seen_as": f"{FAR}.1"},
+                    expect=f"the server allows {CLIENT_IP} but sees {FAR}.1 after NAT")
+    if run_on == "server":
+        sc.client, sc.target, sc.args = o.server, None, ("--listen", "8080")
+    return sc
 
 
 # --- routing ------------------------------------------------------------------------------------
@@ -316,7 +333,7 @@ def overlapping_subnets(lab: Lab) -> Scenario:
     bench_if = bench.plug(o.client, f"{LAN}.11/24", metric=50)
     web = o.server.http_server(LAN_SERVER_IP, 80)
     return o.scenario("overlapping-subnets", f"http://{LAN_SERVER_IP}/", servers={"web": web},
-                      checklist=("R2",), layer="route", info={"wrong_if": bench_if},
+                      checklist=("R2",), layer="address", info={"wrong_if": bench_if},
                       expect=f"eth0 and {bench_if} both hold {LAN}.0/24; the route via "
                              f"{bench_if} wins and the server is not there")
 
@@ -584,9 +601,11 @@ ALL: dict[str, Any] = {
     **{f"firewall-{v}-at-{w}": (lambda lab, v=v, w=w: firewall_verdict(lab, v, w))
        for v in VERDICTS for w in ("server", "gw")},
     "outbound-blocked": outbound_blocked,
-    "udp-only-rule": udp_only_rule,
+    "udp-only-rule-client": udp_only_rule,
+    "udp-only-rule-server": lambda lab: udp_only_rule(lab, "server"),
     "silent-middlebox": silent_middlebox,
-    "snat-allow-list": snat_allow_list,
+    "snat-allow-list-client": snat_allow_list,
+    "snat-allow-list-server": lambda lab: snat_allow_list(lab, "server"),
     "two-default-gateways": two_default_gateways,
     "overlapping-subnets": overlapping_subnets,
     "policy-routing": policy_routing,

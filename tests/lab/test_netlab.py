@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 import time
 
 import pytest
@@ -212,3 +214,24 @@ def test_run_whynet_inside_a_namespace(lab: Lab, user: str | None) -> None:
     code, report, stderr = lab.run_whynet(a, "--help", user=user)
     assert code == 0, stderr
     assert report is None  # help is text, not JSON
+
+
+def test_leftovers_of_a_dead_run_are_removed_and_a_live_runs_kept() -> None:
+    import subprocess
+
+    from .netlab import NETNS_RUN, remove_stale
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that existed and is gone: like a SIGKILLed pytest
+    stale, live = f"wl{dead.pid:x}-1-client", f"wl{os.getpid():x}-ffff-client"
+    for name in (stale, live):
+        sh("ip", "netns", "add", name)
+        (NETNS_ETC / name).mkdir(parents=True, exist_ok=True)
+    try:
+        assert stale in remove_stale()
+        assert not (NETNS_RUN / stale).exists() and not (NETNS_ETC / stale).exists()
+        assert (NETNS_RUN / live).exists() and (NETNS_ETC / live).exists()  # our pid is alive
+    finally:
+        for name in (stale, live):
+            sh("ip", "netns", "del", name, check=False)
+            shutil.rmtree(NETNS_ETC / name, ignore_errors=True)

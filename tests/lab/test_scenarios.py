@@ -125,6 +125,17 @@ def test_udp_only_rule(lab: Lab) -> None:
     whynet_verdict(lab, sc)
 
 
+def test_udp_only_rule_seen_from_the_server(lab: Lab) -> None:
+    from .netlab import bind_port
+
+    sc = S.udp_only_rule(lab, "server")
+    assert sc.client is sc.nodes["server"] and sc.args == ("--listen", "8080")
+    assert sc.client.call(bind_port, S.SERVER_IP, 8080) is None  # free: only the firewall blocks
+    sc.client.http_server(S.SERVER_IP, 8080)  # start the service the user asked about
+    assert sc.nodes["client"].connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
+    whynet_verdict(lab, sc)
+
+
 def test_silent_middlebox(lab: Lab) -> None:
     sc = S.silent_middlebox(lab)
     assert sc.client.ping(S.SERVER_IP)  # ICMP passes...
@@ -138,6 +149,13 @@ def test_snat_allow_list(lab: Lab) -> None:
     assert sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
     seen = sc.client.call(read_line, S.SERVER_IP, 9000).split()[0]
     assert seen == sc.info["seen_as"] != S.CLIENT_IP
+    whynet_verdict(lab, sc)
+
+
+def test_snat_allow_list_seen_from_the_server(lab: Lab) -> None:
+    sc = S.snat_allow_list(lab, "server")
+    assert sc.client is sc.nodes["server"] and sc.target is None
+    assert f"ip saddr {S.CLIENT_IP}" in sc.client.exec("nft", "list", "ruleset").stdout
     whynet_verdict(lab, sc)
 
 
