@@ -119,7 +119,8 @@ def office(lab: Lab, *, records: Mapping[str, str] | None = None, client_route: 
         client.default_route(GW_IP)
     recs = {APP: server_ip, "gw.corp.test": GW_IP, **(records or {})}
     dns_server = dns.dnsmasq(DNS_IP, recs)
-    client.write_resolv_conf([DNS_IP])
+    for machine in (client, dns, server):  # whynet may run on any of them: all have a resolver
+        machine.write_resolv_conf([DNS_IP])
     return Office(lab, client, lan, gw, dns, server, dns_server, gw_lan_if, gw_far_if, recs)
 
 
