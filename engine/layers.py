@@ -1,0 +1,292 @@
+"""The per-layer summary of each target (checklist B2): link -> address -> route -> name ->
+transport -> tls -> proxy -> application, each ``ok``, ``fail``, ``skipped`` or ``unknown``.
+
+Read from facts only (collected ``interface``/``address`` facts and the ``probe_*`` facts), so it
+reads the same from a live run and a snapshot. The rows are the report's ``layers`` list::
+
+    {"target": "https://example.org/", "layer": "tls", "status": "fail",
+     "summary": "tls_untrusted: self-signed certificate (127.0.0.1)"}
+
+* ``skipped``: the layer does not apply (an address needs no name; a bare host has no port, so
+  no transport/TLS; a non-TLS port has no TLS; no proxy variable applies).
+* ``unknown``: it applies but nothing shows how it is (no facts, or a lower layer failed first:
+  "not reached").
+* link/address: the interface the route probe chose (else any non-loopback one) is up and has a
+  global address of the target's family. A loopback route is ``ok``.
+* transport: direct TCP, or — when the proxy probe says the target goes through a proxy — the
+  proxy's reachability (the direct result is in the summary).
+* application: ``ok`` for an HTTP answer below 500 (a 404 still shows the application answers),
+  ``fail`` for 5xx, no answer or not HTTP; ``unknown`` without an HTTP probe (non-HTTP schemes).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from engine.facts import Fact
+from engine.kinds import LAYERS
+from engine.probes import outcomes as O
+from engine.probes.common import unique as _unique
+
+OK, FAIL, SKIPPED, UNKNOWN = "ok", "fail", "skipped", "unknown"
+_DIRECT_PROXY_OUTCOMES = frozenset({O.DIRECT, O.BYPASSED})
+
+
+def _target_label(target: Any) -> str:
+    return str(getattr(target, "raw", target))
+
+
+def layer_summary(targets: Sequence[Any], facts: Sequence[Fact]) -> list[dict[str, str]]:
+    """Rows for every target (a :class:`~engine.probes.target.Target` or its ``raw`` text)."""
+    rows: list[dict[str, str]] = []
+    for target in targets:
+        rows += _target_rows(_TargetFacts(_target_label(target), facts))
+    return rows
+
+
+def first_failing_layer(rows: Sequence[dict[str, str]], target: Any) -> str | None:
+    """The lowest layer of ``target`` whose status is ``fail``, or None."""
+    label = _target_label(target)
+    for row in rows:
+        if row["target"] == label and row["status"] == FAIL:
+            return row["layer"]
+    return None
+
+
+class _TargetFacts:
+    """The facts about one target, by kind, plus the collected interface and address facts."""
+
+    def __init__(self, target: str, facts: Sequence[Fact]) -> None:
+        self.target = target
+        self.probes: dict[str, list[Fact]] = {}
+        self.interfaces: dict[str, Fact] = {}
+        self.addresses: list[Fact] = []
+        for f in facts:
+            if f.kind.startswith("probe_") and f.get("target") == target:
+                self.probes.setdefault(f.kind, []).append(f)
+            elif f.kind == "interface" and f.get("name"):
+                self.interfaces[str(f.get("name"))] = f
+            elif f.kind == "address":
+                self.addresses.append(f)
+
+    def of(self, kind: str) -> list[Fact]:
+        return self.probes.get(kind, [])
+
+    @property
+    def parsed(self) -> Fact | None:
+        found = self.of("probe_target")
+        return found[0] if found else None
+
+    @property
+    def proxy(self) -> Fact | None:
+        found = self.of("probe_proxy")
+        return found[0] if found else None
+
+    @property
+    def proxied(self) -> bool:
+        proxy = self.proxy
+        return proxy is not None and proxy.get("outcome") not in _DIRECT_PROXY_OUTCOMES and (
+            proxy.get("proxy") is not None)
+
+
+def _target_rows(tf: _TargetFacts) -> list[dict[str, str]]:
+    checks = {
+        "link": _link, "address": _address, "route": _route, "name": _name,
+        "transport": _transport, "tls": _tls, "proxy": _proxy, "application": _application,
+    }
+    rows = []
+    failed_below = False
+    for layer in LAYERS:
+        status, summary = checks[layer](tf)
+        if status == UNKNOWN and failed_below and not summary:
+            summary = "not reached: a lower layer failed"
+        rows.append({"target": tf.target, "layer": layer, "status": status,
+                     "summary": summary or "no facts about this layer"})
+        failed_below = failed_below or status == FAIL
+    return rows
+
+
+# --- each layer -----------------------------------------------------------------------------
+
+def _routed(tf: _TargetFacts) -> list[Fact]:
+    return [f for f in tf.of("probe_route") if f.get("outcome") == O.ROUTED]
+
+
+def _route_interfaces(tf: _TargetFacts) -> list[str]:
+    return _unique(str(f.get("interface")) for f in _routed(tf) if f.get("interface"))
+
+
+def _is_up(interface: Fact) -> bool:
+    state = str(interface.get("state") or "").lower()
+    flags = {str(x).upper() for x in interface.get("flags") or []}
+    return state == "up" or (state == "unknown" and ("LOWER_UP" in flags or "UP" in flags))
+
+
+def _link(tf: _TargetFacts) -> tuple[str, str]:
+    used = _route_interfaces(tf)
+    if used == ["lo"]:
+        return OK, "loopback: the target is this host"
+    if not tf.interfaces:
+        return UNKNOWN, "no interface facts collected"
+    if used:
+        down = [name for name in used if name in tf.interfaces and not _is_up(tf.interfaces[name])]
+        if down:
+            return FAIL, f"{', '.join(down)} (the route's interface) is down"
+        return OK, f"{', '.join(used)} is up"
+    up = [name for name, f in tf.interfaces.items()
+          if _is_up(f) and str(f.get("kind")) != "loopback" and name != "lo"]
+    if up:
+        return OK, f"up: {', '.join(sorted(up))}"
+    return FAIL, "no network interface other than loopback is up"
+
+
+def _address(tf: _TargetFacts) -> tuple[str, str]:
+    used = _route_interfaces(tf)
+    if used == ["lo"]:
+        return OK, "loopback address"
+    if not tf.addresses:
+        return UNKNOWN, "no address facts collected"
+    families = _target_families(tf)
+    candidates = [a for a in tf.addresses if str(a.get("scope")) == "global"
+                  and (not families or a.get("family") in families)
+                  and (a.get("interface") in used if used else a.get("interface") != "lo")]
+    where = f" on {', '.join(used)}" if used else ""
+    if candidates:
+        shown = ", ".join(f"{a.get('ip')}/{a.get('prefix')} ({a.get('interface')})"
+                          for a in candidates[:3])
+        return OK, f"global address{where}: {shown}"
+    fam = " or ".join(f"IPv{f}" for f in sorted(families)) if families else "IP"
+    return FAIL, f"no global {fam} address{where}"
+
+
+def _target_families(tf: _TargetFacts) -> set[int]:
+    ips = [str(f.get("ip")) for f in tf.of("probe_route")]
+    families = set()
+    for ip in ips:
+        try:
+            families.add(ipaddress.ip_address(ip.split("%")[0]).version)
+        except ValueError:
+            continue
+    return families
+
+
+def _route(tf: _TargetFacts) -> tuple[str, str]:
+    routes = tf.of("probe_route")
+    if not routes:
+        system = [f for f in tf.of("probe_resolve") if f.get("via") == "system"]
+        if system and system[0].get("outcome") != O.RESOLVED:
+            return UNKNOWN, "no address to route: the name did not resolve"
+        return UNKNOWN, ""
+    routed = _routed(tf)
+    if not routed:
+        first = routes[0]
+        kind = f" ({first.get('route_type')} route)" if first.get("route_type") else ""
+        return FAIL, f"no route to {first.get('ip')}{kind}: {first.get('error')}"
+    r = routed[0]
+    via = f"via {r.get('gateway')}" if r.get("gateway") else "directly connected"
+    extra = f", {len(routes) - len(routed)} address(es) unroutable" if len(routed) < len(routes) \
+        else ""
+    return OK, (f"{r.get('ip')} {via} dev {r.get('interface')} src {r.get('src')} "
+                f"(table {r.get('table')}, matched {r.get('matched_route')}){extra}")
+
+
+def _name(tf: _TargetFacts) -> tuple[str, str]:
+    parsed = tf.parsed
+    if parsed is not None and parsed.get("is_ip"):
+        return SKIPPED, "the target is an address: no name to resolve"
+    system = [f for f in tf.of("probe_resolve") if f.get("via") == "system"]
+    if not system:
+        return UNKNOWN, ""
+    s = system[0]
+    if s.get("outcome") != O.RESOLVED:
+        return FAIL, f"{s.get('outcome')}: {s.get('error')}"
+    origin = f" (hosts file line {s.get('hosts_line')})" if s.get("from_hosts") else ""
+    return OK, f"{', '.join(s.get('addresses') or [])}{origin}"
+
+
+def _transport(tf: _TargetFacts) -> tuple[str, str]:
+    parsed = tf.parsed
+    if parsed is not None and parsed.get("port") is None:
+        return SKIPPED, "no port given: only name, route and ICMP were probed"
+    tcp = tf.of("probe_tcp")
+    direct = _tcp_summary(tcp)
+    if tf.proxied:
+        proxy = tf.proxy
+        assert proxy is not None
+        reachable = proxy.get("proxy_reachable")
+        status = OK if reachable else (UNKNOWN if reachable is None else FAIL)
+        return status, (f"through proxy {proxy.get('proxy')}: "
+                        f"{'reachable' if reachable else proxy.get('error')}; direct: {direct}")
+    if not tcp:
+        return UNKNOWN, ""
+    status = OK if any(f.get("outcome") == O.OPEN for f in tcp) else FAIL
+    return status, direct
+
+
+def _tcp_summary(tcp: list[Fact]) -> str:
+    if not tcp:
+        return "not tried"
+    parts = []
+    for f in tcp[:4]:
+        icmp = f" ({f.get('icmp')} from {f.get('icmp_from')})" if f.get("icmp") else ""
+        parts.append(f"{f.get('ip')}:{f.get('port')} {f.get('outcome')}{icmp}")
+    more = f" and {len(tcp) - 4} more" if len(tcp) > 4 else ""
+    return ", ".join(parts) + more
+
+
+def _tls(tf: _TargetFacts) -> tuple[str, str]:
+    parsed = tf.parsed
+    if parsed is not None and (parsed.get("port") is None or not parsed.get("tls")):
+        return SKIPPED, "not a TLS port or scheme"
+    tls = tf.of("probe_tls")
+    if tf.proxied:
+        tls = [f for f in tls if f.get("via_proxy")] or tls
+    if not tls:
+        return UNKNOWN, ""
+    good = [f for f in tls if f.get("outcome") == O.TLS_OK]
+    f = good[0] if good else tls[0]
+    where = "via proxy" if f.get("via_proxy") else f.get("ip")
+    if good:
+        warn = f"; issuer looks like interception: {f.get('interception_hint')}" \
+            if f.get("unexpected_issuer") else ""
+        return OK, f"{f.get('version')} to {where}, issuer {f.get('issuer')}{warn}"
+    return FAIL, f"{f.get('outcome')}: {f.get('error')} ({where})"
+
+
+def _proxy(tf: _TargetFacts) -> tuple[str, str]:
+    proxy = tf.proxy
+    if proxy is None:
+        parsed = tf.parsed
+        if parsed is not None and parsed.get("port") is None:
+            return SKIPPED, "no port given"
+        return UNKNOWN, ""
+    outcome = proxy.get("outcome")
+    if outcome == O.DIRECT:
+        return SKIPPED, "no proxy variable applies: direct connection"
+    if outcome == O.BYPASSED:
+        return SKIPPED, (f"{proxy.get('proxy')} bypassed by NO_PROXY entry "
+                         f"{proxy.get('no_proxy_match')}")
+    if outcome == O.PROXIED_OK:
+        return OK, f"through {proxy.get('proxy')} ({proxy.get('variable')}): " \
+                   f"status {proxy.get('connect_status')}"
+    return FAIL, f"{outcome} at {proxy.get('proxy')} ({proxy.get('variable')}): " \
+                 f"{proxy.get('error')}"
+
+
+def _application(tf: _TargetFacts) -> tuple[str, str]:
+    http = tf.of("probe_http")
+    if not http:
+        parsed = tf.parsed
+        scheme = parsed.get("scheme") if parsed is not None else None
+        if scheme not in ("http", "https"):
+            return UNKNOWN, "no application probe for this kind of target"
+        return UNKNOWN, ""
+    f = http[0]
+    status = f.get("status")
+    if isinstance(status, int) and status < 500:
+        return OK, f"HTTP {status} {f.get('reason') or ''}".rstrip()
+    if isinstance(status, int):
+        return FAIL, f"HTTP {status} {f.get('reason') or ''}: the server answers with an error"
+    return FAIL, f"{f.get('outcome')}: {f.get('error')}"

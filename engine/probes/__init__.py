@@ -1,0 +1,159 @@
+"""Probes: test each target the user names and return ``probe_*`` facts (see engine/kinds.py).
+
+For every target, concurrently with every other target:
+
+1. ``probe_target`` (how it was parsed: host, port and why that port);
+2. ``probe_proxy`` (does the environment send it through a proxy; does the proxy answer) —
+   started at once, in parallel with the rest;
+3. ``probe_resolve``: the system resolver and each configured nameserver (names only);
+4. for each address (at most :data:`MAX_ADDRESSES`), in parallel: ``probe_route``,
+   ``probe_icmp`` and, when there is a port, ``probe_tcp`` followed, if it is open and the
+   target is TLS, by ``probe_tls`` (at most :data:`MAX_TLS_ADDRESSES` addresses);
+5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
+   ``probe_http`` (through the proxy when one applies, else to the first open address).
+
+Plus one ``probe_listen`` per ``--listen`` port. Every step is bounded by ``timeout``, so a
+target costs at most about four timeouts (resolve, connect, TLS, HTTP) however many targets
+there are. Nothing here needs root; what does (raw ICMP) says so in its fact's error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from engine.facts import Fact, unique_ids
+from engine.probes import outcomes as O
+from engine.probes.common import probe_fact
+from engine.probes.context import ProbeContext
+from engine.probes.dns import probe_dns
+from engine.probes.http import probe_http
+from engine.probes.icmp import probe_icmp
+from engine.probes.listen import probe_listen
+from engine.probes.proxy import probe_proxy, tunnel_connector
+from engine.probes.proxy_env import ProxyDecision
+from engine.probes.route import probe_route
+from engine.probes.target import Target, TargetError, parse_target, parse_targets
+from engine.probes.tcp import probe_tcp
+from engine.probes.tls import probe_tls
+
+__all__ = ["Target", "TargetError", "parse_target", "parse_targets", "run_probes", "probe",
+           "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 3.0
+MAX_ADDRESSES = 8
+MAX_TLS_ADDRESSES = 2
+_TUNNEL_SCHEMES = ("http", "socks5", "socks5h")
+_HANDSHAKE_DONE = frozenset({O.TLS_OK, O.TLS_UNTRUSTED, O.TLS_NAME_MISMATCH})
+
+
+async def run_probes(
+    targets: Sequence[Target], facts: Sequence[Fact], *, timeout: float,
+    env: Mapping[str, str], listen_ports: Sequence[int] = (),
+) -> list[Fact]:
+    """Probe every target and listen port at once; the facts in a stable order, unique ids."""
+    ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts))
+    per_target = await asyncio.gather(*(probe_one_target(t, ctx) for t in targets))
+    listens = await asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports))
+    return unique_ids([f for group in per_target for f in group] + list(listens))
+
+
+def probe(
+    targets: Sequence[Target], facts: Sequence[Fact], *, timeout: float = DEFAULT_TIMEOUT,
+    env: Mapping[str, str] | None = None, listen_ports: Sequence[int] = (),
+) -> list[Fact]:
+    """Synchronous :func:`run_probes` for the CLI.
+
+    Uses its own event loop and thread pool and does not wait for stuck threads at the end
+    (a ``getaddrinfo`` that ignores the timeout cannot hold the run).
+    """
+    loop = asyncio.new_event_loop()
+    executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="whynet-probe")
+    loop.set_default_executor(executor)
+    try:
+        return loop.run_until_complete(run_probes(
+            targets, facts, timeout=timeout, env=os.environ if env is None else env,
+            listen_ports=listen_ports))
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        loop.close()
+
+
+def target_fact(target: Target) -> Fact:
+    return probe_fact(
+        "probe_target", f"probe_target:{target.raw}", f"parse target {target.raw}",
+        target=target.raw, layer="transport", outcome=O.PARSED, elapsed_ms=0, error=None,
+        host=target.host, port=target.port, port_reason=target.port_reason,
+        port_text=target.port_text, scheme=target.scheme, is_ip=target.is_ip, tls=target.tls,
+        path=target.path,
+    )
+
+
+async def probe_one_target(target: Target, ctx: ProbeContext) -> list[Fact]:
+    """Every probe for one target, in the order of the module docstring."""
+    facts = [target_fact(target)]
+    proxy_job = (asyncio.ensure_future(probe_proxy(target, ctx))
+                 if target.port is not None else None)
+    if target.is_ip:
+        addresses = [target.host]
+    else:
+        name_facts, addresses = await probe_dns(target.raw, target.host, ctx)
+        facts += name_facts
+    per_address = await asyncio.gather(*(
+        _probe_address(target, ip, ctx, tls_allowed=i < MAX_TLS_ADDRESSES)
+        for i, ip in enumerate(addresses[:MAX_ADDRESSES])))
+    for group in per_address:
+        facts += group
+    if proxy_job is not None:
+        proxy_fact, decision = await proxy_job
+        facts.append(proxy_fact)
+        facts += await _after_proxy(target, ctx, proxy_fact, decision, _answering_ip(per_address))
+    return facts
+
+
+async def _probe_address(target: Target, ip: str, ctx: ProbeContext, *,
+                         tls_allowed: bool) -> list[Fact]:
+    route, icmp, transport = await asyncio.gather(
+        probe_route(target.raw, ip, ctx), probe_icmp(target.raw, ip, ctx),
+        _transport(target, ip, ctx, tls_allowed))
+    return [route, icmp, *transport]
+
+
+async def _transport(target: Target, ip: str, ctx: ProbeContext, tls_allowed: bool
+                     ) -> list[Fact]:
+    if target.port is None:
+        return []
+    tcp = await probe_tcp(target.raw, ip, target.port, ctx)
+    if tcp.get("outcome") == O.OPEN and target.tls and tls_allowed:
+        return [tcp, await probe_tls(target, ip, ctx)]
+    return [tcp]
+
+
+def _answering_ip(per_address: list[list[Fact]]) -> str | None:
+    """The first address whose port is open and, for TLS, whose handshake completed."""
+    for group in per_address:
+        tcp = [f for f in group if f.kind == "probe_tcp" and f.get("outcome") == O.OPEN]
+        tls = [f for f in group if f.kind == "probe_tls"]
+        if tcp and all(f.get("outcome") in _HANDSHAKE_DONE for f in tls):
+            return str(tcp[0].get("ip"))
+    return None
+
+
+async def _after_proxy(target: Target, ctx: ProbeContext, proxy_fact: Fact,
+                       decision: ProxyDecision, answering_ip: str | None) -> list[Fact]:
+    """TLS through the proxy's tunnel and the HTTP request, once the proxy's fate is known."""
+    proxied = decision.proxy is not None and not decision.bypassed
+    jobs = []
+    if (proxied and decision.proxy is not None and target.tls and target.port is not None
+            and proxy_fact.get("outcome") == O.PROXIED_OK
+            and decision.proxy.scheme in _TUNNEL_SCHEMES):
+        connector = tunnel_connector(decision.proxy, target.host, target.port)
+        jobs.append(probe_tls(target, None, ctx, connector=connector, via_proxy=True))
+    if proxied and proxy_fact.get("outcome") == O.PROXIED_OK:
+        jobs.append(probe_http(target, None, ctx, proxy=decision.proxy))
+    elif not proxied and answering_ip is not None:
+        jobs.append(probe_http(target, answering_ip, ctx))
+    results = await asyncio.gather(*jobs)
+    return [f for f in results if f is not None]

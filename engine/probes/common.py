@@ -1,0 +1,73 @@
+"""What every probe shares: building ``probe_*`` facts, timing, errno names, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import errno as _errno
+import os
+import time
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
+
+from engine.facts import Fact, make_fact
+from engine.redact import redact_text
+
+T = TypeVar("T")
+
+
+class Stopwatch:
+    """Milliseconds since creation, as the ``elapsed_ms`` field wants them."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def ms(self) -> int:
+        return int((time.monotonic() - self._start) * 1000)
+
+    def remaining(self, budget: float) -> float:
+        """Seconds left of ``budget`` (never below a small positive floor)."""
+        return max(0.05, budget - (time.monotonic() - self._start))
+
+
+def probe_fact(
+    kind: str, fid: str, probe: str, *, target: str, layer: str, outcome: str,
+    elapsed_ms: int | None, error: str | None, **fields: Any,
+) -> Fact:
+    """A ``probe_*`` fact with the common fields; ``probe`` says what was done, in words."""
+    return make_fact(
+        kind, fid, {"probe": probe}, target=target, layer=layer, outcome=outcome,
+        elapsed_ms=elapsed_ms, error=redact_text(error) if error else None, **fields,
+    )
+
+
+def errno_name(exc: BaseException) -> str | None:
+    """``ECONNREFUSED`` for an OSError carrying errno 111; None for anything else."""
+    number = getattr(exc, "errno", None)
+    if isinstance(number, int) and number > 0:
+        return _errno.errorcode.get(number)
+    return None
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line: the OS text when there is one, else the exception's class and message."""
+    if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+        return os.strerror(exc.errno)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip()
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
+    """``await`` with a deadline; raises ``asyncio.TimeoutError`` when it passes."""
+    return await asyncio.wait_for(awaitable, timeout)
+
+
+def unique(items: Iterable[T]) -> list[T]:
+    """``items`` without repeats, first occurrence kept."""
+    return list(dict.fromkeys(items))
+
+
+def host_for_url(host: str) -> str:
+    """IPv6 addresses in brackets, as URLs and ``host:port`` strings need them."""
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,108 @@
+"""The closed set of probe outcomes, each with a one-line meaning.
+
+Every ``probe_*`` fact carries one of these in its ``outcome`` field; rules match on them and the
+README lists them from :data:`MEANINGS`. Add a new outcome here (with its meaning) or not at all.
+"""
+
+from __future__ import annotations
+
+# --- shared by several probes ---------------------------------------------------------------
+TIMEOUT = "timeout"
+ERROR = "error"
+NOT_POSSIBLE = "not_possible"
+
+# --- probe_target ---------------------------------------------------------------------------
+PARSED = "parsed"
+
+# --- probe_resolve --------------------------------------------------------------------------
+RESOLVED = "resolved"
+NXDOMAIN = "nxdomain"
+NO_ANSWER = "no_answer"
+SERVFAIL = "servfail"
+REFUSED = "refused"  # also probe_tcp
+TEMPORARY_FAILURE = "temporary_failure"
+
+# --- probe_route ----------------------------------------------------------------------------
+ROUTED = "routed"
+NO_ROUTE = "no_route"  # also probe_tcp
+
+# --- probe_icmp -----------------------------------------------------------------------------
+REPLY = "reply"
+UNREACHABLE = "unreachable"  # also probe_tcp, probe_resolve
+
+# --- probe_tcp ------------------------------------------------------------------------------
+OPEN = "open"
+
+# --- probe_tls ------------------------------------------------------------------------------
+TLS_OK = "tls_ok"
+TLS_UNTRUSTED = "tls_untrusted"
+TLS_NAME_MISMATCH = "tls_name_mismatch"
+NOT_TLS = "not_tls"
+
+# --- probe_proxy ----------------------------------------------------------------------------
+DIRECT = "direct"
+BYPASSED = "bypassed"
+PROXIED_OK = "proxied_ok"
+PROXY_DEAD = "proxy_dead"
+PROXY_REFUSED = "proxy_refused"
+PROXY_UPSTREAM_ERROR = "proxy_upstream_error"
+
+# --- probe_http -----------------------------------------------------------------------------
+HTTP_OK = "http_ok"
+HTTP_ERROR = "http_error"
+NOT_HTTP = "not_http"
+
+# --- probe_listen ---------------------------------------------------------------------------
+CAN_LISTEN = "can_listen"
+IN_USE = "in_use"
+PRIVILEGED = "privileged"
+
+MEANINGS: dict[str, str] = {
+    TIMEOUT: "no answer within the timeout: a silent drop (firewall), a dead host or a slow path",
+    ERROR: "the probe failed for another reason; the fact's error field says which",
+    NOT_POSSIBLE: "the probe cannot run here (missing privilege or tool); error says why",
+    PARSED: "the target was understood (host, port and why that port)",
+    RESOLVED: "the name resolved to at least one address",
+    NXDOMAIN: "the name does not exist (NXDOMAIN, or 'Name or service not known')",
+    NO_ANSWER: "the name exists but has no address of the asked type (NOERROR/NODATA)",
+    SERVFAIL: "the DNS server failed to answer (SERVFAIL): upstream or DNSSEC trouble",
+    REFUSED: "actively refused: a TCP RST or ICMP port-unreachable, or a DNS server's REFUSED",
+    TEMPORARY_FAILURE: "the system resolver gave up for now (EAI_AGAIN): no server answered",
+    ROUTED: "the kernel has a route for the address (gateway, interface, source, table)",
+    NO_ROUTE: "no usable route: none at all, or an unreachable/prohibit/blackhole route",
+    REPLY: "an ICMP echo reply came back (says nothing about TCP ports)",
+    UNREACHABLE: "an ICMP error (host/net unreachable, prohibited) or a local block came back",
+    OPEN: "the TCP handshake completed: something listens and nothing blocks the port",
+    TLS_OK: "the handshake completed and the chain verifies with the name, default store",
+    TLS_UNTRUSTED: "the chain does not verify against the default trust store",
+    TLS_NAME_MISMATCH: "the chain is trusted but the certificate is not valid for the name",
+    NOT_TLS: "the port answered, but not with TLS (plain HTTP on a TLS port, for example)",
+    DIRECT: "no proxy variable applies to this target: it connects directly",
+    BYPASSED: "a proxy is configured but a NO_PROXY entry sends this target direct",
+    PROXIED_OK: "the target goes through a proxy, which accepted the request (2xx)",
+    PROXY_DEAD: "the target goes through a proxy that cannot be reached (refused, unreachable)",
+    PROXY_REFUSED: "the proxy answered but refused (403 forbidden, 407 auth required, ...)",
+    PROXY_UPSTREAM_ERROR: "the proxy could not reach the target itself (502, 503, 504)",
+    HTTP_OK: "the server answered HTTP with a status below 400",
+    HTTP_ERROR: "the server answered HTTP with a status of 400 or more",
+    NOT_HTTP: "the server answered, but not with HTTP",
+    CAN_LISTEN: "this user can bind the port on all addresses now",
+    IN_USE: "the port is already bound by another socket",
+    PRIVILEGED: "the port is below net.ipv4.ip_unprivileged_port_start and this user may not "
+                "bind it",
+}
+
+# Which outcomes each probe kind can give (checked by the tests).
+BY_KIND: dict[str, frozenset[str]] = {
+    "probe_target": frozenset({PARSED}),
+    "probe_resolve": frozenset({RESOLVED, NXDOMAIN, NO_ANSWER, SERVFAIL, REFUSED, UNREACHABLE,
+                                TEMPORARY_FAILURE, TIMEOUT, ERROR}),
+    "probe_route": frozenset({ROUTED, NO_ROUTE, ERROR}),
+    "probe_icmp": frozenset({REPLY, TIMEOUT, UNREACHABLE, NOT_POSSIBLE, ERROR}),
+    "probe_tcp": frozenset({OPEN, REFUSED, TIMEOUT, UNREACHABLE, NO_ROUTE, ERROR}),
+    "probe_tls": frozenset({TLS_OK, TLS_UNTRUSTED, TLS_NAME_MISMATCH, NOT_TLS, TIMEOUT, ERROR}),
+    "probe_proxy": frozenset({DIRECT, BYPASSED, PROXIED_OK, PROXY_DEAD, PROXY_REFUSED,
+                              PROXY_UPSTREAM_ERROR, TIMEOUT, ERROR}),
+    "probe_http": frozenset({HTTP_OK, HTTP_ERROR, NOT_HTTP, REFUSED, TIMEOUT, ERROR}),
+    "probe_listen": frozenset({CAN_LISTEN, IN_USE, PRIVILEGED, ERROR}),
+}

@@ -1,0 +1,418 @@
+"""TLS handshake and chain check against every trust store this host has (checklist T1, T2, P3).
+
+Handshakes, all at once, each bounded by the timeout (a port that accepts TCP and never speaks
+cannot hold the probe):
+
+1. one with verification **off**, to see the chain the server presents (leaf subject, issuer,
+   names, expiry, chain length, TLS version);
+2. one as an OpenSSL client with its default paths would verify it, **with** the host name:
+   ``SSL_CERT_FILE``/``SSL_CERT_DIR`` from the environment given, else the compiled-in defaults
+   (``default_store``). It decides the outcome: ``tls_ok``; ``tls_untrusted`` (the chain does
+   not verify); ``tls_name_mismatch`` (it does, but not for this name); and gives ``verify_error``
+   in OpenSSL's words ("self-signed certificate", "Hostname mismatch, ...");
+3. one per trust store (the ``trust_store`` facts that exist and are readable, the system default
+   file and directory, ``certifi.where()``), chain only: ``trusted_by`` / ``untrusted_by`` list
+   their paths; stores that could not be loaded are in ``store_errors``.
+
+``name_matches`` is computed from the leaf as OpenSSL does (DNS SANs with a left-most ``*``
+label; IP SANs for addresses; the subject CN only when there is no DNS SAN).
+``unexpected_issuer`` (P3) is a heuristic: the issuer names a known intercepting product
+(:data:`INTERCEPTORS`), or the chain is trusted only by a local store, not by the public certifi
+bundle, while the host is a public DNS name; ``interception_hint`` says which.
+
+The chain is read with ``get_unverified_chain()`` (public from Python 3.13, private in 3.10-3.12);
+where neither exists only the leaf is seen (``chain_length`` 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import re
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import certifi
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.x509.oid import NameOID
+
+from engine.facts import Fact
+from engine.probes import outcomes as O
+from engine.probes.common import Stopwatch, describe_exception, host_for_url, probe_fact
+from engine.probes.common import unique as _unique
+from engine.probes.context import ProbeContext
+from engine.probes.target import Target
+from engine.probes.tcp import connect
+
+# Issuer words of TLS-intercepting products (firewalls, secure web gateways, AV, debug proxies).
+INTERCEPTORS: dict[str, str] = {
+    r"zscaler": "Zscaler", r"netskope": "Netskope", r"forti(net|gate)": "Fortinet FortiGate",
+    r"palo ?alto": "Palo Alto Networks", r"blue ?coat": "Blue Coat", r"symantec": "Symantec",
+    r"sophos": "Sophos", r"cisco umbrella|opendns": "Cisco Umbrella", r"mitmproxy": "mitmproxy",
+    r"kaspersky": "Kaspersky", r"\bavast\b": "Avast", r"\bavg\b": "AVG", r"\beset\b": "ESET",
+    r"bitdefender": "Bitdefender", r"forcepoint|websense": "Forcepoint",
+    r"check ?point": "Check Point", r"charles proxy|charles": "Charles Proxy",
+    r"fiddler|do_not_trust": "Fiddler", r"portswigger|\bburp\b": "Burp Suite",
+    r"mcafee web gateway|skyhigh": "McAfee/Skyhigh Web Gateway", r"barracuda": "Barracuda",
+    r"smoothwall": "Smoothwall", r"untangle": "Untangle", r"lightspeed": "Lightspeed",
+    r"securly": "Securly", r"iboss": "iboss", r"contentkeeper": "ContentKeeper",
+    r"ssl.?inspection|tls.?inspection": "an SSL-inspection CA",
+}
+PRIVATE_SUFFIXES = frozenset({
+    "local", "localhost", "internal", "lan", "home", "corp", "intranet", "test", "example",
+    "invalid", "localdomain", "arpa", "private", "intra", "home.arpa",
+})
+_NOT_TLS_REASONS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                    "HTTP_REQUEST", "UNKNOWN_PROTOCOL"}
+
+Connector = Callable[[float], Awaitable[socket.socket]]
+
+
+class ConnectFailed(Exception):
+    """The TCP (or tunnel) connection under the handshake could not be made."""
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+def direct_connector(ip: str, port: int) -> Connector:
+    async def open_socket(timeout: float) -> socket.socket:
+        conn = await connect(ip, port, timeout, keep=True)
+        if conn.sock is None:
+            raise ConnectFailed(conn.outcome, f"tcp connect failed: {conn.error}")
+        return conn.sock
+    return open_socket
+
+
+@dataclass(frozen=True)
+class TrustStore:
+    path: str
+    runtime: str
+    variable: str | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return os.path.isdir(self.path)
+
+    def load_into(self, context: ssl.SSLContext) -> None:
+        if self.is_dir:
+            context.load_verify_locations(capath=self.path)
+        else:
+            context.load_verify_locations(cafile=self.path)
+
+
+def trust_stores(ctx: ProbeContext) -> tuple[list[TrustStore], list[str], list[str]]:
+    """Stores to verify against, without repeats (by real path); stores that could not be used
+    (missing, unreadable); stores that are not PEM files or directories (node's built-in list,
+    Java keystores), which this probe does not check."""
+    paths = ssl.get_default_verify_paths()
+    candidates = [TrustStore(paths.openssl_cafile, "system"),
+                  TrustStore(paths.openssl_capath, "system"),
+                  TrustStore(certifi.where(), "python-certifi")]
+    errors: list[str] = []
+    not_checked: list[str] = []
+    for f in ctx.of_kind("trust_store"):
+        path = f.get("path")
+        if not isinstance(path, str) or not path:
+            continue
+        if f.get("store_type") not in (None, "bundle", "directory"):
+            not_checked.append(f"{path} ({f.get('runtime')} {f.get('store_type')})")
+        elif f.get("exists") is False or f.get("readable") is False:
+            errors.append(f"{path}: {'missing' if f.get('exists') is False else 'not readable'}")
+        else:
+            candidates.append(TrustStore(path, str(f.get("runtime") or "unknown"),
+                                         f.get("variable")))
+    stores: list[TrustStore] = []
+    seen: set[str] = set()
+    for store in candidates:
+        real = os.path.realpath(store.path)
+        if real in seen or not os.path.exists(store.path):
+            continue
+        seen.add(real)
+        stores.append(store)
+    return stores, _unique(errors), _unique(not_checked)
+
+
+def default_verify_locations(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(cafile, capath) an OpenSSL client uses with default paths under ``env``."""
+    paths = ssl.get_default_verify_paths()
+    cafile = env.get(paths.openssl_cafile_env) or paths.openssl_cafile
+    capath = env.get(paths.openssl_capath_env) or paths.openssl_capath
+    return cafile, capath
+
+
+@dataclass
+class Handshake:
+    ok: bool
+    chain: list[bytes] = field(default_factory=list)
+    version: str | None = None
+    outcome: str | None = None  # for failures: timeout, not_tls, error, or a ConnectFailed one
+    error: str | None = None
+    verify_failed: bool = False
+    hostname_failed: bool = False
+
+
+async def handshake(connector: Connector, context: ssl.SSLContext, server_hostname: str,
+                    timeout: float) -> Handshake:
+    """Connect and shake hands within ``timeout``; never raises."""
+    try:
+        return await asyncio.wait_for(_handshake(connector, context, server_hostname, timeout),
+                                      timeout)
+    except asyncio.TimeoutError:
+        return Handshake(False, outcome=O.TIMEOUT,
+                         error=f"no TLS handshake within {timeout:g}s (the server never spoke)")
+    except ConnectFailed as exc:
+        return Handshake(False, outcome=exc.outcome, error=str(exc))
+    except ssl.SSLCertVerificationError as exc:
+        message = exc.verify_message or describe_exception(exc)
+        mismatch = message.startswith(("Hostname mismatch", "IP address mismatch"))
+        return Handshake(False, outcome=O.ERROR, error=message, verify_failed=not mismatch,
+                         hostname_failed=mismatch)
+    except ssl.SSLError as exc:
+        outcome = O.NOT_TLS if exc.reason in _NOT_TLS_REASONS else O.ERROR
+        return Handshake(False, outcome=outcome, error=f"TLS: {exc.reason or exc}")
+    except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+        return Handshake(False, outcome=O.ERROR,
+                         error=f"connection closed during the TLS handshake "
+                               f"({describe_exception(exc)})")
+
+
+async def _handshake(connector: Connector, context: ssl.SSLContext, server_hostname: str,
+                     timeout: float) -> Handshake:
+    watch = Stopwatch()
+    sock = await connector(timeout)
+    try:
+        _reader, writer = await asyncio.open_connection(
+            sock=sock, ssl=context, server_hostname=server_hostname,
+            ssl_handshake_timeout=watch.remaining(timeout))
+    except BaseException:
+        sock.close()
+        raise
+    ssl_object = writer.get_extra_info("ssl_object")
+    result = Handshake(True, chain=presented_chain(ssl_object), version=ssl_object.version())
+    writer.transport.abort()
+    return result
+
+
+def presented_chain(ssl_object: Any) -> list[bytes]:
+    """The certificates the server sent, leaf first, as DER."""
+    for holder in (ssl_object, getattr(ssl_object, "_sslobj", None)):
+        getter = getattr(holder, "get_unverified_chain", None)
+        if getter is None:
+            continue
+        try:
+            chain = getter() or []
+        except (ssl.SSLError, ValueError):
+            break
+        return [c if isinstance(c, bytes) else c.public_bytes(2) for c in chain]  # 2: DER
+    leaf = ssl_object.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def unverified_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def store_context(store: TrustStore) -> ssl.SSLContext:
+    """Chain-only verification against one store (raises OSError/SSLError if it won't load)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    store.load_into(context)
+    return context
+
+
+def default_context(env: Mapping[str, str]) -> tuple[ssl.SSLContext, str, list[str]]:
+    """(context with host name check, a description, load errors) as OpenSSL defaults under env."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cafile, capath = default_verify_locations(env)
+    errors: list[str] = []
+    for kwargs in ({"cafile": cafile}, {"capath": capath}):
+        path = next(iter(kwargs.values()))
+        if not path:
+            continue
+        try:
+            context.load_verify_locations(**kwargs)
+        except (OSError, ssl.SSLError) as exc:
+            errors.append(f"{path}: {describe_exception(exc)}")
+    return context, f"{cafile} + {capath}", errors
+
+
+# --- the leaf certificate -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LeafInfo:
+    subject: str
+    issuer: str
+    issuer_text: str  # every issuer attribute, for the interception heuristic
+    sans: list[str]
+    not_after: str
+    self_signed: bool
+    name_matches: bool
+
+
+def leaf_info(der: bytes, host: str) -> LeafInfo:
+    cert = x509.load_der_x509_certificate(der)
+    dns_names, ip_names = _sans(cert)
+    common_names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    return LeafInfo(
+        subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
+        issuer_text=" ".join(str(a.value) for a in cert.issuer),
+        sans=dns_names + ip_names, not_after=cert.not_valid_after_utc.isoformat(),
+        self_signed=_is_self_signed(cert),
+        name_matches=name_matches(host, dns_names, ip_names, common_names),
+    )
+
+
+def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    return ext.get_values_for_type(x509.DNSName), [
+        str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
+
+
+def _is_self_signed(cert: x509.Certificate) -> bool:
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
+        return False
+    return True
+
+
+def name_matches(host: str, dns_names: Sequence[str], ip_names: Sequence[str],
+                 common_names: Sequence[str] = ()) -> bool:
+    """Does the certificate cover ``host``? OpenSSL's rules (RFC 6125, left-most wildcard)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        return any(_same_address(address, ip) for ip in ip_names)
+    names = dns_names if dns_names else common_names
+    return any(_dns_name_matches(host, pattern) for pattern in names)
+
+
+def _same_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text) == address
+    except ValueError:
+        return False
+
+
+def _dns_name_matches(host: str, pattern: str) -> bool:
+    host, pattern = host.lower().rstrip("."), pattern.lower().rstrip(".")
+    if not pattern.startswith("*."):
+        return host == pattern
+    suffix = pattern[1:]  # ".example.com"
+    label = host[: -len(suffix)] if host.endswith(suffix) else ""
+    return bool(label) and "." not in label and suffix.count(".") >= 2
+
+
+def is_public_name(host: str) -> bool:
+    """A DNS name under a public suffix (not an address, not .local/.internal/.corp...)."""
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        pass
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) < 2 or not labels[-1].isalpha():
+        return False
+    return labels[-1] not in PRIVATE_SUFFIXES and ".".join(labels[-2:]) not in PRIVATE_SUFFIXES
+
+
+def interception_hint(issuer_text: str, trusted_by: Sequence[str], certifi_path: str,
+                      host: str) -> str | None:
+    """Why the issuer looks like an intercepting proxy, or None."""
+    for pattern, product in INTERCEPTORS.items():
+        if re.search(pattern, issuer_text, re.IGNORECASE):
+            return f"the issuer names {product}, a TLS-intercepting product"
+    public_trust = os.path.realpath(certifi_path) in {os.path.realpath(p) for p in trusted_by}
+    if trusted_by and not public_trust and is_public_name(host):
+        return ("a public name, but the chain is trusted only by local stores, not by the "
+                "public certifi bundle: a local CA re-signs it")
+    return None
+
+
+# --- the probe ------------------------------------------------------------------------------
+
+async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
+                    connector: Connector | None = None, via_proxy: bool = False) -> Fact:
+    """One ``probe_tls`` fact: direct to ``ip``, or through ``connector`` (a proxy tunnel)."""
+    assert target.port is not None
+    watch = Stopwatch()
+    if connector is None:
+        assert ip is not None
+        connector = direct_connector(ip, target.port)
+    name = target.host
+    stores, store_errors, not_checked = trust_stores(ctx)
+    checks: list[tuple[TrustStore, ssl.SSLContext]] = []
+    for store in stores:
+        try:
+            checks.append((store, store_context(store)))
+        except (OSError, ssl.SSLError) as exc:
+            store_errors.append(f"{store.path}: {describe_exception(exc)}")
+    default_ctx, default_desc, default_errors = default_context(ctx.env)
+    fetched, default, *per_store = await asyncio.gather(
+        handshake(connector, unverified_context(), name, ctx.timeout),
+        handshake(connector, default_ctx, name, ctx.timeout),
+        *(handshake(connector, c, name, ctx.timeout) for _s, c in checks),
+    )
+    where = "proxy" if via_proxy else ip
+    fid = f"probe_tls:{target.raw}:{where}:{target.port}"
+    probe = f"tls handshake {host_for_url(ip or name)}:{target.port} sni={name}" + (
+        " via proxy" if via_proxy else "")
+    common = {"ip": ip, "port": target.port, "sni": None if target.is_ip else name,
+              "via_proxy": via_proxy, "default_store": default_desc,
+              "store_errors": store_errors + default_errors, "stores_not_checked": not_checked}
+    if not fetched.ok:
+        return probe_fact("probe_tls", fid, probe, target=target.raw, layer="tls",
+                          outcome=fetched.outcome or O.ERROR, elapsed_ms=watch.ms(),
+                          error=fetched.error, **common, **_empty_cert_fields())
+    results = [(store, r) for (store, _c), r in zip(checks, per_store, strict=True)]
+    trusted = [store.path for store, r in results if r.ok]
+    untrusted = [store.path for store, r in results if r.verify_failed]
+    common["store_errors"] += [f"{store.path}: handshake failed: {r.error}"
+                               for store, r in results if not r.ok and not r.verify_failed]
+    leaf = leaf_info(fetched.chain[0], name) if fetched.chain else None
+    outcome, verify_error = _verdict(default)
+    hint = interception_hint(leaf.issuer_text, trusted, certifi.where(), name) if leaf else None
+    return probe_fact(
+        "probe_tls", fid, probe, target=target.raw, layer="tls", outcome=outcome,
+        elapsed_ms=watch.ms(), error=verify_error, **common, version=fetched.version,
+        subject=leaf.subject if leaf else None, issuer=leaf.issuer if leaf else None,
+        sans=leaf.sans if leaf else [], not_after=leaf.not_after if leaf else None,
+        self_signed=leaf.self_signed if leaf else None,
+        name_matches=leaf.name_matches if leaf else None, chain_length=len(fetched.chain),
+        trusted_by=trusted, untrusted_by=untrusted, verify_error=verify_error,
+        unexpected_issuer=hint is not None, interception_hint=hint,
+    )
+
+
+def _verdict(default: Handshake) -> tuple[str, str | None]:
+    if default.ok:
+        return O.TLS_OK, None
+    if default.hostname_failed:
+        return O.TLS_NAME_MISMATCH, default.error
+    if default.verify_failed:
+        return O.TLS_UNTRUSTED, default.error
+    return default.outcome or O.ERROR, default.error
+
+
+def _empty_cert_fields() -> dict[str, Any]:
+    return {"version": None, "subject": None, "issuer": None, "sans": [], "not_after": None,
+            "self_signed": None, "name_matches": None, "chain_length": 0, "trusted_by": [],
+            "untrusted_by": [], "verify_error": None, "unexpected_issuer": False,
+            "interception_hint": None}

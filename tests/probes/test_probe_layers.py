@@ -1,0 +1,162 @@
+"""The per-layer summary, from facts only (as a snapshot would give them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.facts import Fact, make_fact
+from engine.layers import first_failing_layer, layer_summary
+from engine.probes.target import parse_target
+
+
+def probe(kind: str, target: str, outcome: str, **fields: Any) -> Fact:
+    return make_fact(kind, f"{kind}:{target}:{len(fields)}:{outcome}", {"probe": "test"},
+                     target=target, layer="x", outcome=outcome, elapsed_ms=1, error=fields.pop(
+                         "error", None), **fields)
+
+
+def host_facts(state: str = "up", address: bool = True) -> list[Fact]:
+    facts = [make_fact("interface", "interface:lo", {"netlink": "x"}, name="lo", state="unknown",
+                       link_kind="loopback", flags=["LOOPBACK", "UP", "LOWER_UP"]),
+             make_fact("interface", "interface:eth0", {"netlink": "x"}, name="eth0", state=state,
+                       link_kind="physical", flags=["UP"] if state == "up" else [])]
+    facts.append(make_fact("address", "address:eth0:ll", {"netlink": "x"}, interface="eth0",
+                           ip="fe80::1", prefix=64, family=6, scope="link"))
+    if address:
+        facts.append(make_fact("address", "address:eth0", {"netlink": "x"}, interface="eth0",
+                               ip="192.0.2.5", prefix=24, family=4, scope="global"))
+    return facts
+
+
+def web_target(t: str, *, tcp: str = "open", tls: str | None = "tls_ok",
+               proxy_outcome: str = "direct", http: int | None = 200, resolved: bool = True,
+               **proxy_fields: Any) -> list[Fact]:
+    target = parse_target(t)
+    facts = [probe("probe_target", t, "parsed", host=target.host, port=target.port,
+                   port_reason=target.port_reason, scheme=target.scheme, is_ip=target.is_ip,
+                   tls=target.tls)]
+    if not target.is_ip:
+        facts.append(probe("probe_resolve", t, "resolved" if resolved else "nxdomain",
+                           via="system", addresses=["192.0.2.80"] if resolved else [],
+                           from_hosts=False, error=None if resolved else "Name or service not known"))
+        if not resolved:
+            return facts
+    facts.append(probe("probe_route", t, "routed", ip="192.0.2.80", gateway="192.0.2.1",
+                       interface="eth0", src="192.0.2.5", table="main", matched_route="default"))
+    if target.port is not None:
+        facts.append(probe("probe_tcp", t, tcp, ip="192.0.2.80", port=target.port, icmp=None))
+        if tls and tcp == "open":
+            facts.append(probe("probe_tls", t, tls, ip="192.0.2.80", version="TLSv1.3",
+                               issuer="CN=Test CA", error=None if tls == "tls_ok" else
+                               "self-signed certificate", via_proxy=False))
+        facts.append(probe("probe_proxy", t, proxy_outcome, **proxy_fields))
+        if http is not None:
+            facts.append(probe("probe_http", t, "http_ok" if http < 400 else "http_error",
+                               status=http, reason="OK"))
+    return facts
+
+
+def statuses(rows: list[dict[str, str]], target: str) -> dict[str, str]:
+    return {r["layer"]: r["status"] for r in rows if r["target"] == target}
+
+
+def test_healthy_https_target() -> None:
+    t = "https://www.example.org/"
+    rows = layer_summary([parse_target(t)], host_facts() + web_target(t))
+    assert statuses(rows, t) == {
+        "link": "ok", "address": "ok", "route": "ok", "name": "ok", "transport": "ok",
+        "tls": "ok", "proxy": "skipped", "application": "ok"}
+    assert first_failing_layer(rows, t) is None
+    assert [r["layer"] for r in rows] == ["link", "address", "route", "name", "transport",
+                                          "tls", "proxy", "application"]
+    assert all(set(r) == {"target", "layer", "status", "summary"} and r["summary"] for r in rows)
+
+
+def test_name_that_does_not_resolve() -> None:
+    t = "https://nope.example.org/"
+    rows = layer_summary([t], host_facts() + web_target(t, resolved=False))
+    st = statuses(rows, t)
+    assert st["name"] == "fail" and st["route"] == "unknown"
+    assert first_failing_layer(rows, t) == "name"
+    route = next(r for r in rows if r["layer"] == "route")
+    assert "did not resolve" in route["summary"]
+    tls = next(r for r in rows if r["layer"] == "tls")
+    assert tls["status"] == "unknown" and "not reached" in tls["summary"]
+
+
+def test_address_target_with_dropped_port() -> None:
+    t = "192.0.2.80:8443"
+    rows = layer_summary([t], host_facts() + web_target(t, tcp="timeout", http=None))
+    st = statuses(rows, t)
+    assert (st["name"], st["transport"], st["tls"]) == ("skipped", "fail", "unknown")
+    assert st["application"] == "unknown"
+    assert first_failing_layer(rows, t) == "transport"
+
+
+def test_bare_host_has_no_transport() -> None:
+    t = "fileserver.example.org"
+    rows = layer_summary([t], host_facts() + web_target(t, http=None))
+    st = statuses(rows, t)
+    assert (st["transport"], st["tls"], st["proxy"]) == ("skipped", "skipped", "skipped")
+
+
+def test_proxied_target_uses_the_proxy_for_transport() -> None:
+    t = "https://www.example.org/"
+    facts = host_facts() + web_target(t, tcp="timeout", proxy_outcome="proxied_ok",
+                                      proxy="http://10.0.0.3:3128", proxy_reachable=True,
+                                      connect_status=200, variable="https_proxy")
+    rows = layer_summary([t], facts)
+    st = statuses(rows, t)
+    assert (st["transport"], st["proxy"]) == ("ok", "ok")
+    transport = next(r for r in rows if r["layer"] == "transport")
+    assert "direct" in transport["summary"] and "timeout" in transport["summary"]
+
+
+def test_dead_proxy_fails_transport_first() -> None:
+    t = "https://www.example.org/"
+    facts = host_facts() + web_target(t, tcp="timeout", proxy_outcome="proxy_dead",
+                                      proxy="http://10.0.0.3:3128", proxy_reachable=False,
+                                      variable="https_proxy", http=None,
+                                      error="Connection refused")
+    rows = layer_summary([t], facts)
+    assert statuses(rows, t)["proxy"] == "fail"
+    assert first_failing_layer(rows, t) == "transport"
+
+
+@pytest.mark.parametrize(("state", "address", "layer"), [("down", True, "link"),
+                                                          ("up", False, "address")])
+def test_link_and_address(state: str, address: bool, layer: str) -> None:
+    t = "https://www.example.org/"
+    rows = layer_summary([t], host_facts(state, address) + web_target(t))
+    assert first_failing_layer(rows, t) == layer
+
+
+def test_untrusted_tls_and_server_error() -> None:
+    t = "https://www.example.org/"
+    rows = layer_summary([t], host_facts() + web_target(t, tls="tls_untrusted", http=503))
+    st = statuses(rows, t)
+    assert (st["tls"], st["application"]) == ("fail", "fail")
+    assert first_failing_layer(rows, t) == "tls"
+
+
+def test_no_collected_facts_is_unknown_not_fail() -> None:
+    t = "https://www.example.org/"
+    rows = layer_summary([t], web_target(t))
+    st = statuses(rows, t)
+    assert (st["link"], st["address"]) == ("unknown", "unknown")
+
+
+def test_loopback_target() -> None:
+    t = "127.0.0.1:8080"
+    facts = [probe("probe_target", t, "parsed", host="127.0.0.1", port=8080, is_ip=True,
+                   tls=False, scheme=None),
+             probe("probe_route", t, "routed", ip="127.0.0.1", interface="lo", table="local",
+                   gateway=None, src="127.0.0.1"),
+             probe("probe_tcp", t, "refused", ip="127.0.0.1", port=8080, icmp=None),
+             probe("probe_proxy", t, "direct")]
+    rows = layer_summary([t], facts)
+    st = statuses(rows, t)
+    assert (st["link"], st["address"], st["route"], st["transport"]) == ("ok", "ok", "ok",
+                                                                          "fail")

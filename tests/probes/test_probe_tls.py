@@ -1,0 +1,171 @@
+"""TLS probe against real TLS servers on loopback, with certificates made per test."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import certifi
+import pytest
+from probe_helpers import (
+    CA,
+    Server,
+    http_server,
+    self_signed,
+    tarpit,
+    tls_server,
+    trust_store_fact,
+)
+
+from engine.facts import Fact
+from engine.probes.target import parse_target
+from engine.probes.tls import interception_hint, is_public_name, name_matches, probe_tls
+
+
+def run_tls(url: str, ctx) -> Fact:
+    return asyncio.run(probe_tls(parse_target(url), "127.0.0.1", ctx))
+
+
+@pytest.fixture
+def servers():
+    started: list[Server] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def start(servers: list[Server], server: Server) -> Server:
+    servers.append(server)
+    return server
+
+
+def test_self_signed_is_untrusted_everywhere(tmp_path: Path, make_ctx, servers) -> None:
+    cert = self_signed(tmp_path, ["localhost"], ["127.0.0.1"])
+    srv = start(servers, tls_server(cert.cert_path, cert.key_path))
+    fact = run_tls(f"https://127.0.0.1:{srv.port}/", make_ctx())
+    assert fact["outcome"] == "tls_untrusted"
+    assert fact["self_signed"] is True
+    assert fact["name_matches"] is True
+    assert "self-signed certificate" in fact["verify_error"]
+    assert fact["trusted_by"] == []
+    assert certifi.where() in fact["untrusted_by"]
+    assert fact["chain_length"] == 1
+    assert fact["version"].startswith("TLS")
+    assert fact["layer"] == "tls" and fact["port"] == srv.port
+
+
+def test_wrong_name_with_trusted_chain_is_name_mismatch(tmp_path: Path, make_ctx,
+                                                        servers) -> None:
+    ca = CA(tmp_path)
+    leaf = ca.issue(["wrong.example"])
+    srv = start(servers, tls_server(leaf.cert_path, leaf.key_path))
+    ctx = make_ctx(env={"SSL_CERT_FILE": str(ca.path)}, facts=[trust_store_fact(str(ca.path))])
+    fact = run_tls(f"https://127.0.0.1:{srv.port}/", ctx)
+    assert fact["outcome"] == "tls_name_mismatch"
+    assert fact["name_matches"] is False
+    assert "mismatch" in fact["verify_error"]
+    assert str(ca.path) in fact["trusted_by"]
+    assert fact["sans"] == ["wrong.example"]
+
+
+def test_private_ca_named_by_ssl_cert_file_is_trusted_by_that_store(tmp_path: Path, make_ctx,
+                                                                    servers) -> None:
+    ca = CA(tmp_path)
+    leaf = ca.issue([], ["127.0.0.1"])
+    srv = start(servers, tls_server(leaf.cert_path, leaf.key_path))
+    url = f"https://127.0.0.1:{srv.port}/"
+    store = trust_store_fact(str(ca.path))
+
+    with_env = run_tls(url, make_ctx(env={"SSL_CERT_FILE": str(ca.path)}, facts=[store]))
+    assert with_env["outcome"] == "tls_ok"
+    assert with_env["trusted_by"] == [str(ca.path)]
+    assert certifi.where() in with_env["untrusted_by"]
+    assert with_env["chain_length"] == 2
+    assert "Probe Test Root CA" in with_env["issuer"]
+    assert with_env["unexpected_issuer"] is False  # an address, not a public name
+
+    # The store exists, but the client's environment does not point at it: untrusted.
+    without_env = run_tls(url, make_ctx(facts=[store]))
+    assert without_env["outcome"] == "tls_untrusted"
+    assert str(ca.path) in without_env["trusted_by"]
+    # The server sends its CA too, so OpenSSL words it as a self-signed root in the chain.
+    assert "self-signed certificate in certificate chain" in without_env["verify_error"]
+
+
+def test_missing_store_is_reported_not_used(tmp_path: Path, make_ctx, servers) -> None:
+    cert = self_signed(tmp_path, [], ["127.0.0.1"])
+    srv = start(servers, tls_server(cert.cert_path, cert.key_path))
+    missing = trust_store_fact(str(tmp_path / "nope.pem"))
+    missing = Fact(missing.kind, missing.id, missing.source, {**missing.fields, "exists": False})
+    fact = run_tls(f"https://127.0.0.1:{srv.port}/", make_ctx(facts=[missing]))
+    assert any("nope.pem: missing" in e for e in fact["store_errors"])
+    assert str(tmp_path / "nope.pem") not in fact["trusted_by"] + fact["untrusted_by"]
+
+
+def test_intercepting_issuer_is_flagged(tmp_path: Path, make_ctx, servers) -> None:
+    ca = CA(tmp_path, "Zscaler Root CA", "Zscaler Inc.")
+    leaf = ca.issue([], ["127.0.0.1"])
+    srv = start(servers, tls_server(leaf.cert_path, leaf.key_path))
+    fact = run_tls(f"https://127.0.0.1:{srv.port}/", make_ctx())
+    assert fact["unexpected_issuer"] is True
+    assert "Zscaler" in fact["interception_hint"]
+
+
+def test_tarpit_is_bounded_by_the_timeout(make_ctx, servers) -> None:
+    srv = start(servers, tarpit())
+    began = time.monotonic()
+    fact = run_tls(f"https://127.0.0.1:{srv.port}/", make_ctx(timeout=0.5))
+    assert time.monotonic() - began < 1.5
+    assert fact["outcome"] == "timeout"
+    assert "never spoke" in fact["error"]
+
+
+def test_plain_http_on_a_tls_port_is_not_tls(make_ctx, servers) -> None:
+    srv = start(servers, http_server())
+    fact = run_tls(f"https://127.0.0.1:{srv.port}/", make_ctx(timeout=1.0))
+    assert fact["outcome"] == "not_tls", fact["error"]
+
+
+def test_closed_port_gives_the_tcp_outcome(make_ctx) -> None:
+    from probe_helpers import dead_port
+
+    fact = run_tls(f"https://127.0.0.1:{dead_port()}/", make_ctx(timeout=1.0))
+    assert fact["outcome"] == "refused"
+    assert fact["chain_length"] == 0
+
+
+@pytest.mark.parametrize(("host", "dns", "ips", "cns", "expected"), [
+    ("www.example.com", ["www.example.com"], [], [], True),
+    ("WWW.Example.com.", ["www.example.com"], [], [], True),
+    ("a.example.com", ["*.example.com"], [], [], True),
+    ("a.b.example.com", ["*.example.com"], [], [], False),
+    ("example.com", ["*.example.com"], [], [], False),
+    ("x.com", ["*.com"], [], [], False),
+    ("other.example", ["www.example.com"], [], [], False),
+    ("10.0.0.1", [], ["10.0.0.1"], [], True),
+    ("10.0.0.1", ["10.0.0.1"], [], [], False),
+    ("cn.example", [], [], ["cn.example"], True),
+    ("cn.example", ["san.example"], [], ["cn.example"], False),
+])
+def test_name_matches(host, dns, ips, cns, expected) -> None:
+    assert name_matches(host, dns, ips, cns) is expected
+
+
+@pytest.mark.parametrize(("host", "public"), [
+    ("www.example.org", True), ("intranet.corp", False), ("printer.local", False),
+    ("nas", False), ("10.0.0.1", False), ("app.internal", False), ("x.home.arpa", False),
+])
+def test_is_public_name(host: str, public: bool) -> None:
+    assert is_public_name(host) is public
+
+
+def test_interception_hint_for_a_local_ca_on_a_public_name() -> None:
+    hint = interception_hint("Corp Root CA", ["/etc/corp-ca.pem"], certifi.where(),
+                             "www.example.org")
+    assert hint and "local" in hint
+    assert interception_hint("Corp Root CA", ["/etc/corp-ca.pem", certifi.where()],
+                             certifi.where(), "www.example.org") is None
+    assert interception_hint("Corp Root CA", ["/etc/corp-ca.pem"], certifi.where(),
+                             "git.corp") is None
+    assert "Fortinet" in interception_hint("FortiGate CA", [], certifi.where(), "x.example.org")
