@@ -35,12 +35,11 @@ from engine.probes.listen import probe_listen
 from engine.probes.proxy import probe_proxy, tunnel_connector
 from engine.probes.proxy_env import ProxyDecision
 from engine.probes.route import probe_route
-from engine.probes.target import Target, TargetError, parse_target, parse_targets
+from engine.probes.target import Target, TargetError, parse_target
 from engine.probes.tcp import probe_tcp
 from engine.probes.tls import probe_tls
 
-__all__ = ["Target", "TargetError", "parse_target", "parse_targets", "run_probes", "probe",
-           "DEFAULT_TIMEOUT"]
+__all__ = ["Target", "TargetError", "parse_target", "run_probes", "probe", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 3.0
 MAX_ADDRESSES = 8

@@ -1,12 +1,11 @@
-"""What every probe shares: building ``probe_*`` facts, timing, errno names, bounded waits."""
+"""What every probe shares: building ``probe_*`` facts, timing, errno names."""
 
 from __future__ import annotations
 
-import asyncio
 import errno as _errno
 import os
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from engine.facts import Fact, make_fact
@@ -56,11 +55,6 @@ def describe_exception(exc: BaseException) -> str:
         return exc.strerror
     text = str(exc).strip()
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
-
-
-async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
-    """``await`` with a deadline; raises ``asyncio.TimeoutError`` when it passes."""
-    return await asyncio.wait_for(awaitable, timeout)
 
 
 def unique(items: Iterable[T]) -> list[T]:

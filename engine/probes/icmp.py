@@ -16,7 +16,6 @@ import asyncio
 import errno as _errno
 import os
 import random
-import select
 import socket
 import struct
 import time
@@ -80,12 +79,18 @@ def open_icmp_socket(family: int) -> tuple[socket.socket | None, str, str | None
 
 
 def ping(ip: str, timeout: float, group_range: str | None = None) -> PingResult:
-    """One echo request and the wait for its reply (blocking; run it in a thread)."""
+    """:func:`ping_async` for callers without an event loop."""
+    return asyncio.run(ping_async(ip, timeout, group_range))
+
+
+async def ping_async(ip: str, timeout: float, group_range: str | None = None) -> PingResult:
+    """One echo request and the wait for its reply, on the event loop (no thread)."""
     family = family_of(ip)
     sock, method, why = open_icmp_socket(family)
     if sock is None:
         return PingResult(O.NOT_POSSIBLE, "none", error=_not_possible_text(why, group_range))
     with sock:
+        sock.setblocking(False)
         if method == "dgram":
             # Ping sockets get only their own errors. A raw socket must not ask: unbound, it
             # would be handed the errors of every other raw socket's echo; it reads the ICMP
@@ -97,18 +102,21 @@ def ping(ip: str, timeout: float, group_range: str | None = None) -> PingResult:
             sock.sendto(echo_request(family, ident, seq, b"whynet-ping"), (ip, 0))
         except OSError as exc:
             return _send_failure(exc, method, sock)
-        return _await_reply(sock, family, method, ip, ident, seq, start, timeout)
+        return await _await_reply(sock, family, method, ip, ident, seq, start, timeout)
 
 
-def _await_reply(sock: socket.socket, family: int, method: str, ip: str, ident: int, seq: int,
-                 start: float, timeout: float) -> PingResult:
+async def _await_reply(sock: socket.socket, family: int, method: str, ip: str, ident: int,
+                       seq: int, start: float, timeout: float) -> PingResult:
     deadline = start + timeout
     while (left := deadline - time.monotonic()) > 0:
-        readable, _, errored = select.select([sock], [], [sock], left)
-        if not readable and not errored:
+        try:
+            await asyncio.wait_for(_readable(sock), left)
+        except asyncio.TimeoutError:
             break
         try:
             data, addr = sock.recvfrom(2048)
+        except BlockingIOError:
+            continue
         except OSError as exc:
             return _send_failure(exc, method, sock)
         verdict = _read_packet(data, family, method, ip, ident, seq, addr[0])
@@ -117,6 +125,17 @@ def _await_reply(sock: socket.socket, family: int, method: str, ip: str, ident: 
                 verdict.rtt_ms = int((time.monotonic() - start) * 1000)
             return verdict
     return PingResult(O.TIMEOUT, method, error=f"no echo reply within {timeout:g}s")
+
+
+async def _readable(sock: socket.socket) -> None:
+    """Wait until ``sock`` has something to read (a packet or a pending error)."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
 
 
 def _read_packet(data: bytes, family: int, method: str, ip: str, ident: int, seq: int,
@@ -172,11 +191,7 @@ async def probe_icmp(target: str, ip: str, ctx: ProbeContext) -> Fact:
     """One ``probe_icmp`` fact for ``ip``."""
     watch = Stopwatch()
     group_range = ctx.sysctl("net.ipv4.ping_group_range")
-    try:
-        result = await asyncio.wait_for(
-            asyncio.to_thread(ping, ip, ctx.timeout, group_range), ctx.timeout + 0.5)
-    except asyncio.TimeoutError:
-        result = PingResult(O.TIMEOUT, "unknown", error=f"no echo reply within {ctx.timeout:g}s")
+    result = await ping_async(ip, ctx.timeout, group_range)
     return probe_fact(
         "probe_icmp", f"probe_icmp:{target}:{ip}", f"icmp echo {ip}", target=target,
         layer="route", outcome=result.outcome, elapsed_ms=watch.ms(), error=result.error, ip=ip,

@@ -118,10 +118,6 @@ def parse_target(text: str) -> Target:
     return _parse_plain(stripped)
 
 
-def parse_targets(texts: list[str]) -> list[Target]:
-    return [parse_target(t) for t in texts]
-
-
 def _parse_url(text: str) -> Target:
     shown = redact_url(text)
     try:

@@ -90,31 +90,12 @@ def direct_connector(ip: str, port: int) -> Connector:
     return open_socket
 
 
-@dataclass(frozen=True)
-class TrustStore:
-    path: str
-    runtime: str
-    variable: str | None = None
-
-    @property
-    def is_dir(self) -> bool:
-        return os.path.isdir(self.path)
-
-    def load_into(self, context: ssl.SSLContext) -> None:
-        if self.is_dir:
-            context.load_verify_locations(capath=self.path)
-        else:
-            context.load_verify_locations(cafile=self.path)
-
-
-def trust_stores(ctx: ProbeContext) -> tuple[list[TrustStore], list[str], list[str]]:
+def trust_stores(ctx: ProbeContext) -> tuple[list[str], list[str], list[str]]:
     """Stores to verify against, without repeats (by real path); stores that could not be used
     (missing, unreadable); stores that are not PEM files or directories (node's built-in list,
     Java keystores), which this probe does not check."""
-    paths = ssl.get_default_verify_paths()
-    candidates = [TrustStore(paths.openssl_cafile, "system"),
-                  TrustStore(paths.openssl_capath, "system"),
-                  TrustStore(certifi.where(), "python-certifi")]
+    defaults = ssl.get_default_verify_paths()
+    candidates = [defaults.openssl_cafile, defaults.openssl_capath, certifi.where()]
     errors: list[str] = []
     not_checked: list[str] = []
     for f in ctx.of_kind("trust_store"):
@@ -126,16 +107,15 @@ def trust_stores(ctx: ProbeContext) -> tuple[list[TrustStore], list[str], list[s
         elif f.get("exists") is False or f.get("readable") is False:
             errors.append(f"{path}: {'missing' if f.get('exists') is False else 'not readable'}")
         else:
-            candidates.append(TrustStore(path, str(f.get("runtime") or "unknown"),
-                                         f.get("variable")))
-    stores: list[TrustStore] = []
+            candidates.append(path)
+    stores: list[str] = []
     seen: set[str] = set()
-    for store in candidates:
-        real = os.path.realpath(store.path)
-        if real in seen or not os.path.exists(store.path):
+    for path in candidates:
+        real = os.path.realpath(path)
+        if real in seen or not os.path.exists(path):
             continue
         seen.add(real)
-        stores.append(store)
+        stores.append(path)
     return stores, _unique(errors), _unique(not_checked)
 
 
@@ -222,11 +202,15 @@ def unverified_context() -> ssl.SSLContext:
     return context
 
 
-def store_context(store: TrustStore) -> ssl.SSLContext:
-    """Chain-only verification against one store (raises OSError/SSLError if it won't load)."""
+def store_context(path: str) -> ssl.SSLContext:
+    """Chain-only verification against one store, a PEM file or a hashed directory (raises
+    OSError/SSLError when it will not load)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
-    store.load_into(context)
+    if os.path.isdir(path):
+        context.load_verify_locations(capath=path)
+    else:
+        context.load_verify_locations(cafile=path)
     return context
 
 
@@ -358,12 +342,12 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
         connector = direct_connector(ip, target.port)
     name = target.host
     stores, store_errors, not_checked = trust_stores(ctx)
-    checks: list[tuple[TrustStore, ssl.SSLContext]] = []
-    for store in stores:
+    checks: list[tuple[str, ssl.SSLContext]] = []
+    for path in stores:
         try:
-            checks.append((store, store_context(store)))
+            checks.append((path, store_context(path)))
         except (OSError, ssl.SSLError) as exc:
-            store_errors.append(f"{store.path}: {describe_exception(exc)}")
+            store_errors.append(f"{path}: {describe_exception(exc)}")
     default_ctx, default_desc, default_errors = default_context(ctx.env)
     fetched, default, *per_store = await asyncio.gather(
         handshake(connector, unverified_context(), name, ctx.timeout),
@@ -381,11 +365,11 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
         return probe_fact("probe_tls", fid, probe, target=target.raw, layer="tls",
                           outcome=fetched.outcome or O.ERROR, elapsed_ms=watch.ms(),
                           error=fetched.error, **common, **_empty_cert_fields())
-    results = [(store, r) for (store, _c), r in zip(checks, per_store, strict=True)]
-    trusted = [store.path for store, r in results if r.ok]
-    untrusted = [store.path for store, r in results if r.verify_failed]
-    common["store_errors"] += [f"{store.path}: handshake failed: {r.error}"
-                               for store, r in results if not r.ok and not r.verify_failed]
+    results = [(path, r) for (path, _c), r in zip(checks, per_store, strict=True)]
+    trusted = [path for path, r in results if r.ok]
+    untrusted = [path for path, r in results if r.verify_failed]
+    common["store_errors"] += [f"{path}: handshake failed: {r.error}"
+                               for path, r in results if not r.ok and not r.verify_failed]
     leaf = leaf_info(fetched.chain[0], name) if fetched.chain else None
     outcome, verify_error = _verdict(default)
     hint = interception_hint(leaf.issuer_text, trusted, certifi.where(), name) if leaf else None
