@@ -6,8 +6,8 @@ For every target, concurrently with every other target:
 2. ``probe_proxy`` (does the environment send it through a proxy; does the proxy answer) —
    started at once, in parallel with the rest;
 3. ``probe_resolve``: the system resolver and each configured nameserver (names only);
-4. for each address (at most :data:`MAX_ADDRESSES`), in parallel: ``probe_route``,
-   ``probe_icmp`` and, when there is a port, ``probe_tcp`` followed, if it is open and the
+4. for each address (at most :data:`MAX_ADDRESSES`), in parallel: ``probe_route`` then
+   ``probe_arp`` for its next hop, ``probe_icmp`` and, when there is a port, ``probe_tcp`` followed, if it is open and the
    target is TLS, by ``probe_tls`` (at most :data:`MAX_TLS_ADDRESSES` addresses);
 5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from engine.facts import Fact, unique_ids
 from engine.probes import outcomes as O
+from engine.probes.arp import probe_arp
 from engine.probes.common import probe_fact
 from engine.probes.context import ProbeContext
 from engine.probes.dns import probe_dns
@@ -115,9 +116,20 @@ async def probe_one_target(target: Target, ctx: ProbeContext) -> list[Fact]:
 async def _probe_address(target: Target, ip: str, ctx: ProbeContext, *,
                          tls_allowed: bool) -> list[Fact]:
     route, icmp, transport = await asyncio.gather(
-        probe_route(target.raw, ip, ctx), probe_icmp(target.raw, ip, ctx),
+        _route_and_next_hop(target, ip, ctx), probe_icmp(target.raw, ip, ctx),
         _transport(target, ip, ctx, tls_allowed))
-    return [route, icmp, *transport]
+    return [*route, icmp, *transport]
+
+
+async def _route_and_next_hop(target: Target, ip: str, ctx: ProbeContext) -> list[Fact]:
+    """The route, then who answers ARP for its next hop (a duplicate IP shows only there)."""
+    route = await probe_route(target.raw, ip, ctx)
+    interface, src = route.get("interface"), route.get("src")
+    if route.get("outcome") != O.ROUTED or not interface or not src:
+        return [route]
+    hop = str(route.get("gateway") or ip)
+    arp = await probe_arp(target.raw, hop, str(interface), str(src), ctx.timeout)
+    return [route] if arp is None else [route, arp]
 
 
 async def _transport(target: Target, ip: str, ctx: ProbeContext, tls_allowed: bool

@@ -25,9 +25,6 @@ from engine.probes.common import Stopwatch, probe_fact
 
 ETH_P_ARP = 0x0806
 SYS_NET = Path("/sys/class/net")
-DUPLICATE = "duplicate"
-SINGLE = "single"
-NO_ANSWER = "no_answer"
 
 
 def interface_mac(interface: str) -> str | None:
@@ -88,7 +85,7 @@ async def probe_arp(target: str, ip: str, interface: str, src: str, timeout: flo
     if my_mac is None:
         return None  # loopback, tun, wireguard: no link-layer addresses to clash
     watch = Stopwatch()
-    wait = min(1.0, timeout)  # every holder answers within a few ms on a LAN
+    wait = min(0.5, timeout)  # every holder answers within a few ms on a LAN
     fid = f"probe_arp:{target}:{ip}"
     what = f"arp who-has {ip} on {interface}"
     try:
@@ -104,6 +101,6 @@ async def probe_arp(target: str, ip: str, interface: str, src: str, timeout: flo
                           outcome=O.ERROR, elapsed_ms=watch.ms(), ip=ip, interface=interface,
                           macs=[], error=str(exc) or exc.__class__.__name__)
     macs = answering_macs(frames, ip)
-    outcome = DUPLICATE if len(macs) > 1 else SINGLE if macs else NO_ANSWER
+    outcome = O.DUPLICATE if len(macs) > 1 else O.SINGLE if macs else O.NO_ANSWER
     return probe_fact("probe_arp", fid, what, target=target, layer="address", outcome=outcome,
                       elapsed_ms=watch.ms(), error=None, ip=ip, interface=interface, macs=macs)

@@ -52,6 +52,10 @@ HTTP_OK = "http_ok"
 HTTP_ERROR = "http_error"
 NOT_HTTP = "not_http"
 
+# --- probe_arp ------------------------------------------------------------------------------
+SINGLE = "single"
+DUPLICATE = "duplicate"
+
 # --- probe_listen ---------------------------------------------------------------------------
 CAN_LISTEN = "can_listen"
 IN_USE = "in_use"
@@ -86,6 +90,8 @@ MEANINGS: dict[str, str] = {
     HTTP_OK: "the server answered HTTP with a status below 400",
     HTTP_ERROR: "the server answered HTTP with a status of 400 or more",
     NOT_HTTP: "the server answered, but not with HTTP",
+    SINGLE: "exactly one machine answered ARP for the next hop",
+    DUPLICATE: "several machines (MACs) answered ARP for one address: a duplicate IP",
     CAN_LISTEN: "this user can bind the port on all addresses now",
     IN_USE: "the port is already bound by another socket",
     PRIVILEGED: "the port is below net.ipv4.ip_unprivileged_port_start and this user may not "
@@ -105,4 +111,5 @@ BY_KIND: dict[str, frozenset[str]] = {
                               PROXY_UPSTREAM_ERROR, TIMEOUT, ERROR}),
     "probe_http": frozenset({HTTP_OK, HTTP_ERROR, NOT_HTTP, REFUSED, TIMEOUT, ERROR}),
     "probe_listen": frozenset({CAN_LISTEN, IN_USE, PRIVILEGED, ERROR}),
+    "probe_arp": frozenset({SINGLE, DUPLICATE, NO_ANSWER, NOT_POSSIBLE, ERROR}),
 }

@@ -25,16 +25,20 @@ DROP_WAIT = 1.0  # how long a test waits to call a silent drop a timeout
 
 
 def whynet_verdict(lab: Lab, sc: Scenario) -> None:
-    """TODO(whynet): once the CLI and rules land, run whynet in the scenario and judge it::
-
-        code, report, err = lab.run_whynet(sc.client, *sc.diagnose_args(), env=sc.env,
-                                           user=sc.user)
-        assert code == (0 if sc.healthy else 1), err
-        if not sc.healthy:
-            top = report["findings"][0]
-            assert set(sc.checklist) & set(top["checklist"]), top
-            assert top["layer"] == sc.layer, top
-    """
+    """Run whynet where the scenario says and judge it: a healthy control gives no finding at
+    warning or above (exit 0); a fault gives exit 1 and its checklist item on the *top-ranked*
+    finding."""
+    run = lab.run_whynet(sc.client, *sc.diagnose_args(), env=sc.env, user=sc.user)
+    assert run.report is not None, f"no JSON report (exit {run.exit_code}): {run.stderr}"
+    findings = run.report["findings"]
+    summary = [(f["rank"], f["rule"], f["checklist"], f["severity"]) for f in findings]
+    if sc.healthy:
+        assert run.exit_code == 0, summary
+        assert not [f for f in findings if f["severity"] != "info"], summary
+        return
+    assert run.exit_code == 1, (run.stderr, summary)
+    top = findings[0]
+    assert set(sc.checklist) & set(top["checklist"]), (sc.expect, summary)
 
 
 def read_line(ip: str, port: int) -> str:
@@ -100,9 +104,9 @@ def test_firewall_verdict(lab: Lab, verdict: str, where: str, outcome: str,
     assert (got.outcome, got.errno) == (outcome, err), got
     if outcome != "timeout":
         assert got.elapsed < 0.5  # a reject answers at once
+    whynet_verdict(lab, sc)  # before the repair below
     sc.info["firewall"].exec("nft", "flush", "ruleset")
     assert sc.client.connect(S.SERVER_IP, 8080).outcome == "open"
-    whynet_verdict(lab, sc)
 
 
 def test_outbound_blocked(lab: Lab) -> None:
@@ -112,9 +116,9 @@ def test_outbound_blocked(lab: Lab) -> None:
     assert got.outcome == "timeout", got  # TCP: the SYN is dropped locally and retried
     assert sc.client.call(udp_send_errno, S.SERVER_IP, 9) == errno.EPERM  # UDP: at once
     assert not sc.client.ping(S.SERVER_IP, timeout=0.5)
+    whynet_verdict(lab, sc)  # before the repair below
     sc.client.exec("nft", "flush", "ruleset")
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
-    whynet_verdict(lab, sc)
 
 
 def test_udp_only_rule(lab: Lab) -> None:
@@ -172,9 +176,9 @@ def test_two_default_gateways(lab: Lab) -> None:
     assert route_get(sc, S.SERVER_IP)["gateway"] == f"{S.BENCH}.1"
     got = sc.client.connect(S.SERVER_IP, 80)
     assert (got.outcome, got.errno) == ("unreachable", errno.ENETUNREACH), got
+    whynet_verdict(lab, sc)  # before the repair below
     sc.client.ip("route", "del", "default", "via", f"{S.BENCH}.1")
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
-    whynet_verdict(lab, sc)
 
 
 def test_overlapping_subnets(lab: Lab) -> None:
@@ -183,9 +187,9 @@ def test_overlapping_subnets(lab: Lab) -> None:
     # ARP on the empty segment gives up after ~3 s (EHOSTUNREACH); before that it is a timeout.
     got = sc.client.connect(S.LAN_SERVER_IP, 80, timeout=DROP_WAIT)
     assert got.outcome in ("timeout", "unreachable"), got
+    whynet_verdict(lab, sc)  # before the repair below
     sc.client.ip("link", "set", sc.info["wrong_if"], "down")
     assert sc.client.connect(S.LAN_SERVER_IP, 80).outcome == "open"
-    whynet_verdict(lab, sc)
 
 
 def test_policy_routing(lab: Lab) -> None:
@@ -195,9 +199,9 @@ def test_policy_routing(lab: Lab) -> None:
             if r["dst"] == "default"][0]["gateway"] == S.GW_IP
     got = sc.client.connect(S.SERVER_IP, 80)
     assert (got.outcome, got.errno) == ("unreachable", errno.ENETUNREACH), got
+    whynet_verdict(lab, sc)  # before the repair below
     sc.client.ip("rule", "del", "priority", "1000")
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
-    whynet_verdict(lab, sc)
 
 
 def test_no_route(lab: Lab) -> None:
@@ -205,9 +209,9 @@ def test_no_route(lab: Lab) -> None:
     got = sc.client.connect(S.SERVER_IP, 80)
     assert (got.outcome, got.errno) == ("unreachable", errno.ENETUNREACH), got
     assert got.elapsed < 0.5  # decided locally, no packet sent
+    whynet_verdict(lab, sc)  # before the repair below
     sc.client.default_route(S.GW_IP)
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
-    whynet_verdict(lab, sc)
 
 
 # --- names --------------------------------------------------------------------------------------
