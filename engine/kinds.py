@@ -275,7 +275,7 @@ KINDS: dict[str, KindSpec] = {
            src=("ip", "local address used, or null"), via_proxy=("bool", "through a proxy"),
            icmp_local=("bool", "the ICMP error came from this host (its output chain, or no "
                                "ARP answer); null otherwise")),
-        _k("probe_udp", "probes.tcp", "a UDP exchange (DNS servers, --udp)",
+        _k("probe_udp", "probes.udp", "one UDP datagram to a port whose TCP connect timed out",
            **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port")),
         _k("probe_tls", "probes.tls", "a TLS handshake and chain check",
            **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port"),

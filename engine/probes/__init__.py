@@ -7,7 +7,8 @@ For every target, concurrently with every other target:
    started at once, in parallel with the rest;
 3. ``probe_resolve``: the system resolver and each configured nameserver (names only);
 4. for each address (at most :data:`MAX_ADDRESSES`), in parallel: ``probe_route`` then
-   ``probe_arp`` for its next hop, ``probe_icmp`` and, when there is a port, ``probe_tcp`` followed, if it is open and the
+   ``probe_arp`` for its next hop, ``probe_icmp`` and, when there is a port, ``probe_tcp``
+   followed, if it timed out, by ``probe_udp`` to the same port, or, if it is open and the
    target is TLS, by ``probe_tls`` (at most :data:`MAX_TLS_ADDRESSES` addresses);
 5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
@@ -39,6 +40,7 @@ from engine.probes.route import probe_route
 from engine.probes.target import Target, TargetError, parse_target
 from engine.probes.tcp import probe_tcp
 from engine.probes.tls import probe_tls
+from engine.probes.udp import probe_udp
 
 __all__ = ["Target", "TargetError", "parse_target", "run_probes", "probe", "DEFAULT_TIMEOUT"]
 
@@ -139,6 +141,8 @@ async def _transport(target: Target, ip: str, ctx: ProbeContext, tls_allowed: bo
     tcp = await probe_tcp(target.raw, ip, target.port, ctx)
     if tcp.get("outcome") == O.OPEN and target.tls and tls_allowed:
         return [tcp, await probe_tls(target, ip, ctx)]
+    if tcp.get("outcome") == O.TIMEOUT:  # does UDP to the same port get through? (F3)
+        return [tcp, await probe_udp(target.raw, ip, target.port, ctx.timeout)]
     return [tcp]
 
 

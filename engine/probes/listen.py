@@ -127,7 +127,8 @@ def _is_input(f: Fact) -> bool:
 
 
 def _applies_to_everyone(rule: Fact, port: int) -> bool:
-    if rule.get("protocol") not in (None, "", "tcp"):
+    protocols = rule.get("protocols") or ([rule.get("protocol")] if rule.get("protocol") else [])
+    if protocols and "tcp" not in protocols:  # meta l4proto { icmp, ipv6-icmp } accept
         return False
     if rule.get("dports") and port not in rule.get("dports"):
         return False

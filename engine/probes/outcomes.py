@@ -111,5 +111,6 @@ BY_KIND: dict[str, frozenset[str]] = {
                               PROXY_UPSTREAM_ERROR, TIMEOUT, ERROR}),
     "probe_http": frozenset({HTTP_OK, HTTP_ERROR, NOT_HTTP, REFUSED, TIMEOUT, ERROR}),
     "probe_listen": frozenset({CAN_LISTEN, IN_USE, PRIVILEGED, ERROR}),
+    "probe_udp": frozenset({REPLY, REFUSED, TIMEOUT, ERROR}),
     "probe_arp": frozenset({SINGLE, DUPLICATE, NO_ANSWER, NOT_POSSIBLE, ERROR}),
 }
