@@ -178,3 +178,20 @@ def test_firewall_blocks(facts, expected) -> None:
 def test_listen_port_out_of_range(make_ctx, port: int) -> None:
     fact = check_listen(port, make_ctx())
     assert fact["outcome"] == "error" and "out of range" in fact["error"]
+
+
+@pytest.mark.parametrize(("port", "blocked", "by"), [
+    (443, False, None),  # tcp dport { 80, 443 } accept
+    (53, False, None),  # meta l4proto { tcp, udp } th dport 53 accept
+    (8080, True, "firewall_rule:nftables:inet:filter:input:15"),  # reject with tcp reset
+    (9000, True, "firewall_chain:nftables:inet:filter:input"),  # policy drop
+])
+def test_firewall_blocks_on_a_recorded_ruleset(port: int, blocked: bool, by: str | None) -> None:
+    """`meta l4proto icmp accept` is not an accept-all for TCP (it once was read as one)."""
+    from pathlib import Path
+
+    from engine.collectors.nftables import parse_ruleset
+
+    recorded = Path(__file__).parents[1] / "fixtures" / "nftables" / "ruleset-native.json"
+    facts = parse_ruleset(recorded.read_text())
+    assert firewall_blocks(port, facts) == (blocked, by)
