@@ -331,3 +331,12 @@ SEVERITIES = ("info", "warning", "error")
 
 def known_kind(name: str) -> bool:
     return name in KINDS
+
+
+def markdown_reference() -> str:
+    """The README's fact reference, generated from :data:`KINDS` (kept current by a test)."""
+    lines = ["| kind | produced by | fields |", "|---|---|---|"]
+    for spec in KINDS.values():
+        fields = ", ".join(f"`{name}` ({f.type})" for name, f in spec.fields.items())
+        lines.append(f"| `{spec.name}` | {spec.producer} | {spec.description}: {fields} |")
+    return "\n".join(lines)
