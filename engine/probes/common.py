@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno as _errno
 import os
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from engine.facts import Fact, make_fact
@@ -65,3 +67,31 @@ def unique(items: Iterable[T]) -> list[T]:
 def host_for_url(host: str) -> str:
     """IPv6 addresses in brackets, as URLs and ``host:port`` strings need them."""
     return f"[{host}]" if ":" in host else host
+
+
+def in_daemon_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run a blocking call that may outlive its timeout (``getaddrinfo`` cannot be cancelled)
+    in a daemon thread, so neither the event loop nor the interpreter's exit waits for it."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def work() -> None:
+        try:
+            result, exc = fn(*args), None
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
+            result, exc = None, error
+        try:
+            loop.call_soon_threadsafe(settle, result, exc)
+        except RuntimeError:  # the loop is closed: nobody waits for this answer any more
+            pass
+
+    threading.Thread(target=work, name="whynet-blocking", daemon=True).start()
+    return future

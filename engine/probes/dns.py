@@ -30,7 +30,13 @@ import dns.rdatatype
 
 from engine.facts import Fact
 from engine.probes import outcomes as O
-from engine.probes.common import Stopwatch, describe_exception, errno_name, probe_fact
+from engine.probes.common import (
+    Stopwatch,
+    describe_exception,
+    errno_name,
+    in_daemon_thread,
+    probe_fact,
+)
 from engine.probes.common import unique as _unique
 from engine.probes.context import ProbeContext
 
@@ -76,11 +82,10 @@ def answered_from_hosts(
 async def resolve_system(target: str, host: str, ctx: ProbeContext) -> tuple[Fact, list[str]]:
     """getaddrinfo (in a thread, bounded by the timeout) -> the fact and the addresses, in order."""
     watch = Stopwatch()
-    loop = asyncio.get_running_loop()
     outcome, error, addresses = O.RESOLVED, None, []
     try:
         infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), ctx.timeout)
+            in_daemon_thread(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM), ctx.timeout)
         addresses = _unique(str(info[4][0]) for info in infos)
     except asyncio.TimeoutError:
         outcome, error = O.TIMEOUT, f"getaddrinfo gave no answer within {ctx.timeout:g}s"

@@ -20,7 +20,13 @@ import struct
 
 from engine.facts import Fact
 from engine.probes import outcomes as O
-from engine.probes.common import Stopwatch, describe_exception, host_for_url, probe_fact
+from engine.probes.common import (
+    Stopwatch,
+    describe_exception,
+    host_for_url,
+    in_daemon_thread,
+    probe_fact,
+)
 from engine.probes.context import ProbeContext
 from engine.probes.proxy_env import Proxy, ProxyDecision, decide, ip_or_none, request_scheme
 from engine.probes.target import Target
@@ -51,10 +57,10 @@ def outcome_for_status(status: int) -> str:
 async def open_proxy_socket(proxy: Proxy, timeout: float) -> socket.socket:
     """A TCP connection to the proxy (raises ConnectFailed with proxy_dead or timeout)."""
     watch = Stopwatch()
-    loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
-            loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM), timeout)
+            in_daemon_thread(socket.getaddrinfo, proxy.host, proxy.port, 0, socket.SOCK_STREAM),
+            timeout)
     except asyncio.TimeoutError:
         raise ConnectFailed(O.TIMEOUT, f"the proxy's name {proxy.host} did not resolve in time"
                             ) from None
