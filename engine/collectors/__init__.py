@@ -21,13 +21,7 @@ COLLECTOR_MODULES: tuple[str, ...] = (
 
 
 def load_collectors() -> list[ModuleType]:
-    mods = []
-    for name in COLLECTOR_MODULES:
-        try:
-            mods.append(importlib.import_module(f"engine.collectors.{name}"))
-        except ImportError:  # a collector not written yet on this branch
-            continue
-    return mods
+    return [importlib.import_module(f"engine.collectors.{name}") for name in COLLECTOR_MODULES]
 
 
 def collect_all(ctx: CollectContext | None = None) -> list[Fact]:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.collectors import base
-from engine.collectors.nftables import absent_backend, backend_fact
+from engine.collectors.firewall_common import absent_backend, backend_fact
 from engine.facts import Fact, collection_error, make_fact, unique_ids
 from engine.redact import redact_text
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.collectors import base
-from engine.collectors.nftables import (
+from engine.collectors.firewall_common import (
     PortMatch,
     absent_backend,
     backend_fact,

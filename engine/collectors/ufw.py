@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.collectors import base
-from engine.collectors.nftables import PortMatch, absent_backend, backend_fact, blank_rule
+from engine.collectors.firewall_common import PortMatch, absent_backend, backend_fact, blank_rule
 from engine.facts import Fact, collection_error, make_fact
 from engine.redact import redact_text
 
