@@ -22,7 +22,7 @@ Facts:
 * ``firewall_rule`` per ``-A`` line, id
   ``firewall_rule:<iptables|ip6tables>:<variant>:<table>:<chain>:<position>``, source
   ``{"command": "iptables-nft-save", "line": n}``. Fields as in ``engine.collectors.nftables``
-  (:func:`~engine.collectors.nftables.blank_rule`): ``-p``, ``--dport``/``--sport`` and
+  (:func:`~engine.collectors.firewall_common.blank_rule`): ``-p``, ``--dport``/``--sport`` and
   multiport ``--dports``/``--sports`` (ranges ``a:b`` in ``dport_ranges`` as ``"a-b"``, expanded
   into ``dports`` when small), ``-s``/``-d``, ``-i``/``-o``, ``--ctstate``/``--state``, ``-j``
   (verdict, ``reject_with``) or ``-g``, ``--to-source``/``--to-destination`` (``target``). ``!``
