@@ -66,6 +66,11 @@ class Fact:
         if not isinstance(source, Mapping):
             raise FactError(f"{where} ({fid}): 'source' must be an object")
         fields = {k: v for k, v in data.items() if k not in RESERVED_KEYS}
+        from engine.kinds import field_problems
+
+        problems = field_problems(kind, fields)
+        if problems:
+            raise FactError(f"{where} ({fid}): {problems[0]}")
         return cls(kind=kind, id=fid, source=dict(source), fields=fields)
 
     def describe_source(self) -> str:

@@ -11,6 +11,7 @@ Rules may also match the kinds their own ``then:`` clauses derive.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 
@@ -324,6 +325,38 @@ KINDS: dict[str, KindSpec] = {
            via_proxy=("bool", "sent through a proxy")),
     ]
 }
+
+def value_fits(field_type: str, value: object) -> bool:
+    """Does ``value`` have the declared type? ``None`` fits every field (unknown / not set)."""
+    if value is None or field_type == "any":
+        return True
+    if field_type in ("ip", "cidr"):
+        if not isinstance(value, str):
+            return False
+        try:
+            if field_type == "ip":
+                ipaddress.ip_address(value.split("%", 1)[0])
+            elif value != "default":
+                ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return False
+        return True
+    if field_type == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, {"str": str, "bool": bool, "list": (list, tuple)}[field_type])
+
+
+def field_problems(kind: str, fields: dict[str, object]) -> list[str]:
+    """Fields of a known kind whose values do not have the declared type."""
+    spec = KINDS.get(kind)
+    if spec is None:
+        return []
+    return [
+        f"field {name!r} should be {spec.fields[name].type}, not {value!r}"
+        for name, value in fields.items()
+        if name in spec.fields and not value_fits(spec.fields[name].type, value)
+    ]
+
 
 LAYERS = ("link", "address", "route", "name", "transport", "tls", "proxy", "application")
 SEVERITIES = ("info", "warning", "error")

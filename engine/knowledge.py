@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from engine import expr
-from engine.kinds import KINDS, LAYERS, SEVERITIES
+from engine.kinds import KINDS, LAYERS, SEVERITIES, field_problems
 
 CHECKLIST_IDS: frozenset[str] = frozenset(
     [f"B{i}" for i in range(1, 6)] + [f"R{i}" for i in range(1, 9)] + ["C1", "C2"]
@@ -679,6 +679,9 @@ class _RuleChecker:
                     if k not in fields:
                         self.err(_line_of(f, k),
                                  f"example fact: unknown field {k!r} of kind {f['kind']!r}")
+                for problem in field_problems(f["kind"], {k: v for k, v in f.items()
+                                                          if k not in RESERVED_FIELDS}):
+                    self.err(_line_of(facts, j), f"example fact: {problem}")
             out.append(Example(str(ex.get("name", f"example {i + 1}")), tuple(facts),
                                str(expect), line))
         return out

@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 
 import pytest
 
 from engine.collectors import COLLECTOR_MODULES, collect_all, load_collectors
 from engine.facts import Fact, Snapshot
-from engine.kinds import KINDS
-
-_TYPES = {
-    "str": (str,),
-    "int": (int,),
-    "bool": (bool,),
-    "list": (list, tuple),
-    "any": (object,),
-}
-
-
-def _type_ok(kind: str, value: object) -> bool:
-    if value is None:
-        return True
-    if kind == "ip":
-        try:
-            ipaddress.ip_address(str(value).split("%", 1)[0])
-        except ValueError:
-            return False
-        return True
-    if kind == "cidr":
-        try:
-            ipaddress.ip_network(str(value), strict=False)
-        except ValueError:
-            return value == "default"
-        return True
-    if kind == "int" and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[kind])
+from engine.kinds import KINDS, value_fits
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +35,7 @@ def test_live_facts_match_their_declared_kinds(live_facts: list[Fact]) -> None:
             field = spec.fields.get(name)
             if field is None:
                 problems.append(f"{f.id}: undeclared field {name!r}")
-            elif not _type_ok(field.type, value):
+            elif not value_fits(field.type, value):
                 problems.append(f"{f.id}: {name}={value!r} is not {field.type}")
     assert not problems, "\n".join(problems[:40])
 

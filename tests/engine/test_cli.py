@@ -188,3 +188,16 @@ def test_empty_knowledge_dir_is_exit_2(runner: CliRunner, tmp_path: Path) -> Non
     res = runner.invoke(main, ["rules", "list", "--knowledge", str(empty)])
     assert res.exit_code == 2
     assert f"{empty}:1: no *.yaml rule files here" in res.output
+
+
+def test_snapshot_fact_with_a_wrong_field_type_is_one_line_exit_2(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"whynet": "0.1.0", "schema": 1, "facts": [
+        {"kind": "address", "id": "a1", "source": {"command": "ip"}, "ip": "10.0.0.1",
+         "prefix": "twenty-four"}]}))
+    res = runner.invoke(main, ["diagnose", "--snapshot", str(bad)])
+    assert res.exit_code == 2
+    assert res.output.strip() == (
+        f"Error: {bad}: fact #0 (a1): field 'prefix' should be int, not 'twenty-four'")
