@@ -65,8 +65,7 @@ def why(report: Mapping[str, Any], rule: Rule) -> Tree | None:
 def _add_activation(parent: Tree, act: Mapping[str, Any], facts: ReportFacts, depth: int) -> None:
     node = parent.add(f"fired ({act['id']}): {act['explanation']}")
     for cond in act["conditions"]:
-        label = f"[whynet.cond]{'NOT ' if cond['negated'] else ''}{cond['condition']}[/]" \
-                f" [dim](line {cond['line']})[/]"
+        label = f"[whynet.cond]{cond['condition']}[/] [dim](line {cond['line']})[/]"
         cnode = node.add(label)
         fid = cond.get("fact")
         if cond["negated"]:
