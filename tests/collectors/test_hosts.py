@@ -4,7 +4,6 @@ namespace whose /etc/netns/NS/hosts is full of odd bytes."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -87,18 +86,6 @@ def test_many_bad_lines_are_summarised_not_listed() -> None:
 def test_addresses_are_normalised() -> None:
     facts = hosts.parse_hosts(b"::0001 a\n2001:DB8::1 b\n")
     assert [f["ip"] for f in facts] == ["::1", "2001:db8::1"]
-
-
-def test_a_300k_line_ad_blocking_list_is_fast() -> None:
-    lines = [b"# ad list", b"127.0.0.1 localhost", b"::1 localhost"]
-    lines += [b"0.0.0.0 ads%d.tracker%d.example.com" % (i, i % 977) for i in range(300_000)]
-    data = b"\n".join(lines) + b"\n"
-    started = time.perf_counter()
-    facts = hosts.parse_hosts(data)
-    elapsed = time.perf_counter() - started
-    assert len(facts) == 300_002
-    assert facts[-1]["names"] == ["ads299999.tracker60.example.com"]
-    assert elapsed < 4.0, f"{elapsed:.2f}s for 300,000 lines"
 
 
 # --- reading the file ------------------------------------------------------------------------
