@@ -646,9 +646,11 @@ class Namespace:
     def udp_echo(self, ip: str, port: int) -> Server:
         return self.serve("udp-echo", ip, port)
 
-    def proxy(self, ip: str, port: int = 3128) -> Server:
-        """HTTP proxy (CONNECT and absolute-URI GET); resolves names with this namespace's DNS."""
-        return self.serve("proxy", ip, port)
+    def proxy(self, ip: str, port: int = 3128, *, allow_ports: Sequence[int] = ()) -> Server:
+        """HTTP proxy (CONNECT and absolute-URI GET); resolves names with this namespace's DNS.
+        ``allow_ports``: answer 403 for any other destination port (squid's SSL_ports)."""
+        extra = ("--allow-ports", ",".join(map(str, allow_ports))) if allow_ports else ()
+        return self.serve("proxy", ip, port, *extra)
 
     def intercepting_proxy(self, ip: str, port: int, cert: Issued) -> Server:
         """CONNECT proxy that presents ``cert`` (signed by its own CA) to the client."""

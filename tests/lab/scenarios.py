@@ -480,6 +480,22 @@ def no_proxy_bypass(lab: Lab) -> Scenario:
                              "may reach it")
 
 
+def proxy_port_policy(lab: Lab) -> Scenario:
+    """Only the proxy may leave the LAN, and it tunnels to port 443 only, as squid's SSL_ports
+    and CDN proxies do (P1, P2): the service on 8443 is refused by the proxy with 403, though
+    the firewall would let the proxy through."""
+    o = office(lab)
+    proxy = _proxy_host(lab, o)
+    squid = proxy.proxy(PROXY_IP, PROXY_PORT, allow_ports=(443,))
+    _egress_only_from_proxy(o)
+    web, env = _trusted_tls(lab, o.server, SERVER_IP, 8443)
+    env |= _proxy_env(f"http://{PROXY_IP}:{PROXY_PORT}")
+    return o.scenario("proxy-port-policy", f"https://{APP}:8443/", env=env,
+                      servers={"web": web, "proxy": squid}, nodes={"proxy": proxy},
+                      checklist=("P1", "P2"), layer="proxy",
+                      expect="the proxy answers CONNECT to port 8443 with 403: it allows 443 only")
+
+
 def tls_intercept(lab: Lab) -> Scenario:
     """The proxy in HTTPS_PROXY intercepts TLS and re-signs with "Intercept Proxy CA", which
     the client (trusting only Corp Root CA) rejects (P3)."""
@@ -620,6 +636,7 @@ ALL: dict[str, Any] = {
     "split-dns": split_dns,
     "dead-proxy": dead_proxy,
     "no-proxy-bypass": no_proxy_bypass,
+    "proxy-port-policy": proxy_port_policy,
     "tls-intercept": tls_intercept,
     "tls-self-signed": tls_self_signed,
     "tls-wrong-name": tls_wrong_name,

@@ -212,13 +212,15 @@ def pipe(a: socket.socket, b: socket.socket) -> None:
 def serve_proxy(args: argparse.Namespace) -> None:
     srv = listen(args.host, args.port)
     intercept = server_context(args.cert, args.key) if args.mode == "intercept" else None
+    allowed = {int(p) for p in args.allow_ports.split(",")} if args.allow_ports else None
     ready(srv)
     while True:
         conn, peer = srv.accept()
-        spawn(proxy_one, conn, peer, intercept)
+        spawn(proxy_one, conn, peer, intercept, allowed)
 
 
-def proxy_one(conn: socket.socket, peer: tuple, intercept: ssl.SSLContext | None) -> None:
+def proxy_one(conn: socket.socket, peer: tuple, intercept: ssl.SSLContext | None,
+              allowed: set[int] | None = None) -> None:
     upstream: socket.socket | None = None
     try:
         conn.settimeout(IO_TIMEOUT)
@@ -231,6 +233,11 @@ def proxy_one(conn: socket.socket, peer: tuple, intercept: ssl.SSLContext | None
         else:
             url = urlsplit(target)
             host, port = url.hostname or "", url.port or 80
+        if allowed is not None and port not in allowed:
+            # Like squid's SSL_ports or a CDN's port list: other ports are refused outright.
+            log(f"proxy {peer[0]}: port {port} not allowed")
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            return
         try:
             upstream = socket.create_connection((host, port), timeout=5)
         except OSError as exc:
@@ -283,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--banner", default="")
     parser.add_argument("--peer", action="store_true")
     parser.add_argument("--body", default="ok")
+    parser.add_argument("--allow-ports", default="", help="proxy: only these ports (1,2,3)")
     args = parser.parse_args(argv)
     if args.mode in ("tls", "intercept") and not (args.cert and args.key):
         parser.error(f"{args.mode} needs --cert and --key")

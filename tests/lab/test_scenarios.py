@@ -291,6 +291,13 @@ def test_dead_proxy(lab: Lab) -> None:
     whynet_verdict(lab, sc)
 
 
+def test_proxy_port_policy(lab: Lab) -> None:
+    sc = S.proxy_port_policy(lab)
+    assert sc.nodes["proxy"].connect(S.SERVER_IP, 8443).outcome == "open"  # firewall lets it by
+    assert "403" in http_status(lab, sc, sc.target or "")  # the proxy's own rule refuses
+    whynet_verdict(lab, sc)
+
+
 def test_no_proxy_bypass(lab: Lab) -> None:
     sc = S.no_proxy_bypass(lab)
     bypass = sc.client.python(
