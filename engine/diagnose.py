@@ -49,12 +49,16 @@ def diagnose(
     all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])
     result = run(kb, all_facts)
     layers: list[dict[str, Any]] = []
+    paths: list[dict[str, str]] = []
     if parsed:
-        from engine.layers import layer_summary
+        from engine.layers import layer_summary, path_summary
 
         layers = layer_summary(parsed, all_facts)
-    return build_report(
+        paths = path_summary(parsed, all_facts)
+    report = build_report(
         kb=kb, facts=all_facts, result=result,
-        targets=[t.to_json() if hasattr(t, "to_json") else vars(t) for t in parsed],
-        layers=layers, host=host, collected_at=collected_at,
+        targets=[t.to_json() for t in parsed], layers=layers, host=host,
+        collected_at=collected_at,
     )
+    report["paths"] = paths
+    return report

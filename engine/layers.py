@@ -290,3 +290,39 @@ def _application(tf: _TargetFacts) -> tuple[str, str]:
     if isinstance(status, int):
         return FAIL, f"HTTP {status} {f.get('reason') or ''}: the server answers with an error"
     return FAIL, f"{f.get('outcome')}: {f.get('error')}"
+
+
+# --- the path (B3: draw the network) --------------------------------------------------------
+
+def path_summary(targets: Sequence[Any], facts: Sequence[Fact]) -> list[dict[str, str]]:
+    """One line per target and address: where the connection really goes, hop by hop.
+
+    ``10.20.0.10 (eth0) → gateway 10.20.0.1 → 198.51.100.20 port 8080 (explicit)
+    [name via 10.20.0.53; direct]``: drawn from the probes, so a changed address, port,
+    gateway, resolver or proxy shows wherever it matters.
+    """
+    rows = []
+    for target in targets:
+        tf = _TargetFacts(_target_label(target), facts)
+        parsed = tf.parsed
+        port_text = str(parsed.get("port_text")) if parsed and parsed.get("port") else "no port"
+        resolvers = sorted({str(f.get("via")) for f in tf.of("probe_resolve")
+                            if f.get("transport") in ("udp", "tcp")})
+        proxy = tf.proxy
+        via = (f"proxy {proxy.get('proxy')}" if tf.proxied and proxy is not None
+               else "NO_PROXY: direct" if proxy is not None and proxy.get("bypassed")
+               else "direct")
+        name = ("hosts file" if any(f.get("from_hosts") for f in tf.of("probe_resolve"))
+                else f"name via {', '.join(resolvers)}" if resolvers else "no name lookup")
+        for route in tf.of("probe_route") or [None]:
+            if route is None or route.get("outcome") != "routed":
+                hops = f"no route to {route.get('ip')}" if route is not None else "not routed"
+            else:
+                hop = (f" → gateway {route.get('gateway')}" if route.get("gateway") else
+                       " → on the link")
+                hops = (f"{route.get('src')} ({route.get('interface')}){hop} → "
+                        f"{route.get('ip')} {port_text}")
+                if route.get("non_default_table"):
+                    hops += f" (table {route.get('table')})"
+            rows.append({"target": tf.target, "path": f"{hops} [{name}; {via}]"})
+    return rows

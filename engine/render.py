@@ -72,6 +72,8 @@ def render_text(report: Mapping[str, Any], con: Console, *, quiet: bool = False)
     targets = report.get("targets") or []
     if targets and report.get("layers"):
         con.print(layer_table(report["layers"]))
+        for row in report.get("paths", []):
+            con.print(Text.assemble(("path ", "dim"), (row["target"], "bold"), ": ", row["path"]))
         for target, layer in first_failures(report["layers"]).items():
             con.print(Text.assemble(("first failing layer for ", ""), (target, "bold"), ": ",
                                     (layer, "whynet.fail")))

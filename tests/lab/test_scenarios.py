@@ -24,7 +24,7 @@ pytestmark = pytest.mark.lab
 DROP_WAIT = 1.0  # how long a test waits to call a silent drop a timeout
 
 
-def whynet_verdict(lab: Lab, sc: Scenario) -> None:
+def whynet_verdict(lab: Lab, sc: Scenario) -> dict:
     """Run whynet where the scenario says and judge it: a healthy control gives no finding at
     warning or above (exit 0); a fault gives exit 1 and its checklist item on the *top-ranked*
     finding."""
@@ -35,10 +35,11 @@ def whynet_verdict(lab: Lab, sc: Scenario) -> None:
     if sc.healthy:
         assert run.exit_code == 0, summary
         assert not [f for f in findings if f["severity"] != "info"], summary
-        return
+        return run.report
     assert run.exit_code == 1, (run.stderr, summary)
     top = findings[0]
     assert set(sc.checklist) & set(top["checklist"]), (sc.expect, summary)
+    return run.report
 
 
 def read_line(ip: str, port: int) -> str:
@@ -74,7 +75,11 @@ def test_healthy_http(lab: Lab) -> None:
     sc = S.healthy_http(lab)
     assert sc.client.getaddrinfo(S.APP) == [S.SERVER_IP]
     assert http_status(lab, sc, sc.target or "") == "200"
-    whynet_verdict(lab, sc)
+    report = whynet_verdict(lab, sc)
+    # B3: the report draws the path, with the port really tried and the resolver asked.
+    assert [p["path"] for p in report["paths"]] == [
+        f"{S.CLIENT_IP} (eth0) → gateway {S.GW_IP} → {S.SERVER_IP} port 80 (http default) "
+        f"[name via {S.DNS_IP}; direct]"]
 
 
 def test_healthy_https(lab: Lab) -> None:
