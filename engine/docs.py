@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.kinds import markdown_reference
@@ -26,7 +27,11 @@ SECTIONS = {"facts": markdown_reference, "outcomes": outcomes_reference}
 def render(readme: str) -> str:
     for name, make in SECTIONS.items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
-        readme = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), readme)
+
+        def fill(m: re.Match[str], make: Callable[[], str] = make) -> str:
+            return m.group(1) + make() + "\n" + m.group(2)
+
+        readme = pattern.sub(fill, readme)
     return readme
 
 

@@ -343,7 +343,8 @@ def value_fits(field_type: str, value: object) -> bool:
         return True
     if field_type == "int":
         return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, {"str": str, "bool": bool, "list": (list, tuple)}[field_type])
+    python_types: dict[str, type | tuple[type, ...]] = {"str": str, "bool": bool, "list": (list, tuple)}
+    return isinstance(value, python_types[field_type])
 
 
 def field_problems(kind: str, fields: dict[str, object]) -> list[str]:

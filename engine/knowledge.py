@@ -505,7 +505,7 @@ class _RuleChecker:
                                               f"(known: {', '.join(sorted(CONDITION_KEYS))})")
         kind = body.get("fact")
         fields = kind_fields(kind, self.derived) if isinstance(kind, str) else None
-        if fields is None:
+        if not isinstance(kind, str) or fields is None:
             self.err(_line_of(body, "fact"), f"unknown fact kind {kind!r}")
             if isinstance(body.get("as"), str):
                 bound[body["as"]] = _UNKNOWN_KIND  # no follow-on errors about this name

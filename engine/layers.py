@@ -163,7 +163,7 @@ def _address(tf: _TargetFacts) -> tuple[str, str]:
 
 def _target_families(tf: _TargetFacts) -> set[int]:
     ips = [str(f.get("ip")) for f in tf.of("probe_route")]
-    families = set()
+    families: set[int] = set()
     for ip in ips:
         try:
             families.add(ipaddress.ip_address(ip.split("%")[0]).version)
@@ -314,7 +314,8 @@ def path_summary(targets: Sequence[Any], facts: Sequence[Fact]) -> list[dict[str
                else "direct")
         name = ("hosts file" if any(f.get("from_hosts") for f in tf.of("probe_resolve"))
                 else f"name via {', '.join(resolvers)}" if resolvers else "no name lookup")
-        for route in tf.of("probe_route") or [None]:
+        routes: Sequence[Fact | None] = tf.of("probe_route") or [None]
+        for route in routes:
             if route is None or route.get("outcome") != "routed":
                 hops = f"no route to {route.get('ip')}" if route is not None else "not routed"
             else:

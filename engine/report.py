@@ -114,7 +114,8 @@ def report_facts(facts: list[Fact], kb: KnowledgeBase, result: InferenceResult,
     counts: dict[str, int] = {}
     for f in facts:
         counts[f.kind] = counts.get(f.kind, 0) + 1
-    out, omitted = [], {}
+    out: list[Fact] = []
+    omitted: dict[str, int] = {}
     for f in facts:
         if f.kind.startswith("probe_") or f.kind in ("collection_error", "source_absent"):
             out.append(f)

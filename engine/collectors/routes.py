@@ -101,12 +101,13 @@ def route_facts(route: dict[str, Any], family: int | None, command: str) -> list
     destination = normalise_destination(route.get("dst"), fam)
     table = str(route.get("table", "main"))
     metric = route.get("metric", 0)
+    route_type = str(route.get("type", "unicast"))
     common = {
         "destination": destination,
         "metric": metric if isinstance(metric, int) else 0,
         "table": table,
         "protocol": str(route.get("protocol", "boot")),
-        "type": str(route.get("type", "unicast")),
+        "type": route_type,
         "family": fam,
         "scope": str(route.get("scope", "global")),
         "prefsrc": route.get("prefsrc"),
@@ -114,7 +115,7 @@ def route_facts(route: dict[str, Any], family: int | None, command: str) -> list
     facts = []
     for hop in next_hops(route):
         gateway, interface = gateway_of(hop), hop.get("dev")
-        fid = route_id(table, destination, fam, interface or gateway or common["type"])
+        fid = route_id(table, destination, fam, interface or gateway or route_type)
         facts.append(make_fact(
             "route", fid, {"command": command}, gateway=gateway, interface=interface, **common,
         ))

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from engine.facts import Fact, unique_ids
 from engine.probes import outcomes as O
@@ -160,7 +161,7 @@ async def _after_proxy(target: Target, ctx: ProbeContext, proxy_fact: Fact,
                        decision: ProxyDecision, answering_ip: str | None) -> list[Fact]:
     """TLS through the proxy's tunnel and the HTTP request, once the proxy's fate is known."""
     proxied = decision.proxy is not None and not decision.bypassed
-    jobs = []
+    jobs: list[Coroutine[Any, Any, Fact | None]] = []
     if (proxied and decision.proxy is not None and target.tls and target.port is not None
             and proxy_fact.get("outcome") == O.PROXIED_OK
             and decision.proxy.scheme in _TUNNEL_SCHEMES):

@@ -21,6 +21,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import dns.asyncquery
 import dns.exception
@@ -217,6 +218,9 @@ async def probe_dns(target: str, host: str, ctx: ProbeContext) -> tuple[list[Fac
                                search=ctx.search_domains, ndots=ctx.ndots)
         for server in ctx.nameservers for rdtype in ("A", "AAAA")
     ]
-    (system_fact, addresses), *direct_facts = await asyncio.gather(
-        resolve_system(target, host, ctx), *direct)
+    results = await asyncio.gather(resolve_system(target, host, ctx), *direct)
+    # gather types a mix of awaitables passed through *args as list[object]: the first result is
+    # resolve_system's (fact, addresses), the others are resolve_via_nameserver's facts.
+    system_fact, addresses = cast("tuple[Fact, list[str]]", results[0])
+    direct_facts = cast("list[Fact]", results[1:])
     return [system_fact, *direct_facts], addresses

@@ -28,12 +28,12 @@ from engine.probes.context import ProbeContext
 from engine.probes.sockerr import enable_recverr, icmp_error_name, read_queued_error
 from engine.probes.tcp import family_of
 
-ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
-ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
-_UNREACH_TYPES = {socket.AF_INET: {3, 11}, socket.AF_INET6: {1, 3}}
+ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
+ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
+_UNREACH_TYPES: dict[int, set[int]] = {socket.AF_INET: {3, 11}, socket.AF_INET6: {1, 3}}
 _LOCAL_FAILURES = frozenset({_errno.ENETUNREACH, _errno.EHOSTUNREACH, _errno.EACCES,
                              _errno.EPERM, _errno.EINVAL})
-_PROTO = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
+_PROTO: dict[int, int] = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
 
 
 @dataclass
@@ -130,8 +130,13 @@ async def _await_reply(sock: socket.socket, family: int, method: str, ip: str, i
 async def _readable(sock: socket.socket) -> None:
     """Wait until ``sock`` has something to read (a packet or a pending error)."""
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
     try:
         await ready
     finally:

@@ -17,6 +17,7 @@ import re
 import socket
 import ssl
 import struct
+from collections.abc import Mapping
 
 from engine.facts import Fact
 from engine.probes import outcomes as O
@@ -200,7 +201,7 @@ async def probe_proxy(target: Target, ctx: ProbeContext) -> tuple[Fact, ProxyDec
     """One ``probe_proxy`` fact (and the decision, which the TLS and HTTP probes follow)."""
     watch = Stopwatch()
     decision = decide(target, ctx.env)
-    fields = {
+    fields: dict[str, object] = {
         "proxy": decision.proxy.url if decision.proxy else None, "variable": decision.variable,
         "bypassed": decision.bypassed, "no_proxy_match": decision.no_proxy_match,
         "no_proxy_variable": decision.no_proxy_variable,
@@ -283,7 +284,7 @@ async def _stream_exchange(sock: socket.socket, proxy: Proxy, request: bytes,
 
 
 def _fact(target: Target, watch: Stopwatch, outcome: str, error: str | None,
-          fields: dict[str, object]) -> Fact:
+          fields: Mapping[str, object]) -> Fact:
     proxy = fields.get("proxy")
     probe = f"proxy check for {target.hostport}" + (f" via {proxy}" if proxy else "")
     return probe_fact("probe_proxy", f"probe_proxy:{target.raw}", probe, target=target.raw,

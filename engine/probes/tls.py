@@ -358,9 +358,10 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
     fid = f"probe_tls:{target.raw}:{where}:{target.port}"
     probe = f"tls handshake {host_for_url(ip or name)}:{target.port} sni={name}" + (
         " via proxy" if via_proxy else "")
-    common = {"ip": ip, "port": target.port, "sni": None if target.is_ip else name,
-              "via_proxy": via_proxy, "default_store": default_desc,
-              "store_errors": store_errors + default_errors, "stores_not_checked": not_checked}
+    common: dict[str, Any] = {"ip": ip, "port": target.port, "sni": None if target.is_ip else name,
+                              "via_proxy": via_proxy, "default_store": default_desc,
+                              "store_errors": store_errors + default_errors,
+                              "stores_not_checked": not_checked}
     if not fetched.ok:
         return probe_fact("probe_tls", fid, probe, target=target.raw, layer="tls",
                           outcome=fetched.outcome or O.ERROR, elapsed_ms=watch.ms(),
