@@ -324,7 +324,7 @@ def two_default_gateways(lab: Lab) -> Scenario:
     o.client.default_route(f"{BENCH}.1", dev=bench_if, metric=100)
     web = o.server.http_server(SERVER_IP, 80)
     return o.scenario("two-default-gateways", f"http://{APP}/", servers={"web": web},
-                      nodes={"gw2": gw2}, checklist=("R1", "R4"), layer="route",
+                      nodes={"gw2": gw2}, checklist=("R1",), layer="route",
                       expect=f"two default routes; the preferred one via {BENCH}.1 ({bench_if}) "
                              "does not reach the server")
 
