@@ -118,6 +118,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "startswith": lambda s, p: isinstance(s, str) and s.startswith(str(p)),
     "endswith": lambda s, p: isinstance(s, str) and s.endswith(str(p)),
     "any_in": lambda xs, ys: any(x in (ys or ()) for x in (xs or ())),
+    "overlaps_any": lambda xs, cidr: any(overlaps(x, cidr) for x in _as_list(xs)),
 }
 
 _CONSTANTS = {"true": True, "false": False, "null": None}

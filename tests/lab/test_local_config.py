@@ -73,3 +73,23 @@ def test_vm_bridge_is_recognised(lab: Lab) -> None:
     code, findings = _top(lab, client)
     assert code == 0
     assert findings[0]["rule"] == "link.virtual-adapters" and "R7" in findings[0]["checklist"]
+
+
+def test_container_network_is_masqueraded(lab: Lab) -> None:
+    """A container host: docker0 with 172.17.0.0/16 and Docker's masquerade rule (N2)."""
+    client = _machine(lab)
+    client.ip("link", "add", "docker0", "type", "bridge")
+    client.ip("link", "set", "docker0", "up")
+    client.add_address("docker0", "172.17.0.1/16")
+    client.nft(
+        "table ip nat {\n"
+        "  chain postrouting {\n"
+        "    type nat hook postrouting priority srcnat; policy accept;\n"
+        '    ip saddr 172.17.0.0/16 oifname != "docker0" masquerade\n'
+        "  }\n"
+        "}\n"
+    )
+    code, findings = _top(lab, client)
+    assert code == 0  # context, not a fault
+    assert findings[0]["rule"] == "nat.virtual-network-masqueraded", findings
+    assert "N2" in findings[0]["checklist"] and "172.17.0.0/16" in findings[0]["explanation"]
