@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.kinds import field_problems
 from engine.redact import redact_fact
 
 SCHEMA_VERSION = 1
@@ -66,8 +67,6 @@ class Fact:
         if not isinstance(source, Mapping):
             raise FactError(f"{where} ({fid}): 'source' must be an object")
         fields = {k: v for k, v in data.items() if k not in RESERVED_KEYS}
-        from engine.kinds import field_problems
-
         problems = field_problems(kind, fields)
         if problems:
             raise FactError(f"{where} ({fid}): {problems[0]}")
