@@ -196,18 +196,32 @@ def _report_knowledge_dirs(report: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(dirs))
 
 
-@main.command()
-@click.argument("rule_id", metavar="RULE")
-@click.option("--report", "report_path", metavar="FILE", help="Report to read (default: last).")
-@click.option("--knowledge", multiple=True, metavar="DIR")
+def _explained_rule_command(name: str) -> Any:
+    """The shared signature of `why` and `why-not`: RULE, --report, --knowledge."""
+
+    def decorate(fn: Any) -> Any:
+        fn = click.option("--knowledge", multiple=True, metavar="DIR")(fn)
+        fn = click.option("--report", "report_path", metavar="FILE",
+                          help="Report to read (default: last).")(fn)
+        fn = click.argument("rule_id", metavar="RULE")(fn)
+        return main.command(name)(fn)
+
+    return decorate
+
+
+@_explained_rule_command("why")
 def why(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -> None:
     """Show the rules and facts behind a finding, down to each fact's source line."""
     from engine.explain import why as explain_why
+    from engine.facts import FactError
     from engine.render import console
 
     report = _load_report(report_path)
     rule = _rule_from(report, rule_id, knowledge)
-    tree = explain_why(report, rule)
+    try:
+        tree = explain_why(report, rule)
+    except FactError as exc:
+        fail(str(exc))
     con = console()
     if tree is None:
         con.print(f"{rule_id} did not fire in this report; try `whynet why-not {rule_id}`.")
@@ -215,10 +229,7 @@ def why(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -> No
     con.print(tree)
 
 
-@main.command("why-not")
-@click.argument("rule_id", metavar="RULE")
-@click.option("--report", "report_path", metavar="FILE", help="Report to read (default: last).")
-@click.option("--knowledge", multiple=True, metavar="DIR")
+@_explained_rule_command("why-not")
 def why_not(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -> None:
     """Show which condition kept a rule from firing, and the nearest partial match."""
     from engine.explain import render_why_not

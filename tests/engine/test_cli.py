@@ -201,3 +201,16 @@ def test_snapshot_fact_with_a_wrong_field_type_is_one_line_exit_2(
     assert res.exit_code == 2
     assert res.output.strip() == (
         f"Error: {bad}: fact #0 (a1): field 'prefix' should be int, not 'twenty-four'")
+
+
+def test_why_on_a_report_with_a_broken_fact_is_one_line_exit_2(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"findings": [], "facts": [{"kind": "route"}],
+                                  "justification": {"activations": [], "derived": {}}}))
+    for command in ("why", "why-not"):
+        res = runner.invoke(main, [command, "routing.multiple-default-gateways",
+                                   "--report", str(report)])
+        assert res.exit_code == 2, res.output
+        assert "missing or non-string 'id'" in res.output and "Traceback" not in res.output
