@@ -278,9 +278,13 @@ def rules_list(knowledge: tuple[str, ...], fmt: str) -> None:
                       r["file"])
     con = console()
     con.print(table)
-    covered = [c for c, ids in coverage.items() if ids]
-    missing = [c for c, ids in coverage.items() if not ids]
-    con.print(f"checklist items with rules: {len(covered)}/{len(coverage)}: {' '.join(covered)}")
+    items = {c: ids for c, ids in coverage.items() if not c.startswith("X")}
+    covered = [c for c, ids in items.items() if ids]
+    missing = [c for c, ids in items.items() if not ids]
+    con.print(f"checklist items with rules: {len(covered)}/{len(items)}: {' '.join(covered)}")
+    beyond = [c for c, ids in coverage.items() if c.startswith("X") and ids]
+    if beyond:
+        con.print(f"beyond the checklist: {' '.join(beyond)}")
     if missing:
         con.print(f"without rules: {' '.join(missing)}")
 

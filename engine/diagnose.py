@@ -47,14 +47,16 @@ def diagnose(
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.
     all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])
-    result = run(kb, all_facts)
     layers: list[dict[str, Any]] = []
     paths: list[dict[str, str]] = []
     if parsed:
-        from engine.layers import layer_summary, path_summary
+        from engine.layers import layer_summary, network_paths, path_summary
 
+        # The drawn path is a fact too (B3), so rules can check that every hop is known.
+        all_facts += network_paths(parsed, all_facts)
         layers = layer_summary(parsed, all_facts)
         paths = path_summary(parsed, all_facts)
+    result = run(kb, all_facts)
     report = build_report(
         kb=kb, facts=all_facts, result=result,
         targets=[t.to_json() for t in parsed], layers=layers, host=host,

@@ -323,6 +323,25 @@ KINDS: dict[str, KindSpec] = {
            http_version=("str", "HTTP/1.1..."), server=("str", "Server header"),
            location=("str", "Location header"), via=("str", "Via header"),
            via_proxy=("bool", "sent through a proxy")),
+        # --- derived from the probes before inference ---------------------------------
+        _k("network_path", "engine.layers", "the path to one address of a target, hop by hop "
+           "(B3), and which hops no probe could show",
+           target=("str", "the target as the user wrote it"),
+           ip=("ip", "the target's address on this path, or null (not resolved)"),
+           port=("int", "the port really tried, or null (no port)"),
+           src=("ip", "source address the kernel picks, or null"),
+           interface=("str", "outgoing interface, or null"),
+           gateway=("ip", "gateway, or null (on the link, or no route)"),
+           next_hop=("ip", "the machine that must answer at the link layer (gateway or the "
+                           "address itself), or null"),
+           next_hop_answers=("bool", "the next hop answered ARP; null when not asked (IPv6, "
+                                     "no link-layer addresses, no privilege)"),
+           resolver=("str", "where the name came from (nameservers, hosts file)"),
+           proxy=("str", "direct, NO_PROXY: direct, or the proxy used"),
+           complete=("bool", "every hop is known"),
+           unknown_hops=("list", "hops no probe could show: name, address, source, next hop"),
+           first_unknown=("str", "the first of them, or null"),
+           text=("str", "the path as drawn in the report")),
     ]
 }
 

@@ -29,6 +29,11 @@ CHECKLIST_IDS: frozenset[str] = frozenset(
     + [f"F{i}" for i in range(1, 8)] + ["P1", "P2", "P3"] + [f"N{i}" for i in range(1, 5)]
     + ["D1", "D2", "T1", "T2", "A1", "A2", "A3"]
 )
+#: Faults beyond the checklist, each with a rationale in docs/checklist.md ("X" items).
+BEYOND_CHECKLIST: dict[str, str] = {
+    "X1": "the next hop (gateway, or the target on the link) does not answer ARP/NDP",
+}
+CHECKLIST_IDS = CHECKLIST_IDS | frozenset(BEYOND_CHECKLIST)
 CONFIDENCES = ("observed", "inferred", "heuristic")  # how directly the evidence shows a cause
 FILE_KEYS = frozenset({"rules", "lists", "disabled"})
 RULE_KEYS = frozenset({
@@ -246,7 +251,7 @@ class KnowledgeBase:
 
 
 def _cid_key(cid: str) -> tuple[int, int]:
-    return ("BRCFPNDTA".index(cid[0]), int(cid[1:]))
+    return ("BRCFPNDTAX".index(cid[0]), int(cid[1:]))
 
 
 # --- where knowledge comes from -----------------------------------------------------------------
@@ -472,7 +477,7 @@ class _RuleChecker:
             return []
         for i, cid in enumerate(items):
             if cid not in CHECKLIST_IDS:
-                self.err(_line_of(items, i), f"unknown checklist item {cid!r} (B1..A3)")
+                self.err(_line_of(items, i), f"unknown checklist item {cid!r} (B1..A3, X1..)")
         return [str(c) for c in items]
 
     def _conditions(self) -> tuple[list[Condition], dict[str, str | None]]:

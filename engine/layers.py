@@ -25,7 +25,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from engine.facts import Fact
+from engine.facts import Fact, make_fact
 from engine.kinds import LAYERS
 from engine.probes import outcomes as O
 from engine.probes.common import unique as _unique
@@ -134,12 +134,27 @@ def _link(tf: _TargetFacts) -> tuple[str, str]:
         down = [name for name in used if name in tf.interfaces and not _is_up(tf.interfaces[name])]
         if down:
             return FAIL, f"{', '.join(down)} (the route's interface) is down"
+        silent = _silent_next_hops(tf)
+        if silent and len(silent) == len(_routed(tf)):
+            return FAIL, "no ARP answer from the next hop: " + ", ".join(_unique(silent))
         return OK, f"{', '.join(used)} is up"
     up = [name for name, f in tf.interfaces.items()
           if _is_up(f) and str(f.get("kind")) != "loopback" and name != "lo"]
     if up:
         return OK, f"up: {', '.join(sorted(up))}"
     return FAIL, "no network interface other than loopback is up"
+
+
+def _silent_next_hops(tf: _TargetFacts) -> list[str]:
+    """Next hops of routed addresses that did not answer ARP: "10.0.0.1 on eth0"."""
+    arps = {str(f.get("ip")): f for f in tf.of("probe_arp")}
+    silent = []
+    for route in _routed(tf):
+        hop = str(route.get("gateway") or route.get("ip"))
+        arp = arps.get(hop)
+        if arp is not None and arp.get("outcome") == O.NO_ANSWER:
+            silent.append(f"{hop} on {route.get('interface')}")
+    return silent
 
 
 def _address(tf: _TargetFacts) -> tuple[str, str]:
@@ -294,36 +309,92 @@ def _application(tf: _TargetFacts) -> tuple[str, str]:
 
 # --- the path (B3: draw the network) --------------------------------------------------------
 
+# probe_arp outcomes that show the next hop answers at the link layer.
+_ARP_ANSWERED = frozenset({O.SINGLE, O.DUPLICATE})
+
+
+def network_paths(targets: Sequence[Any], facts: Sequence[Fact]) -> list[Fact]:
+    """One ``network_path`` fact per target and address: the path hop by hop, and which hops
+    are unknown (B3: the drawing is checked, not only drawn).
+
+    A hop is known when a probe showed it: the source address and interface and the next hop
+    (from the route probe), the next hop answering at the link layer (when ARP was asked), the
+    address (from the name lookup, or given), the port (when the target has one) and where the
+    name came from. Derived from probe facts only, so it reads the same live and from a report.
+    """
+    out: list[Fact] = []
+    for target in targets:
+        tf = _TargetFacts(_target_label(target), facts)
+        parsed = tf.parsed
+        port = parsed.get("port") if parsed is not None else None
+        port_text = str(parsed.get("port_text")) if parsed and port is not None else "no port"
+        resolvers = sorted({str(f.get("via")) for f in tf.of("probe_resolve")
+                            if f.get("transport") in ("udp", "tcp")})
+        named = parsed is not None and not parsed.get("is_ip")
+        proxy = tf.proxy
+        via = (f"proxy {proxy.get('proxy')}" if tf.proxied and proxy is not None
+               else "NO_PROXY: direct" if proxy is not None and proxy.get("bypassed")
+               else "direct")
+        from_hosts = any(f.get("from_hosts") for f in tf.of("probe_resolve"))
+        name = ("hosts file" if from_hosts else f"name via {', '.join(resolvers)}"
+                if resolvers else "no name lookup")
+        arps = {str(f.get("ip")): f for f in tf.of("probe_arp")}
+        routes: Sequence[Fact | None] = tf.of("probe_route") or [None]
+        for n, route in enumerate(routes):
+            unknown: list[str] = []
+            if named and not from_hosts and not any(
+                    f.get("outcome") == O.RESOLVED for f in tf.of("probe_resolve")):
+                unknown.append("name")
+            routed = route is not None and route.get("outcome") == O.ROUTED
+            next_hop = None
+            answers: bool | None = None
+            if route is None:
+                unknown.append("address")
+                hops = "not routed"
+            elif not routed:
+                unknown += ["source", "next hop"]
+                hops = f"no route to {route.get('ip')}"
+            else:
+                next_hop = str(route.get("gateway") or route.get("ip"))
+                arp = arps.get(next_hop)
+                if arp is not None and arp.get("outcome") in _ARP_ANSWERED:
+                    answers = True
+                elif arp is not None and arp.get("outcome") == O.NO_ANSWER:
+                    answers = False
+                    unknown.append("next hop")
+                hop = (f" → gateway {route.get('gateway')}" if route.get("gateway") else
+                       " → on the link")
+                if answers is False:
+                    hop += " (no ARP answer)"
+                hops = (f"{route.get('src')} ({route.get('interface')}){hop} → "
+                        f"{route.get('ip')} {port_text}")
+                if route.get("non_default_table"):
+                    hops += f" (table {route.get('table')})"
+            text = f"{hops} [{name}; {via}]"
+            ip = route.get("ip") if route is not None else None
+            out.append(make_fact(
+                "network_path", f"network_path:{tf.target}:{ip or n}",
+                {"derived_from": "probe facts (engine.layers)"},
+                target=tf.target, ip=ip, port=port,
+                src=route.get("src") if routed and route is not None else None,
+                interface=route.get("interface") if routed and route is not None else None,
+                gateway=route.get("gateway") if routed and route is not None else None,
+                next_hop=next_hop, next_hop_answers=answers,
+                resolver=name, proxy=via, complete=not unknown, unknown_hops=unknown,
+                first_unknown=unknown[0] if unknown else None, text=text))
+    return out
+
+
 def path_summary(targets: Sequence[Any], facts: Sequence[Fact]) -> list[dict[str, str]]:
     """One line per target and address: where the connection really goes, hop by hop.
 
     ``10.20.0.10 (eth0) → gateway 10.20.0.1 → 198.51.100.20 port 8080 (explicit)
     [name via 10.20.0.53; direct]``: drawn from the probes, so a changed address, port,
-    gateway, resolver or proxy shows wherever it matters.
+    gateway, resolver or proxy shows wherever it matters. Reads the ``network_path`` facts
+    when present (a diagnosis derives them before inference), else derives them.
     """
-    rows = []
-    for target in targets:
-        tf = _TargetFacts(_target_label(target), facts)
-        parsed = tf.parsed
-        port_text = str(parsed.get("port_text")) if parsed and parsed.get("port") else "no port"
-        resolvers = sorted({str(f.get("via")) for f in tf.of("probe_resolve")
-                            if f.get("transport") in ("udp", "tcp")})
-        proxy = tf.proxy
-        via = (f"proxy {proxy.get('proxy')}" if tf.proxied and proxy is not None
-               else "NO_PROXY: direct" if proxy is not None and proxy.get("bypassed")
-               else "direct")
-        name = ("hosts file" if any(f.get("from_hosts") for f in tf.of("probe_resolve"))
-                else f"name via {', '.join(resolvers)}" if resolvers else "no name lookup")
-        routes: Sequence[Fact | None] = tf.of("probe_route") or [None]
-        for route in routes:
-            if route is None or route.get("outcome") != "routed":
-                hops = f"no route to {route.get('ip')}" if route is not None else "not routed"
-            else:
-                hop = (f" → gateway {route.get('gateway')}" if route.get("gateway") else
-                       " → on the link")
-                hops = (f"{route.get('src')} ({route.get('interface')}){hop} → "
-                        f"{route.get('ip')} {port_text}")
-                if route.get("non_default_table"):
-                    hops += f" (table {route.get('table')})"
-            rows.append({"target": tf.target, "path": f"{hops} [{name}; {via}]"})
-    return rows
+    labels = {_target_label(t) for t in targets}
+    paths = [f for f in facts if f.kind == "network_path" and f.get("target") in labels]
+    if not paths:
+        paths = network_paths(targets, facts)
+    return [{"target": str(f.get("target")), "path": str(f.get("text"))} for f in paths]

@@ -1,0 +1,62 @@
+"""Lab proofs for issue 13's checklist items and the faults beyond the checklist.
+
+Each test proves its fault with plain sockets inside the client namespace, then runs whynet
+there and asserts exactly one thing: the expected rule ranked first, the expected first failing
+layer, and no other finding at error level. Each healthy control asserts no warning at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from . import coverage as C
+from .netlab import Lab
+from .scenarios import APP, SERVER_IP, Scenario
+
+pytestmark = pytest.mark.lab
+
+
+def verdict(lab: Lab, sc: Scenario, *extra: str) -> dict[str, Any]:
+    """Run whynet as the scenario says and hold it to the lab's standard."""
+    run = lab.run_whynet(sc.client, *sc.diagnose_args(*extra), env=sc.env, user=sc.user)
+    assert run.report is not None, f"no JSON report (exit {run.exit_code}): {run.stderr}"
+    report: dict[str, Any] = run.report
+    findings = report["findings"]
+    summary = [(f["rank"], f["rule"], f["checklist"], f["severity"]) for f in findings]
+    if sc.healthy:
+        assert run.exit_code == 0, summary
+        assert all(f["severity"] == "info" for f in findings), summary
+        return report
+    assert run.exit_code == 1, (run.stderr, summary)
+    assert findings[0]["rule"] == sc.expect, summary
+    assert set(sc.checklist) <= set(findings[0]["checklist"]), summary
+    errors = [f["rule"] for f in findings if f["severity"] == "error"]
+    assert errors in ([], [sc.expect]), summary
+    failing = [row["layer"] for row in report["layers"] if row["status"] == "fail"]
+    assert failing[:1] == [sc.layer], report["layers"]
+    return report
+
+
+# --- B3 and X1: the path, hop by hop ------------------------------------------------------------
+
+def test_gateway_silent_at_arp(lab: Lab) -> None:
+    sc = C.gateway_silent_at_arp(lab)
+    gateway = sc.info["gateway"]
+    assert sc.client.arp("eth0", gateway) == []  # nobody answers for the gateway
+    assert sc.client.connect(SERVER_IP, 80, timeout=1.0).outcome != "open"
+    report = verdict(lab, sc)
+    path = [f for f in report["facts"] if f["kind"] == "network_path"]
+    assert path and path[0]["next_hop"] == gateway and path[0]["unknown_hops"] == ["next hop"]
+    sc.nodes["gw"].exec("nft", "delete", "table", "arp", "silence")
+    assert sc.client.arp("eth0", gateway) == [sc.nodes["gw"].mac(sc.info["gw_lan_if"])]
+    assert sc.client.connect(SERVER_IP, 80).outcome == "open"
+
+
+def test_healthy_path(lab: Lab) -> None:
+    sc = C.healthy_path(lab)
+    report = verdict(lab, sc)
+    path = [f for f in report["facts"] if f["kind"] == "network_path"]
+    assert [(p["complete"], p["next_hop_answers"]) for p in path] == [(True, True)], path
+    assert APP in report["paths"][0]["target"]
