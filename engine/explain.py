@@ -74,6 +74,8 @@ def _add_activation(parent: Tree, act: Mapping[str, Any], facts: ReportFacts, de
         if fid is None:
             continue
         fnode = cnode.add(_fact_label(facts.by_id.get(fid), fid))
+        for name, related in (cond.get("related") or {}).items():  # a relation's two facts
+            fnode.add(f"{name}: " + _fact_label(facts.by_id.get(related), related))
         parent_act = facts.derived.get(fid)
         if parent_act and depth < 10 and parent_act in facts.activations:
             derived_from = facts.activations[parent_act]
@@ -102,7 +104,7 @@ class WhyNot:
 
 
 def _test_failures(cond: Condition, fields: Mapping[str, Any], scope: Mapping[str, Any],
-                   fact: Fact) -> list[str]:
+                   fact: Fact, by_id: Mapping[str, Fact]) -> list[str]:
     """Which of a condition's tests this fact fails, given what is bound so far."""
     failed: list[str] = []
     for t in cond.tests:
@@ -112,6 +114,10 @@ def _test_failures(cond: Condition, fields: Mapping[str, Any], scope: Mapping[st
         inner = dict(scope)
         if cond.alias:
             inner[cond.alias] = FactView(fact)
+        for name, side in cond.sides:
+            related = by_id.get(str(fields.get(side)))
+            if related is not None:
+                inner[name] = FactView(related)
         for t in cond.tests:
             if t.var and t.var not in inner:
                 inner[t.var] = fields.get(t.field)
@@ -149,7 +155,7 @@ def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
             matching = []
             for f in candidates:
                 fields = fact_fields(f)
-                failures = _test_failures(cond, fields, scope, f)
+                failures = _test_failures(cond, fields, scope, f, facts.by_id)
                 if not failures:
                     matching.append(f)
                 elif best is None or len(failures) < best[0]:
@@ -166,6 +172,11 @@ def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
                 if cond.alias:
                     s2[cond.alias] = FactView(f)
                     ids2[cond.alias] = f.id
+                for name, side in cond.sides:  # a relation fact's two facts
+                    related = facts.by_id.get(str(f.fields.get(side)))
+                    if related is not None:
+                        s2[name] = FactView(related)
+                        ids2[name] = related.id
                 for t in cond.tests:
                     if t.var and t.var not in s2:
                         s2[t.var] = fields.get(t.field)
@@ -216,7 +227,9 @@ def render_why_not(w: WhyNot) -> Tree:
                             f"[whynet.source]← {c.nearest['source']}[/]")
             for reason in c.nearest["failed"]:
                 near.add(f"fails: {reason}")
-        if c.failed_here and c.candidates == 0:
+        if c.failed_here and c.candidates == 0 and c.condition.sides:
+            node.add(f"[whynet.fail]no pair of facts is related as {c.condition.kind}[/]")
+        elif c.failed_here and c.candidates == 0:
             node.add(f"[whynet.fail]no {c.condition.kind} fact at all in this report[/]")
     if w.partial and not w.fired:
         root.add("nearest partial match: " + ", ".join(f"{k}={v}" for k, v in w.partial.items()))

@@ -25,7 +25,7 @@ from experta import Fact as XFact
 from experta import Rule as XRule
 
 import engine._compat  # noqa: F401 - must run before experta is imported
-from engine import expr
+from engine import expr, relations
 from engine.facts import Fact
 from engine.kinds import KINDS
 from engine.knowledge import Condition, KnowledgeBase, Rule, render_template
@@ -70,6 +70,7 @@ class InferenceResult:
     derived: dict[str, str]  # derived fact id -> activation id
     errors: list[RuleError]
     declared_kinds: set[str]
+    relations: dict[str, Fact] = field(default_factory=dict)  # relation facts, by id
 
     def activations_of(self, rule_id: str) -> list[Activation]:
         return [a for a in self.activations if a.rule == rule_id]
@@ -162,6 +163,7 @@ class _Runner:
         ces: list[Any] = []
         names: list[str] = []
         variables: set[str] = set()
+        sides = _sides(rule)
         for cond in rule.when:
             pattern = self._pattern(rule, cond)
             if cond.negated:
@@ -175,8 +177,9 @@ class _Runner:
                     variables.add(t.var)
                     names.append(t.var)
             if cond.test:
-                ces.append(TEST(self._test(rule, cond.test, list(names), set(variables))))
-        return XRule(*ces)(self._action(rule))
+                ces.append(TEST(self._test(rule, cond.test, list(names), set(variables),
+                                           sides)))
+        return XRule(*ces)(self._action(rule, sides))
 
     def _pattern(self, rule: Rule, cond: Condition) -> XFact:
         constraints: dict[str, Any] = {"kind": cond.kind}
@@ -201,13 +204,13 @@ class _Runner:
         return predicate
 
     def _test(self, rule: Rule, source: str, names: list[str],
-              variables: set[str]) -> Callable[..., bool]:
+              variables: set[str], sides: Mapping[str, tuple[str, str]]) -> Callable[..., bool]:
         # experta passes a TEST only the context entries its signature names.
         params = [_value_var(n) if n in variables else _fact_var(n) for n in names]
 
         def test(**context: Any) -> bool:
             try:
-                return bool(expr.evaluate(source, self._scope(context, names)))
+                return bool(expr.evaluate(source, self._scope(context, names, sides)))
             except Exception as exc:  # noqa: BLE001 - reported, this match is skipped
                 self.errors.append(RuleError(rule.id, f"test {source!r}: "
                                                       f"{exc.__class__.__name__}: {exc}"))
@@ -218,7 +221,8 @@ class _Runner:
         )
         return test
 
-    def _scope(self, context: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    def _scope(self, context: Mapping[str, Any], names: Iterable[str],
+               sides: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
         scope: dict[str, Any] = {}
         for n in names:
             if _fact_var(n) in context:
@@ -226,30 +230,37 @@ class _Runner:
                 scope[n] = FactView(self.facts[xf["id"]])
             elif _value_var(n) in context:
                 scope[n] = _plain(context[_value_var(n)])
+        # The two facts of a relation fact, under the names its condition gave them.
+        for name, (alias, side) in sides.items():
+            if alias in scope:
+                scope[name] = FactView(self.facts[scope[alias][side]])
         return scope
 
-    def _action(self, rule: Rule) -> Callable[..., None]:
+    def _action(self, rule: Rule, sides: Mapping[str, tuple[str, str]]) -> Callable[..., None]:
         names = [c.alias for c in rule.when if c.alias]
         names += [t.var for c in rule.when for t in c.tests if t.var]
 
         def action(ke: KnowledgeEngine, **context: Any) -> None:
-            self._fire(ke, rule, context, list(dict.fromkeys(names)))
+            self._fire(ke, rule, context, list(dict.fromkeys(names)), sides)
 
         action.__name__ = rule.id.replace(".", "_").replace("-", "_")
         return action
 
     # -- running -------------------------------------------------------------------------------
     def _fire(self, ke: KnowledgeEngine, rule: Rule, context: Mapping[str, Any],
-              names: list[str]) -> None:
-        scope = self._scope(context, names)
+              names: list[str], sides: Mapping[str, tuple[str, str]]) -> None:
+        scope = self._scope(context, names, sides)
         self._counter += 1
         act = Activation(
             id=f"a{self._counter}", rule=rule.id,
-            bindings={c.alias: scope[c.alias]["id"] for c in rule.when if c.alias in scope},
+            bindings={n: scope[n]["id"] for c in rule.when
+                      for n in (c.alias, *(name for name, _ in c.sides)) if n in scope},
             variables={n: v for n, v in scope.items() if not isinstance(v, FactView)},
             conditions=[
                 {"condition": c.describe(), "line": c.line, "negated": c.negated,
-                 "fact": scope[c.alias]["id"] if c.alias in scope else None}
+                 "fact": scope[c.alias]["id"] if c.alias in scope else None,
+                 **({"related": {n: scope[n]["id"] for n, _ in c.sides if n in scope}}
+                    if c.sides else {})}
                 for c in rule.when
             ],
         )
@@ -266,6 +277,11 @@ class _Runner:
             self.derived[fid] = act.id
             act.derived.append(fid)
             ke.declare(_to_experta(fact))
+
+
+def _sides(rule: Rule) -> dict[str, tuple[str, str]]:
+    """Names bound to the two facts of a relation fact: name -> (relation alias, side)."""
+    return {name: (c.alias, side) for c in rule.when if c.alias for name, side in c.sides}
 
 
 def _fact_var(alias: str) -> str:
@@ -288,6 +304,17 @@ def run(kb: KnowledgeBase, facts: Iterable[Fact], *, prefilter: bool = True) -> 
     rules = kb.active_rules
     runner = _Runner(rules)
     engine_cls = runner.compile()
+    facts = list(facts)
+    relation_errors: list[tuple[str, str]] = []
+    related = relations.compute(kb.used_relations, facts, relation_errors)
+    runner.errors.extend(RuleError(f"relation {name}", msg) for name, msg in relation_errors)
+    if related:
+        # The facts a relation names are bound by rules without being declared themselves.
+        by_id = {f.id: f for f in facts}
+        for r in related:
+            for side in ("left", "right"):
+                runner.facts[r.fields[side]] = by_id[r.fields[side]]
+        facts = [*facts, *related]
     if prefilter:
         declared = relevant(rules, facts)
     else:
@@ -302,6 +329,7 @@ def run(kb: KnowledgeBase, facts: Iterable[Fact], *, prefilter: bool = True) -> 
     return InferenceResult(
         activations=runner.activations, facts=runner.facts, derived=runner.derived,
         errors=_dedupe(runner.errors), declared_kinds={f.kind for f in declared},
+        relations={f.id: f for f in related},
     )
 
 

@@ -35,14 +35,22 @@ BEYOND_CHECKLIST: dict[str, str] = {
 }
 CHECKLIST_IDS = CHECKLIST_IDS | frozenset(BEYOND_CHECKLIST)
 CONFIDENCES = ("observed", "inferred", "heuristic")  # how directly the evidence shows a cause
-FILE_KEYS = frozenset({"rules", "lists", "disabled"})
+FILE_KEYS = frozenset({"rules", "lists", "disabled", "relations"})
 RULE_KEYS = frozenset({
     "id", "title", "checklist", "severity", "layer", "when", "then", "explanation", "advice",
     "examples", "confidence", "fold_by", "description", "references",
 })
 REQUIRED_RULE_KEYS = ("id", "title", "checklist", "severity", "layer", "when", "explanation",
                       "advice")
-CONDITION_KEYS = frozenset({"fact", "as", "match", "test"})
+CONDITION_KEYS = frozenset({"fact", "as", "match", "test", "left", "right"})
+RELATION_KEYS = frozenset({"name", "description", "join", "left", "right", "test"})
+RELATION_SIDE_KEYS = frozenset({"fact", "field", "match"})
+# How a relation pairs two facts, each computed with an index (engine/relations.py), never
+# pair by pair: equal keys (hash), overlapping CIDRs (sort and sweep), a CIDR holding an
+# address or a narrower CIDR (per-prefix-length hash: a prefix trie flattened).
+JOINS = ("same", "overlaps", "covers")
+# The fields of every relation fact: the two facts' ids and kinds, and the joined value.
+RELATION_FIELDS = frozenset({"left", "right", "left_kind", "right_kind", "value"})
 RESERVED_FIELDS = frozenset({"kind", "id", "source"})
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -162,6 +170,8 @@ class Condition:
     test: str | None
     negated: bool
     line: int
+    # For a relation kind: the names its two facts are bound to, as (name, "left"|"right").
+    sides: tuple[tuple[str, str], ...] = ()
 
     @property
     def alpha_tests(self) -> tuple[FieldTest, ...]:
@@ -173,8 +183,10 @@ class Condition:
 
     def describe(self) -> str:
         parts = [f"{'no ' if self.negated else ''}{self.kind}"]
-        if self.alias:
+        if self.alias and self.alias != self.kind:
             parts.append(f"as {self.alias}")
+        for name, side in self.sides:
+            parts.append(f"{side} {name}")
         if self.tests:
             parts.append("where " + ", ".join(t.describe() for t in self.tests))
         if self.test:
@@ -224,12 +236,57 @@ class Rule:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True)
+class RelationSide:
+    """One side of a relation: facts of ``kind`` passing ``tests``, joined on ``fields``."""
+
+    kind: str
+    fields: tuple[str, ...]
+    tests: tuple[FieldTest, ...]
+
+    def admits(self, fields: Mapping[str, Any]) -> bool:
+        try:
+            return all(t.check(fields.get(t.field)) for t in self.tests)
+        except Exception:  # noqa: BLE001 - an odd fact simply does not take part
+            return False
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A named relation between two facts (a ``relations:`` entry), computed with an index by
+    engine/relations.py; each pair found becomes a fact of kind ``name`` that rules match."""
+
+    name: str
+    join: str  # one of JOINS
+    left: RelationSide
+    right: RelationSide | None  # None: both facts come from ``left`` (a self-join)
+    test: str | None
+    description: str
+    file: str
+    line: int
+
+    @property
+    def right_side(self) -> RelationSide:
+        return self.left if self.right is None else self.right
+
+    @property
+    def input_kinds(self) -> set[str]:
+        return {self.left.kind, self.right_side.kind}
+
+
 @dataclass
 class KnowledgeBase:
     rules: list[Rule] = field(default_factory=list)
     lists: dict[str, list[Any]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)
+    relations: dict[str, Relation] = field(default_factory=dict)
+
+    @property
+    def used_relations(self) -> list[Relation]:
+        """The relations some active rule matches: only those are computed."""
+        kinds = {c.kind for r in self.active_rules for c in r.when}
+        return [rel for name, rel in self.relations.items() if name in kinds]
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -338,9 +395,13 @@ def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None
         if isinstance(disabled, list):
             kb.disabled.update(str(x) for x in disabled)
     derived = _derived_fields(raw_rules)
+    for fname, doc in docs:
+        _load_relations(fname, doc, kb, derived, errors)
+    for name in kb.relations:
+        derived[name] = set(RELATION_FIELDS)
     seen: dict[str, str] = {}
     for fname, raw in raw_rules:
-        rule = _build_rule(fname, raw, kb.lists, derived, errors)
+        rule = _build_rule(fname, raw, kb.lists, derived, errors, kb.relations)
         if rule is None:
             continue
         if rule.id in seen:
@@ -413,8 +474,10 @@ class _RuleChecker:
     """Builds one Rule from its YAML, collecting errors with lines."""
 
     def __init__(self, fname: str, raw: LineDict, lists: Mapping[str, list[Any]],
-                 derived: Mapping[str, set[str]], errors: list[KnowledgeError]):
+                 derived: Mapping[str, set[str]], errors: list[KnowledgeError],
+                 relations: Mapping[str, Relation]):
         self.fname, self.raw, self.lists, self.derived = fname, raw, lists, derived
+        self.relations = relations
         self.errors = errors
         self.ok = True
 
@@ -539,6 +602,13 @@ class _RuleChecker:
             bound[alias] = kind
         for v in new_vars:
             bound[v] = None
+        sides = self._sides(body, kind, negated, bound)
+        if sides and not alias:
+            alias = kind if kind not in bound else None  # the relation fact needs a name
+            if alias is None:
+                self.err(body.line, f"name this {kind} condition with 'as:'")
+            else:
+                bound[alias] = kind
         test = body.get("test")
         if test is not None:
             if negated:
@@ -548,7 +618,28 @@ class _RuleChecker:
                 self._check_expr(str(test), bound, _line_of(body, "test"))
         return Condition(kind=kind, alias=alias if not negated else None, tests=tuple(tests),
                          test=None if test is None else str(test), negated=negated,
-                         line=body.line)
+                         line=body.line, sides=sides)
+
+    def _sides(self, body: LineDict, kind: str, negated: bool,
+               bound: dict[str, str | None]) -> tuple[tuple[str, str], ...]:
+        """``left: a`` / ``right: b`` on a relation kind: bind the two related facts."""
+        out: list[tuple[str, str]] = []
+        for side in ("left", "right"):
+            if side not in body:
+                continue
+            line = _line_of(body, side)
+            rel = self.relations.get(kind)
+            name = body[side]
+            if rel is None:
+                self.err(line, f"'{side}:' binds a fact of a relation; {kind!r} is not one")
+            elif negated:
+                self.err(line, f"a 'not:' condition cannot bind a name with '{side}:'")
+            elif not isinstance(name, str) or not _NAME_RE.match(name) or name in bound:
+                self.err(line, f"bad or repeated name {name!r}")
+            else:
+                bound[name] = (rel.left if side == "left" else rel.right_side).kind
+                out.append((name, side))
+        return tuple(out)
 
     def _field_tests(self, fname: str, spec: Any, line: int, negated: bool,
                      bound: dict[str, str | None], new_vars: list[str]) -> list[FieldTest]:
@@ -693,8 +784,122 @@ class _RuleChecker:
 
 
 def _build_rule(fname: str, raw: LineDict, lists: Mapping[str, list[Any]],
-                derived: Mapping[str, set[str]], errors: list[KnowledgeError]) -> Rule | None:
-    return _RuleChecker(fname, raw, lists, derived, errors).build()
+                derived: Mapping[str, set[str]], errors: list[KnowledgeError],
+                relations: Mapping[str, Relation]) -> Rule | None:
+    return _RuleChecker(fname, raw, lists, derived, errors, relations).build()
+
+
+def _load_relations(fname: str, doc: LineDict, kb: KnowledgeBase,
+                    derived: Mapping[str, set[str]], errors: list[KnowledgeError]) -> None:
+    raw = doc.get("relations")
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        errors.append(KnowledgeError(fname, _line_of(doc, "relations"),
+                                     "'relations' must be a list"))
+        return
+    for i, item in enumerate(raw):
+        if not isinstance(item, LineDict):
+            errors.append(KnowledgeError(fname, _line_of(raw, i),
+                                         "each relation must be a mapping with 'name:'"))
+            continue
+        rel = _RelationChecker(fname, item, kb.lists, derived, errors).build_relation()
+        if rel is None:
+            continue
+        if rel.name in kb.relations:
+            other = kb.relations[rel.name]
+            errors.append(KnowledgeError(fname, rel.line, f"duplicate relation {rel.name!r} "
+                                                          f"(also in {other.file}:{other.line})"))
+            continue
+        kb.relations[rel.name] = rel
+
+
+class _RelationChecker:
+    """Builds one Relation from its YAML, collecting errors with lines."""
+
+    def __init__(self, fname: str, raw: LineDict, lists: Mapping[str, list[Any]],
+                 derived: Mapping[str, set[str]], errors: list[KnowledgeError]):
+        # The field tests of a side are the rule condition vocabulary without $bindings.
+        self.rules = _RuleChecker(fname, raw, lists, derived, errors, {})
+        self.fname, self.raw, self.derived = fname, raw, derived
+
+    def err(self, line: int, message: str) -> None:
+        self.rules.err(line, message)
+
+    def build_relation(self) -> Relation | None:
+        raw = self.raw
+        for key in raw:
+            if key not in RELATION_KEYS:
+                self.err(_line_of(raw, key), f"unknown relation key {key!r} "
+                                             f"(known: {', '.join(sorted(RELATION_KEYS))})")
+        name = raw.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            self.err(_line_of(raw, "name"), f"bad relation name {name!r} (lower_snake_case)")
+            return None
+        if name in KINDS or name in self.derived:
+            self.err(_line_of(raw, "name"),
+                     f"relation name {name!r} is already a fact kind (collected or derived)")
+        join = raw.get("join")
+        if join not in JOINS:
+            self.err(_line_of(raw, "join"), f"bad join {join!r} (one of {', '.join(JOINS)})")
+        left = self._side(raw.get("left"), _line_of(raw, "left"), "left", join)
+        right = None
+        if raw.get("right") is not None:
+            right = self._side(raw.get("right"), _line_of(raw, "right"), "right", join)
+        test = raw.get("test")
+        if test is not None and left is not None:
+            bound: dict[str, str | None] = {
+                "left": left.kind, "right": (right or left).kind}
+            self.rules._check_expr(str(test), bound, _line_of(raw, "test"))
+        if not self.rules.ok or left is None or (raw.get("right") is not None and right is None):
+            return None
+        return Relation(name=name, join=str(join), left=left, right=right,
+                        test=None if test is None else str(test),
+                        description=" ".join(str(raw.get("description", "")).split()),
+                        file=self.fname, line=raw.line)
+
+    def _side(self, body: Any, line: int, which: str, join: Any) -> RelationSide | None:
+        if not isinstance(body, LineDict):
+            self.err(line, f"relation '{which}' must be a mapping with fact:, field: and "
+                           "optional match:")
+            return None
+        for key in body:
+            if key not in RELATION_SIDE_KEYS:
+                self.err(_line_of(body, key), f"unknown key {key!r} in relation '{which}' "
+                                              f"(known: {', '.join(sorted(RELATION_SIDE_KEYS))})")
+        kind = body.get("fact")
+        if not isinstance(kind, str) or kind not in KINDS:
+            # Relations are computed before inference, so only collected or probed facts.
+            self.err(_line_of(body, "fact"), f"relation side: unknown collected or probed "
+                                             f"fact kind {kind!r}")
+            return None
+        known = set(KINDS[kind].fields)
+        raw_fields = body.get("field")
+        names = raw_fields if isinstance(raw_fields, list) else [raw_fields]
+        if not names or not all(isinstance(n, str) for n in names):
+            self.err(_line_of(body, "field"), f"relation '{which}' needs field: NAME "
+                                              "(or a list of names for 'same')")
+            return None
+        for n in names:
+            if n not in known:
+                self.err(_line_of(body, "field"), f"unknown field {n!r} of fact kind {kind!r}")
+        if join in ("overlaps", "covers") and len(names) != 1:
+            self.err(_line_of(body, "field"), f"join {join!r} takes one field per side")
+        match = body.get("match")
+        tests: list[FieldTest] = []
+        if match is not None and not isinstance(match, LineDict):
+            self.err(_line_of(body, "match"), "'match' must be a mapping of field: value")
+        elif match is not None:
+            for fname, spec in match.items():
+                fline = _line_of(match, fname)
+                if fname not in known:
+                    self.err(fline, f"unknown field {fname!r} of fact kind {kind!r}")
+                elif isinstance(spec, str) and spec.startswith("$"):
+                    self.err(fline, "a relation side cannot bind $variables (the join is "
+                                    "its 'field')")
+                else:
+                    tests.extend(self.rules._field_tests(str(fname), spec, fline, False, {}, []))
+        return RelationSide(kind, tuple(str(n) for n in names), tuple(tests))
 
 
 def render_template(text: str, scope: Mapping[str, Any]) -> Any:

@@ -100,7 +100,12 @@ def skipped_rules(kb: KnowledgeBase, facts: Iterable[Fact]) -> list[dict[str, An
     present = {f.kind for f in facts} | kb.derived_kinds
     out = []
     for rule in kb.active_rules:
-        missing = sorted({c.kind for c in rule.when if not c.negated} - present)
+        needed: set[str] = set()
+        for c in rule.when:
+            if not c.negated:  # a relation needs the kinds it relates, not pairs of them
+                rel = kb.relations.get(c.kind)
+                needed |= rel.input_kinds if rel is not None else {c.kind}
+        missing = sorted(needed - present)
         if missing:
             out.append({"rule": rule.id, "missing": missing})
     return out
@@ -126,6 +131,7 @@ def report_facts(facts: list[Fact], kb: KnowledgeBase, result: InferenceResult,
         else:
             omitted[f.kind] = omitted.get(f.kind, 0) + 1
     derived = [result.facts[fid] for fid in result.derived]
+    derived += [f for f in result.relations.values() if f.id in result.facts or f.id in keep]
     return [redact_fact(f).to_json() for f in out + derived], omitted
 
 

@@ -1,0 +1,224 @@
+"""The relation step: pairs of related facts, found with an index, as derived facts.
+
+experta tests a join between two conditions pair by pair, so a rule relating two facts of a
+large kind (two interfaces with one MAC, two overlapping subnets) costs n² before it can say
+anything. Like insights-core's combiners, which sit between parsers and rules, this step sits
+between the fact base and inference: for each ``relations:`` entry of the knowledge base that
+some rule matches, it finds the related pairs with an index and emits one fact per pair, of
+the relation's kind, which rules match like any other fact (``left:``/``right:`` bind the two
+facts themselves). The relation is still stated in YAML; nobody writes Python for a fast join.
+
+The joins (``join:`` in the YAML), each linear in its input plus the pairs it finds:
+
+* ``same``: the two facts' ``field`` values are equal (a list of fields: all equal). Hash by
+  key. A list-valued field (a hosts entry's ``names``) joins on each of its elements.
+* ``overlaps``: the two CIDRs (or addresses, as /32 and /128) overlap. Sort and sweep: CIDRs
+  are nested or disjoint, so the ones still open when a CIDR starts all contain it.
+* ``covers``: the left CIDR (``default`` = the whole family) contains the right address or
+  CIDR. A hash per prefix length of the left side (a prefix trie laid flat): each right value
+  is looked up once per distinct left prefix length, at most 33 (129 for IPv6).
+
+With no ``right:`` both facts come from ``left`` (a self-join); for the symmetric joins
+(``same``, ``overlaps``) each unordered pair is then emitted once, the smaller fact id on the
+left (as a pairwise rule's ``b.id > a.id`` did). A fact is never related to itself.
+A relation's optional ``test:`` (the rule expression language, names ``left`` and ``right``)
+filters the pairs found; it is evaluated on those pairs only, never on all of them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from engine import expr
+from engine.facts import Fact
+from engine.knowledge import Relation, RelationSide
+
+Pair = tuple[Fact, Fact, Any]  # left, right, the joined value
+
+
+def compute(relations: Iterable[Relation], facts: Sequence[Fact],
+            errors: list[tuple[str, str]] | None = None) -> list[Fact]:
+    """Every related pair, for every relation, as a fact of the relation's kind.
+
+    A relation ``test:`` that fails on an odd pair is appended to ``errors`` (as
+    ``(relation name, message)``) and that pair skipped."""
+    rels = list(relations)
+    if not rels:
+        return []
+    by_kind: dict[str, list[Fact]] = defaultdict(list)
+    wanted = {k for rel in rels for k in rel.input_kinds}
+    for f in facts:
+        if f.kind in wanted:
+            by_kind[f.kind].append(f)
+    out: list[Fact] = []
+    for rel in rels:
+        out.extend(_relation_facts(rel, by_kind, errors))
+    return out
+
+
+def _relation_facts(rel: Relation, by_kind: Mapping[str, list[Fact]],
+                    errors: list[tuple[str, str]] | None) -> Iterator[Fact]:
+    from engine.inference import FactView  # inference imports this module
+
+    left = _admitted(rel.left, by_kind.get(rel.left.kind, []))
+    right = None if rel.right is None else _admitted(rel.right, by_kind.get(rel.right.kind, []))
+    if rel.join == "same":
+        pairs = _same(rel, left, right)
+    elif rel.join == "overlaps":
+        pairs = _overlaps(rel, left, right)
+    else:
+        pairs = _covers(rel, left, right)
+    seen: set[tuple[str, str]] = set()
+    for a, b, value in pairs:
+        if a.id == b.id or (a.id, b.id) in seen:
+            continue
+        seen.add((a.id, b.id))
+        if rel.test is not None:
+            try:
+                if not expr.evaluate(rel.test, {"left": FactView(a), "right": FactView(b)}):
+                    continue
+            except Exception as exc:  # noqa: BLE001 - reported, the pair is skipped
+                if errors is not None:
+                    errors.append((rel.name, f"test {rel.test!r}: "
+                                             f"{exc.__class__.__name__}: {exc}"))
+                continue
+        yield Fact(
+            rel.name, f"{rel.name}:{a.id}|{b.id}",
+            {"relation": rel.name, "file": rel.file, "line": rel.line},
+            {"left": a.id, "right": b.id, "left_kind": a.kind, "right_kind": b.kind,
+             "value": value},
+        )
+
+
+def _admitted(side: RelationSide, facts: list[Fact]) -> list[Fact]:
+    if not side.tests:
+        return facts
+    from engine.inference import fact_fields
+
+    return [f for f in facts if side.admits(fact_fields(f))]
+
+
+# --- same: hash by key ---------------------------------------------------------------------------
+
+def _keys(fact: Fact, fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """The keys a fact joins on: one per combination of its list fields' elements."""
+    per_field: list[list[Any]] = []
+    for name in fields:
+        value = fact.fields.get(name)
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        values = [v for v in values if v is not None and v != ""]
+        if not values:
+            return []
+        per_field.append(values)
+    return [tuple(k) for k in itertools.product(*per_field)]
+
+
+def _same(rel: Relation, left: list[Fact], right: list[Fact] | None) -> Iterator[Pair]:
+    index: dict[tuple[Any, ...], list[Fact]] = defaultdict(list)
+    if right is None:  # self-join: every unordered pair within a group
+        for f in left:
+            for k in _keys(f, rel.left.fields):
+                index[k].append(f)
+        for key, group in index.items():
+            ordered = sorted(group, key=lambda f: f.id)
+            for i, a in enumerate(ordered):
+                for b in ordered[i + 1:]:
+                    yield a, b, _key_value(key)
+        return
+    for f in right:
+        for k in _keys(f, rel.right_side.fields):
+            index[k].append(f)
+    for a in left:
+        for k in _keys(a, rel.left.fields):
+            for b in index.get(k, ()):
+                yield a, b, _key_value(k)
+
+
+def _key_value(key: tuple[Any, ...]) -> Any:
+    return key[0] if len(key) == 1 else list(key)
+
+
+# --- overlaps: sort and sweep ---------------------------------------------------------------------
+
+Interval = tuple[int, int, int, int, Fact]  # version, first, last, side (0 left, 1 right), fact
+
+
+def _network(value: Any, fact: Fact) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if not isinstance(value, str) or not value:
+        return None
+    if value == "default":
+        return ipaddress.ip_network("::/0" if fact.fields.get("family") == 6 else "0.0.0.0/0")
+    try:
+        return ipaddress.ip_network(value.split("%", 1)[0], strict=False)
+    except ValueError:
+        return None
+
+
+def _intervals(facts: list[Fact], field: str, side: int) -> Iterator[Interval]:
+    for f in facts:
+        value = f.fields.get(field)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            net = _network(v, f)
+            if net is not None:
+                yield (net.version, int(net.network_address), int(net.broadcast_address),
+                       side, f)
+
+
+def _overlaps(rel: Relation, left: list[Fact], right: list[Fact] | None) -> Iterator[Pair]:
+    items = list(_intervals(left, rel.left.fields[0], 0))
+    if right is not None:
+        items.extend(_intervals(right, rel.right_side.fields[0], 1))
+    # By start, the wider first: a CIDR's container is always before it.
+    items.sort(key=lambda t: (t[0], t[1], -t[2]))
+    open_: list[list[Interval]] = [[], []]  # per side: a chain of nested CIDRs still open
+    version = None
+    for item in items:
+        v, first, _last, side, fact = item
+        if v != version:
+            open_, version = [[], []], v
+        for stack in open_:
+            while stack and stack[-1][2] < first:
+                stack.pop()
+        if right is None:
+            for other in open_[0]:
+                a, b = sorted((other[4], fact), key=lambda f: f.id)
+                yield a, b, None
+        else:
+            for other in open_[1 - side]:
+                yield (other[4], fact, None) if side == 1 else (fact, other[4], None)
+        open_[side if right is not None else 0].append(item)
+
+
+# --- covers: per-prefix-length hash ---------------------------------------------------------------
+
+def _covers(rel: Relation, left: list[Fact], right: list[Fact] | None) -> Iterator[Pair]:
+    # (version, prefix length) -> network address >> host bits -> facts
+    index: dict[tuple[int, int], dict[int, list[Fact]]] = defaultdict(lambda: defaultdict(list))
+    for f in left:
+        value = f.fields.get(rel.left.fields[0])
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            net = _network(v, f)
+            if net is not None:
+                host_bits = net.max_prefixlen - net.prefixlen
+                index[(net.version, net.prefixlen)][int(net.network_address) >> host_bits].append(f)
+    lengths: dict[int, list[int]] = defaultdict(list)
+    for version, plen in index:
+        lengths[version].append(plen)
+    targets = left if right is None else right
+    field = rel.right_side.fields[0]
+    for b in targets:
+        value = b.fields.get(field)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            net = _network(v, b)
+            if net is None:
+                continue
+            addr = int(net.network_address)
+            for plen in lengths.get(net.version, ()):
+                if plen > net.prefixlen:
+                    continue
+                for a in index[(net.version, plen)].get(addr >> (net.max_prefixlen - plen), ()):
+                    yield a, b, v

@@ -1,0 +1,210 @@
+"""The relation step (engine/relations.py): indexed joins give exactly the pairs a pairwise
+comparison gives, on facts parsed from recorded real outputs; relation YAML is validated with
+FILE:LINE errors; rules bind a relation's two facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import expr, relations
+from engine.collectors.hosts import parse_hosts
+from engine.collectors.links import parse_addresses, parse_links
+from engine.collectors.routes import parse_neighbors, parse_routes
+from engine.facts import Fact
+from engine.inference import run
+from engine.knowledge import KnowledgeLoadError, load_files
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _addresses() -> list[Fact]:
+    out = []
+    for name in ("host-ip-j-addr-show.json", "netns-ip-j-addr-show.json"):
+        facts = parse_addresses((FIXTURES / "links" / name).read_text())
+        out += [Fact(f.kind, f"{name}:{f.id}", f.source, f.fields) for f in facts]
+    return out
+
+
+def _routes() -> list[Fact]:
+    out = []
+    for path in sorted((FIXTURES / "routes").glob("*route-show-table-all.json")):
+        family = 6 if "-6-" in path.name else 4 if "-4-" in path.name else None
+        facts = parse_routes(path.read_text(), family, path.name)
+        out += [Fact(f.kind, f"{path.name}:{f.id}", f.source, f.fields) for f in facts]
+    return out
+
+
+def _kb(tmp_path: Path, text: str) -> Any:
+    f = tmp_path / "r.yaml"
+    f.write_text(text)
+    return load_files([f])
+
+
+def _pairs(facts: list[Fact]) -> set[tuple[str, str]]:
+    return {(f.fields["left"], f.fields["right"]) for f in facts}
+
+
+RULE = """
+rules:
+  - id: t.uses
+    title: uses the relation
+    checklist: [R2]
+    severity: info
+    layer: address
+    when:
+      - fact: {name}
+        left: a
+        right: b
+    explanation: "{{a.id}} {{b.id}}"
+    advice: "none"
+"""
+
+
+def test_overlaps_finds_exactly_the_pairwise_overlaps_of_recorded_addresses(
+        tmp_path: Path) -> None:
+    kb = _kb(tmp_path, """
+relations:
+  - name: overlap
+    join: overlaps
+    left: {fact: address, field: network}
+""" + RULE.format(name="overlap"))
+    facts = _addresses()
+    found = _pairs(relations.compute(kb.used_relations, facts))
+    nets = [f for f in facts if f.fields.get("network")]
+    expected = {
+        tuple(sorted((a.id, b.id))) for a in nets for b in nets
+        if a.id < b.id and expr.overlaps(a.fields["network"], b.fields["network"])
+    }
+    assert expected, "the recordings hold overlapping subnets (mac0 inside lan0's)"
+    assert found == expected
+
+
+def test_covers_finds_exactly_the_routes_containing_each_address(tmp_path: Path) -> None:
+    kb = _kb(tmp_path, """
+relations:
+  - name: route_covers
+    join: covers
+    left: {fact: route, field: destination, match: {table: main}}
+    right: {fact: address, field: ip}
+""" + RULE.format(name="route_covers"))
+    routes, addresses = _routes(), _addresses()
+    found = _pairs(relations.compute(kb.used_relations, routes + addresses))
+    expected = {
+        (r.id, a.id) for r in routes if r.fields.get("table") == "main" for a in addresses
+        if r.fields.get("family") == a.fields.get("family") and expr.cidr_contains(
+            "::/0" if r.fields["destination"] == "default" and r.fields["family"] == 6
+            else r.fields["destination"], a.fields["ip"])
+    }
+    assert len(expected) > 5
+    assert found == expected
+
+
+def test_same_joins_list_fields_element_by_element(tmp_path: Path) -> None:
+    kb = _kb(tmp_path, """
+relations:
+  - name: name_on_two_lines
+    join: same
+    left: {fact: hosts_entry, field: names}
+""" + RULE.format(name="name_on_two_lines"))
+    facts = parse_hosts((FIXTURES / "hosts" / "host-etc-hosts").read_bytes())
+    found = relations.compute(kb.used_relations, facts)
+    expected = {
+        (a.id, b.id) for a in facts for b in facts
+        if a.id < b.id and set(a.fields["names"]) & set(b.fields["names"])
+    }
+    assert _pairs(found) == expected
+    for f in found:
+        a = next(x for x in facts if x.id == f.fields["left"])
+        assert f.fields["value"] in a.fields["names"]
+
+
+def test_same_on_two_fields_and_two_kinds(tmp_path: Path) -> None:
+    kb = _kb(tmp_path, """
+relations:
+  - name: neighbour_of_address
+    join: same
+    left: {fact: address, field: [interface]}
+    right: {fact: neighbor, field: [interface]}
+""" + RULE.format(name="neighbour_of_address"))
+    addresses = _addresses()
+    neighbours = parse_neighbors((FIXTURES / "routes" / "host-ip-j-neigh-show.json").read_text())
+    found = _pairs(relations.compute(kb.used_relations, addresses + neighbours))
+    expected = {(a.id, n.id) for a in addresses for n in neighbours
+                if a.fields["interface"] == n.fields["interface"]}
+    assert expected and found == expected
+
+
+def test_duplicate_mac_relation_on_recorded_links_matches_the_pairwise_rule() -> None:
+    """The shipped duplicate_mac relation against the pairwise condition it replaced."""
+    from engine.knowledge import load_knowledge
+
+    kb = load_knowledge(include_user=False)
+    links = []
+    for name in ("host-ip-j-d-link-show.json", "netns-ip-j-d-link-show.json"):
+        facts = parse_links((FIXTURES / "links" / name).read_text(), frozenset({"eth0"}))
+        links += [Fact(f.kind, f"{name}:{f.id}", f.source, f.fields) for f in facts]
+    rel = kb.relations["duplicate_mac"]
+    found = _pairs(relations.compute([rel], links))
+    sharing = set(kb.lists["mac_sharing_kinds"])
+    ok = [f for f in links if f.fields.get("link_kind") not in sharing
+          and f.fields.get("mac") not in (None, "", "00:00:00:00:00:00")]
+    expected = {(a.id, b.id) for a in ok for b in ok
+                if a.id < b.id and a.fields["mac"] == b.fields["mac"]}
+    assert found == expected
+
+
+def test_relation_test_filters_pairs_and_rules_bind_both_facts(tmp_path: Path) -> None:
+    kb = _kb(tmp_path, """
+relations:
+  - name: overlap
+    join: overlaps
+    left: {fact: address, field: network}
+    test: "left.interface != right.interface"
+""" + RULE.format(name="overlap"))
+    facts = _addresses()
+    result = run(kb, facts)
+    assert result.activations
+    by_id = {f.id: f for f in facts}
+    for act in result.activations:
+        a, b = by_id[act.bindings["a"]], by_id[act.bindings["b"]]
+        assert a.fields["interface"] != b.fields["interface"]
+        assert act.explanation == f"{a.id} {b.id}"
+        assert act.bindings["overlap"] in result.relations
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("relations:\n  - name: x\n    join: near\n    left: {fact: address, field: ip}\n",
+     "r.yaml:3: bad join 'near'"),
+    ("relations:\n  - name: x\n    join: same\n    left: {fact: address, field: nope}\n",
+     "r.yaml:4: unknown field 'nope' of fact kind 'address'"),
+    ("relations:\n  - name: x\n    join: same\n    left: {fact: nokind, field: ip}\n",
+     "r.yaml:4: relation side: unknown collected or probed fact kind 'nokind'"),
+    ("relations:\n  - name: route\n    join: same\n    left: {fact: address, field: ip}\n",
+     "r.yaml:2: relation name 'route' is already a fact kind"),
+    ("relations:\n  - name: x\n    join: overlaps\n    left: {fact: address, field: [ip, network]}\n",
+     "r.yaml:4: join 'overlaps' takes one field per side"),
+    ("relations:\n  - name: x\n    join: same\n    left: {fact: address, field: ip, match: {ip: $v}}\n",
+     "r.yaml:4: a relation side cannot bind $variables"),
+    ("relations:\n  - name: x\n    join: same\n    left: {fact: address, field: ip}\n"
+     "    test: \"left.nope == 1\"\n",
+     "r.yaml:5: unknown field 'nope' of fact kind 'address' in left.nope"),
+])
+def test_bad_relations_are_file_line_errors(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text(text)
+    with pytest.raises(KnowledgeLoadError) as exc:
+        load_files([f])
+    assert any(str(e).endswith(message) or message in str(e) for e in exc.value.errors), \
+        exc.value.errors
+
+
+def test_left_and_right_bind_only_on_relation_kinds(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text(RULE.format(name="address"))
+    with pytest.raises(KnowledgeLoadError) as exc:
+        load_files([f])
+    assert any("'left:' binds a fact of a relation; 'address' is not one" in str(e)
+               for e in exc.value.errors)
