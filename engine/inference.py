@@ -44,6 +44,7 @@ class Activation:
     explanation: str = ""
     advice: str = ""
     fold_key: str = ""
+    title: str = ""  # the rule's title, rendered when it is a template
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -267,6 +268,7 @@ class _Runner:
         act.explanation = str(render_template(rule.explanation, scope))
         act.advice = str(render_template(rule.advice, scope))
         act.fold_key = str(render_template(rule.fold_by, scope)) if rule.fold_by else ""
+        act.title = str(render_template(rule.title, scope)) if "{" in rule.title else rule.title
         self.activations.append(act)
         for n, d in enumerate(rule.then, 1):
             fields = {k: _plain(render_template(v, scope)) if isinstance(v, str) else v

@@ -518,7 +518,7 @@ class _RuleChecker:
                 self.err(self.line(key), f"{key!r} must be a non-empty string")
         when, bound = self._conditions()
         then = self._derivations(bound)
-        for key in ("explanation", "advice", "fold_by"):
+        for key in ("title", "explanation", "advice", "fold_by"):
             if isinstance(raw.get(key), str):
                 self._check_template(raw[key], bound, self.line(key))
         examples = self._examples()

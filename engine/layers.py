@@ -12,7 +12,10 @@ reads the same from a live run and a snapshot. The rows are the report's ``layer
 * ``unknown``: it applies but nothing shows how it is (no facts, or a lower layer failed first:
   "not reached").
 * link/address: the interface the route probe chose (else any non-loopback one) is up and has a
-  global address of the target's family. A loopback route is ``ok``.
+  global address of the target's family. A loopback route is ``ok``. Several machines answering
+  ARP for the target's next hop fail the address layer (a duplicate address).
+* route: a route exists, and the path works as far as the probes see: no ARP answer for the
+  next hop, or ICMP net/host-unreachable for every connection, fail it.
 * transport: direct TCP, or — when the proxy probe says the target goes through a proxy — the
   proxy's reachability (the direct result is in the summary).
 * application: ``ok`` for an HTTP answer below 500 (a 404 still shows the application answers),
@@ -168,6 +171,11 @@ def _address(tf: _TargetFacts) -> tuple[str, str]:
                   and (not families or a.get("family") in families)
                   and (a.get("interface") in used if used else a.get("interface") != "lo")]
     where = f" on {', '.join(used)}" if used else ""
+    duplicates = [f for f in tf.of("probe_arp") if f.get("outcome") == O.DUPLICATE]
+    if duplicates:
+        f = duplicates[0]
+        return FAIL, (f"{len(f.get('macs') or [])} machines answer ARP for {f.get('ip')} on "
+                      f"{f.get('interface')}: {', '.join(f.get('macs') or [])}")
     if candidates:
         shown = ", ".join(f"{a.get('ip')}/{a.get('prefix')} ({a.get('interface')})"
                           for a in candidates[:3])
@@ -187,6 +195,25 @@ def _target_families(tf: _TargetFacts) -> set[int]:
     return families
 
 
+#: ICMP errors that say a hop had no way on (not a firewall's verdict): the path fails there.
+_PATH_ICMP = frozenset({"net-unreachable", "host-unreachable", "addr-unreachable", "no-route"})
+
+
+def _path_failure(tf: _TargetFacts) -> str | None:
+    """Why a routed target still fails at the route layer, seen by the probes: no machine
+    answers ARP for the next hop on the link, or every connection drew an ICMP
+    net/host-unreachable (from a router on the way, or from this host when ARP got no answer)."""
+    for arp in tf.of("probe_arp"):
+        if arp.get("outcome") == O.NO_ANSWER:
+            return f"no machine answers ARP for {arp.get('ip')} on {arp.get('interface')}"
+    tcp = tf.of("probe_tcp")
+    if tcp and all(f.get("outcome") == O.UNREACHABLE and f.get("icmp") in _PATH_ICMP
+                   for f in tcp):
+        f = tcp[0]
+        return f"{f.get('icmp')} from {f.get('icmp_from')} for {f.get('ip')}"
+    return None
+
+
 def _route(tf: _TargetFacts) -> tuple[str, str]:
     routes = tf.of("probe_route")
     if not routes:
@@ -203,8 +230,12 @@ def _route(tf: _TargetFacts) -> tuple[str, str]:
     via = f"via {r.get('gateway')}" if r.get("gateway") else "directly connected"
     extra = f", {len(routes) - len(routed)} address(es) unroutable" if len(routed) < len(routes) \
         else ""
-    return OK, (f"{r.get('ip')} {via} dev {r.get('interface')} src {r.get('src')} "
-                f"(table {r.get('table')}, matched {r.get('matched_route')}){extra}")
+    summary = (f"{r.get('ip')} {via} dev {r.get('interface')} src {r.get('src')} "
+               f"(table {r.get('table')}, matched {r.get('matched_route')}){extra}")
+    failure = _path_failure(tf)
+    if failure:
+        return FAIL, f"{summary}, but {failure}"
+    return OK, summary
 
 
 def _name(tf: _TargetFacts) -> tuple[str, str]:

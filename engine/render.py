@@ -60,6 +60,9 @@ def finding_panel(f: Mapping[str, Any]) -> Panel:
         body.append(Text(f"also: {extra}"))
     body.append(Text.assemble(("advice: ", "bold"), f["advice"]))
     body.append(Text(f"evidence: {', '.join(f['evidence'])}", style="whynet.source"))
+    for s in f.get("supporting", []):  # findings this one explains (engine/report.py folds)
+        body.append(Text.assemble(("supporting: ", "bold"), (s["severity"], f"whynet.{s['severity']}"),
+                                  f" {s['title']} ({s['rule']}): {s['explanation']}"))
     body.append(Text(f"rule {f['rule']} ({f['file']}) · checklist {', '.join(f['checklist'])}"
                      f" · layer {f['layer']} · {f['confidence']} · `whynet why {f['rule']}`",
                      style="dim"))
@@ -92,6 +95,17 @@ def render_text(report: Mapping[str, Any], con: Console, *, quiet: bool = False)
                    f"{len(report.get('facts', []))} facts in report", style="dim"))
 
 
+def _html_supporting(supporting: list[Mapping[str, Any]]) -> str:
+    """The findings folded under one (engine/report.py), as a list under it."""
+    if not supporting:
+        return ""
+    esc = html.escape
+    items = "".join(f"<li class='{esc(s['severity'])}'><b>{esc(s['severity'])}</b> "
+                    f"{esc(s['title'])} ({esc(s['rule'])}): {esc(s['explanation'])}</li>"
+                    for s in supporting)
+    return f"<p>supporting findings:</p><ul class='supporting'>{items}</ul>"
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """A self-contained HTML page: findings, layers, and the JSON report for reference."""
     esc = html.escape
@@ -104,7 +118,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<section class='{esc(f['severity'])}'><h2>#{f['rank']} {esc(f['severity'].upper())}: "
         f"{esc(f['title'])}</h2><p>{esc(f['explanation'])}</p><p><b>advice:</b> "
         f"{esc(f['advice'])}</p><p class='meta'>rule {esc(f['rule'])} · checklist "
-        f"{esc(', '.join(f['checklist']))} · evidence {esc(', '.join(f['evidence']))}</p></section>"
+        f"{esc(', '.join(f['checklist']))} · evidence {esc(', '.join(f['evidence']))}</p>"
+        f"{_html_supporting(f.get('supporting', []))}</section>"
         for f in report["findings"]
     )
     data = esc(json.dumps(report["findings"], indent=1))

@@ -6,6 +6,21 @@ route before name before transport...), then severity, then how directly the evi
 the cause (``observed`` by a probe, ``inferred`` from configuration, ``heuristic``).
 Several activations of one rule for one cause (the pairs a/b and b/a of two default routes,
 say) fold into one finding; ``fold_by`` in a rule splits them per target or per interface.
+
+One fault, one finding: after ranking, a finding that is a consequence or a restatement of a
+higher-ranked finding *about the same target* folds under it as its supporting evidence
+(``supporting`` in the JSON, shown with it in text and HTML). The test is general, read from the
+justification graph, never from rule ids:
+
+* shared evidence: both rest on one fact (directly, or through a fact a rule derived), e.g. the
+  one timed-out connection that a firewall rule, "ping works" and "UDP passes" all explain; or
+* a generic reading of a probe outcome (confidence ``heuristic``: "connection refused") on a
+  target that a more specific finding already explains.
+
+A finding never folds under one of lower severity, and a finding about a target never folds
+under one about another target (a host-wide finding, such as an output policy, folds under the
+first target finding that shares its evidence). Titles name the finding's subject (its targets,
+else its ``fold_by`` key) unless the rule's title is itself a template.
 """
 
 from __future__ import annotations
@@ -16,7 +31,7 @@ from typing import Any
 
 from engine import __version__
 from engine.facts import Fact
-from engine.inference import InferenceResult
+from engine.inference import Activation, InferenceResult
 from engine.kinds import LAYERS, SEVERITIES
 from engine.knowledge import CONFIDENCES, KnowledgeBase, Rule
 from engine.redact import redact_fact, redact_text
@@ -37,6 +52,10 @@ class Finding:
     instances: int = 1
     rank: int = 0
     extra_explanations: list[str] = field(default_factory=list)
+    title: str = ""
+    targets: list[str] = field(default_factory=list)  # targets of the probe facts it rests on
+    basis: set[str] = field(default_factory=set)  # evidence, plus what derived evidence rests on
+    supporting: list[Finding] = field(default_factory=list)
 
     @property
     def severity(self) -> str:
@@ -45,6 +64,19 @@ class Finding:
     @property
     def at_least_warning(self) -> bool:
         return SEVERITIES.index(self.rule.severity) >= SEVERITIES.index("warning")
+
+    def severity_at_least(self, other: Finding) -> bool:
+        return SEVERITIES.index(self.rule.severity) >= SEVERITIES.index(other.rule.severity)
+
+    def explains(self, other: Finding) -> bool:
+        """Whether ``other`` (ranked below) is a consequence or restatement of this finding."""
+        if not self.severity_at_least(other):
+            return False
+        if other.targets and not set(other.targets) <= set(self.targets):
+            return False  # about another target: a cause of its own
+        if self.basis & other.basis:
+            return True
+        return bool(other.targets) and other.rule.confidence == "heuristic"
 
     def sort_key(self) -> tuple[Any, ...]:
         return (
@@ -57,13 +89,16 @@ class Finding:
         )
 
     def to_json(self) -> dict[str, Any]:
-        out = {
-            "rule": self.rule.id, "title": self.rule.title, "severity": self.rule.severity,
+        out: dict[str, Any] = {
+            "rule": self.rule.id, "title": redact_text(self.title or self.rule.title),
+            "severity": self.rule.severity,
             "checklist": list(self.rule.checklist), "layer": self.rule.layer,
             "confidence": self.rule.confidence, "explanation": redact_text(self.explanation),
             "advice": redact_text(self.advice), "evidence": self.evidence, "rank": self.rank,
             "instances": self.instances, "activations": self.activations,
-            "file": self.rule.location,
+            "file": self.rule.location, "target": self.targets[0] if self.targets else None,
+            "targets": list(self.targets),
+            "supporting": [dict(s.to_json(), rank=self.rank) for s in self.supporting],
         }
         if self.extra_explanations:
             out["also"] = [redact_text(e) for e in self.extra_explanations]
@@ -71,6 +106,72 @@ class Finding:
 
 
 def build_findings(kb: KnowledgeBase, result: InferenceResult) -> list[Finding]:
+    """Findings, root cause first, each with the findings it explains folded under it."""
+    findings = fold_consequences(sorted(_findings_by_rule(kb, result), key=Finding.sort_key))
+    for i, f in enumerate(findings, 1):
+        f.rank = i
+    return findings
+
+
+def fold_consequences(ranked: list[Finding]) -> list[Finding]:
+    """Fold each finding under the first higher-ranked finding that explains it (see the
+    module docstring). A parent's basis grows by its children's, so a finding that shares
+    evidence with a folded one folds too; passes repeat until nothing moves."""
+    kept = list(ranked)
+    moved = True
+    while moved:
+        moved = False
+        survivors: list[Finding] = []
+        for finding in kept:
+            parent = next((k for k in survivors if k.explains(finding)), None)
+            if parent is None:
+                survivors.append(finding)
+                continue
+            moved = True
+            parent.supporting += [finding, *finding.supporting]
+            finding.supporting = []
+            parent.basis |= finding.basis
+        kept = survivors
+    for finding in kept:
+        finding.supporting.sort(key=Finding.sort_key)
+    return kept
+
+
+def _basis(fact_ids: Iterable[str], result: InferenceResult,
+           by_id: Mapping[str, Activation]) -> set[str]:
+    """The facts a finding rests on: its evidence, and for each derived fact the evidence of
+    the activation that derived it (recursively)."""
+    out: set[str] = set()
+    todo = list(fact_ids)
+    while todo:
+        fid = todo.pop()
+        if fid in out:
+            continue
+        out.add(fid)
+        act = by_id.get(result.derived.get(fid, ""))
+        if act is not None:
+            todo.extend(act.bindings.values())
+    return out
+
+
+def _targets(fact_ids: Iterable[str], result: InferenceResult) -> list[str]:
+    targets = []
+    for fid in fact_ids:
+        fact = result.facts.get(fid)
+        if fact is not None and fact.kind.startswith("probe_"):
+            target = fact.get("target")
+            if target and str(target) not in targets:
+                targets.append(str(target))
+    return targets
+
+
+def _title(rule: Rule, rendered: str, subject: str) -> str:
+    if "{" in rule.title or not subject:
+        return rendered or rule.title
+    return f"{rule.title} — {subject}"
+
+
+def _findings_by_rule(kb: KnowledgeBase, result: InferenceResult) -> list[Finding]:
     by_key: dict[tuple[str, str], Finding] = {}
     for act in result.activations:
         rule = kb.get(act.rule)
@@ -88,10 +189,13 @@ def build_findings(kb: KnowledgeBase, result: InferenceResult) -> list[Finding]:
         found.evidence.extend(e for e in evidence if e not in found.evidence)
         if act.explanation != found.explanation and act.explanation not in found.extra_explanations:
             found.extra_explanations.append(act.explanation)
-    findings = sorted(by_key.values(), key=Finding.sort_key)
-    for i, f in enumerate(findings, 1):
-        f.rank = i
-    return findings
+    by_id = {a.id: a for a in result.activations}
+    for f in by_key.values():
+        f.basis = _basis(f.evidence, result, by_id)
+        f.targets = _targets(f.basis, result)
+        f.title = _title(f.rule, by_id[f.activations[0]].title,
+                         ", ".join(f.targets) or f.fold_key)
+    return list(by_key.values())
 
 
 def skipped_rules(kb: KnowledgeBase, facts: Iterable[Fact]) -> list[dict[str, Any]]:
@@ -141,7 +245,7 @@ def build_report(
     collected_at: str = "",
 ) -> dict[str, Any]:
     findings = build_findings(kb, result)
-    keep = {e for f in findings for e in f.evidence}
+    keep = {e for f in findings for g in (f, *f.supporting) for e in g.evidence}
     fact_list, omitted = report_facts(facts, kb, result, keep)
     return {
         "whynet": __version__,

@@ -160,3 +160,40 @@ def test_loopback_target() -> None:
     st = statuses(rows, t)
     assert (st["link"], st["address"], st["route"], st["transport"]) == ("ok", "ok", "ok",
                                                                           "fail")
+
+
+def _rows(facts: list[Fact], t: str) -> dict[str, tuple[str, str]]:
+    return {r["layer"]: (r["status"], r["summary"]) for r in layer_summary([t], facts)}
+
+
+def test_an_icmp_net_unreachable_from_the_gateway_fails_the_route_layer() -> None:
+    t = "http://192.0.2.80/"
+    facts = host_facts() + [f for f in web_target(t, http=None) if f.kind != "probe_tcp"]
+    facts.append(probe("probe_tcp", t, "unreachable", ip="192.0.2.80", port=80,
+                       icmp="net-unreachable", icmp_from="192.0.2.1"))
+    status, summary = _rows(facts, t)["route"]
+    assert status == "fail" and summary.endswith("but net-unreachable from 192.0.2.1 for "
+                                                 "192.0.2.80")
+    assert first_failing_layer(layer_summary([t], facts), t) == "route"
+
+
+def test_a_firewall_prohibited_answer_is_not_a_route_failure() -> None:
+    t = "http://192.0.2.80/"
+    facts = host_facts() + [f for f in web_target(t, http=None) if f.kind != "probe_tcp"]
+    facts.append(probe("probe_tcp", t, "unreachable", ip="192.0.2.80", port=80,
+                       icmp="admin-prohibited", icmp_from="192.0.2.80"))
+    assert first_failing_layer(layer_summary([t], facts), t) == "transport"
+
+
+def test_no_arp_answer_fails_the_route_and_two_answers_the_address_layer() -> None:
+    t = "http://192.0.2.80/"
+    absent = host_facts() + web_target(t, tcp="timeout", http=None) + [
+        probe("probe_arp", t, "no_answer", ip="192.0.2.80", interface="eth0", macs=[])]
+    assert _rows(absent, t)["route"] == (
+        "fail", "192.0.2.80 via 192.0.2.1 dev eth0 src 192.0.2.5 (table main, matched default),"
+                " but no machine answers ARP for 192.0.2.80 on eth0")
+    macs = ["52:54:00:00:00:01", "52:54:00:00:00:99"]
+    duplicate = host_facts() + web_target(t, tcp="refused", http=None) + [
+        probe("probe_arp", t, "duplicate", ip="192.0.2.80", interface="eth0", macs=macs)]
+    assert _rows(duplicate, t)["address"][0] == "fail"
+    assert first_failing_layer(layer_summary([t], duplicate), t) == "address"
