@@ -267,6 +267,11 @@ KINDS: dict[str, KindSpec] = {
            **_PROBE_COMMON, ip=("ip", "the address asked for (target on the link, or gateway)"),
            interface=("str", "interface asked on"),
            macs=("list", "every MAC that answered, in order")),
+        _k("probe_dad", "probes.dad", "duplicate address detection for one of this host's "
+           "own IPv4 addresses, as `arping -D` (C1)",
+           **_PROBE_COMMON, ip=("ip", "this host's address asked for"),
+           interface=("str", "interface it is on"),
+           macs=("list", "MACs of the other machines that answered for it")),
         _k("probe_tcp", "probes.tcp", "a TCP connect",
            **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port"),
            errno=("str", "ECONNREFUSED, EHOSTUNREACH, ... or null"),

@@ -66,8 +66,11 @@ class _TargetFacts:
         self.probes: dict[str, list[Fact]] = {}
         self.interfaces: dict[str, Fact] = {}
         self.addresses: list[Fact] = []
+        self.duplicate_own: dict[str, Fact] = {}  # own addresses another machine also holds
         for f in facts:
-            if f.kind.startswith("probe_") and f.get("target") == target:
+            if f.kind == "probe_dad" and f.get("outcome") == O.DUPLICATE:
+                self.duplicate_own[str(f.get("ip"))] = f
+            elif f.kind.startswith("probe_") and f.get("target") == target:
                 self.probes.setdefault(f.kind, []).append(f)
             elif f.kind == "interface" and f.get("name"):
                 self.interfaces[str(f.get("name"))] = f
@@ -166,6 +169,11 @@ def _address(tf: _TargetFacts) -> tuple[str, str]:
         return OK, "loopback address"
     if not tf.addresses:
         return UNKNOWN, "no address facts collected"
+    clashes = [f"{r.get('src')} on {r.get('interface')} is also held by "
+               f"{', '.join(tf.duplicate_own[str(r.get('src'))].get('macs') or [])}"
+               for r in _routed(tf) if str(r.get("src")) in tf.duplicate_own]
+    if clashes:
+        return FAIL, "; ".join(_unique(clashes))
     families = _target_families(tf)
     candidates = [a for a in tf.addresses if str(a.get("scope")) == "global"
                   and (not families or a.get("family") in families)

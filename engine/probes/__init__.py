@@ -13,9 +13,11 @@ For every target, concurrently with every other target:
 5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
 
-Plus one ``probe_listen`` per ``--listen`` port. Every step is bounded by ``timeout``, so a
-target costs at most about four timeouts (resolve, connect, TLS, HTTP) however many targets
-there are. Nothing here needs root; what does (raw ICMP) says so in its fact's error.
+Plus one ``probe_listen`` per ``--listen`` port, and, at the same time as the targets, one
+``probe_dad`` per own IPv4 address (does another machine hold it? see ``probes.dad``).
+Every step is bounded by ``timeout``, so a target costs at most about four timeouts (resolve,
+connect, TLS, HTTP) however many targets there are. Nothing here needs root; what does (raw
+ICMP, ARP) says so in its fact's error.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from engine.probes import outcomes as O
 from engine.probes.arp import probe_arp
 from engine.probes.common import probe_fact
 from engine.probes.context import ProbeContext
+from engine.probes.dad import probe_own_addresses
 from engine.probes.dns import probe_dns
 from engine.probes.http import probe_http
 from engine.probes.icmp import probe_icmp
@@ -58,9 +61,11 @@ async def run_probes(
 ) -> list[Fact]:
     """Probe every target and listen port at once; the facts in a stable order, unique ids."""
     ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts))
+    own = asyncio.ensure_future(probe_own_addresses(facts, timeout))
     per_target = await asyncio.gather(*(probe_one_target(t, ctx) for t in targets))
     listens = await asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports))
-    return unique_ids([f for group in per_target for f in group] + list(listens))
+    return unique_ids([f for group in per_target for f in group] + list(listens)
+                      + await own)
 
 
 def probe(

@@ -56,7 +56,7 @@ def answering_macs(frames: list[bytes], target_ip: str) -> list[str]:
     return seen
 
 
-def _ask(interface: str, my_mac: str, my_ip: str, target_ip: str, wait: float) -> list[bytes]:
+def ask_arp(interface: str, my_mac: str, my_ip: str, target_ip: str, wait: float) -> list[bytes]:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
     try:
         sock.bind((interface, ETH_P_ARP))
@@ -90,7 +90,7 @@ async def probe_arp(target: str, ip: str, interface: str, src: str, timeout: flo
     what = f"arp who-has {ip} on {interface}"
     try:
         frames = await asyncio.wait_for(
-            asyncio.to_thread(_ask, interface, my_mac, src, ip, wait), wait + 1.0)
+            asyncio.to_thread(ask_arp, interface, my_mac, src, ip, wait), wait + 1.0)
     except PermissionError:
         return probe_fact("probe_arp", fid, what, target=target, layer="address",
                           outcome=O.NOT_POSSIBLE, elapsed_ms=watch.ms(), ip=ip,

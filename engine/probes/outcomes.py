@@ -55,6 +55,7 @@ NOT_HTTP = "not_http"
 # --- probe_arp ------------------------------------------------------------------------------
 SINGLE = "single"
 DUPLICATE = "duplicate"
+UNIQUE = "unique"
 
 # --- probe_listen ---------------------------------------------------------------------------
 CAN_LISTEN = "can_listen"
@@ -91,7 +92,9 @@ MEANINGS: dict[str, str] = {
     HTTP_ERROR: "the server answered HTTP with a status of 400 or more",
     NOT_HTTP: "the server answered, but not with HTTP",
     SINGLE: "exactly one machine answered ARP for the next hop",
-    DUPLICATE: "several machines (MACs) answered ARP for one address: a duplicate IP",
+    DUPLICATE: "several machines (MACs) answered ARP for one address, or another machine "
+               "answered for this host's own address: a duplicate IP",
+    UNIQUE: "nobody else answered an ARP probe for this host's own address",
     CAN_LISTEN: "this user can bind the port on all addresses now",
     IN_USE: "the port is already bound by another socket",
     PRIVILEGED: "the port is below net.ipv4.ip_unprivileged_port_start and this user may not "
@@ -113,4 +116,5 @@ BY_KIND: dict[str, frozenset[str]] = {
     "probe_listen": frozenset({CAN_LISTEN, IN_USE, PRIVILEGED, ERROR}),
     "probe_udp": frozenset({REPLY, REFUSED, TIMEOUT, ERROR}),
     "probe_arp": frozenset({SINGLE, DUPLICATE, NO_ANSWER, NOT_POSSIBLE, ERROR}),
+    "probe_dad": frozenset({UNIQUE, DUPLICATE, NOT_POSSIBLE, ERROR}),
 }

@@ -9,7 +9,7 @@ plain sockets first, then asserts whynet's top-ranked finding.
 from __future__ import annotations
 
 from .netlab import Lab
-from .scenarios import APP, GW_IP, Scenario, office
+from .scenarios import APP, CLIENT_IP, GW_IP, Scenario, office
 
 
 def gateway_silent_at_arp(lab: Lab) -> Scenario:
@@ -32,3 +32,18 @@ def healthy_path(lab: Lab) -> Scenario:
     o = office(lab)
     o.server.http_server(o.records[APP], 80)
     return o.scenario("healthy-path", f"http://{APP}/")
+
+
+def own_address_taken(lab: Lab) -> Scenario:
+    """Another machine on the LAN was given the client's own address (a reused static IP).
+
+    It only sits there: the client's connections may even work for a while (neighbours keep
+    whichever MAC they heard last), which is exactly why the clash goes unnoticed.
+    """
+    o = office(lab)
+    o.server.http_server(o.records[APP], 80)
+    intruder = lab.host("intruder")
+    intruder_if = o.lan.plug(intruder, f"{CLIENT_IP}/24")
+    return o.scenario("own-address-taken", f"http://{APP}/", checklist=("C1",), layer="address",
+                      expect="address.duplicate-own-ip", nodes={"intruder": intruder},
+                      info={"intruder_mac": intruder.mac(intruder_if), "intruder_if": intruder_if})

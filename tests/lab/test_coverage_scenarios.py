@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from . import coverage as C
-from .netlab import Lab
-from .scenarios import APP, SERVER_IP, Scenario
+from .netlab import Lab, arp_who_has
+from .scenarios import APP, CLIENT_IP, SERVER_IP, Scenario
 
 pytestmark = pytest.mark.lab
 
@@ -59,4 +59,22 @@ def test_healthy_path(lab: Lab) -> None:
     report = verdict(lab, sc)
     path = [f for f in report["facts"] if f["kind"] == "network_path"]
     assert [(p["complete"], p["next_hop_answers"]) for p in path] == [(True, True)], path
+    dad = [(f["ip"], f["outcome"]) for f in report["facts"] if f["kind"] == "probe_dad"]
+    assert dad == [(CLIENT_IP, "unique")]  # C1's control: nobody else holds our address
     assert APP in report["paths"][0]["target"]
+
+
+# --- C1: this host's own address held by another machine ---------------------------------------
+
+def test_own_address_taken(lab: Lab) -> None:
+    sc = C.own_address_taken(lab)
+    mac = sc.info["intruder_mac"]
+    # Ground truth: an ARP probe for the client's own address (as `arping -D`) gets an answer.
+    assert sc.client.call(arp_who_has, "eth0", sc.client.mac("eth0"), "0.0.0.0", CLIENT_IP,
+                          0.5) == [mac]
+    report = verdict(lab, sc)
+    dad = [f for f in report["facts"] if f["kind"] == "probe_dad"]
+    assert [(f["ip"], f["outcome"], f["macs"]) for f in dad] == [(CLIENT_IP, "duplicate", [mac])]
+    sc.nodes["intruder"].ip("addr", "flush", "dev", sc.info["intruder_if"])
+    assert sc.client.call(arp_who_has, "eth0", sc.client.mac("eth0"), "0.0.0.0", CLIENT_IP,
+                          0.5) == []
