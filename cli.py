@@ -1,9 +1,10 @@
 """whynet's command line: parse, call the engine, render. No logic of its own.
 
-Exit codes (DESIGN.md): 0 fine; 1 findings at warning or above (``diagnose``), a rule that did
-not fire (``why``), an unknown rule (``why-not``) or failing examples (``rules test``);
-2 bad usage or bad input (a broken snapshot, invalid rules, a bad target). Expected problems are
-one ``Error:`` line on stderr; ``--debug`` shows a traceback instead.
+Exit codes: 0 fine; 1 findings at warning or above (``diagnose``), a rule that did not fire
+(``why``) or failing examples (``rules test``); 2 bad usage or bad input (a broken snapshot, a
+report where a snapshot belongs, invalid rules, a bad target, an unknown rule, an unwritable
+output). Expected problems are one ``Error:`` line on stderr; ``--debug`` shows a traceback
+instead.
 """
 
 from __future__ import annotations
@@ -40,15 +41,32 @@ def last_report_path() -> Path:
     return Path(cache) / "whynet" / "last.json"
 
 
-def _load_kb(knowledge: tuple[str, ...]) -> Any:
+KNOWLEDGE_HELP = ("Extra rule directory or file (repeatable); added to the shipped rules, "
+                  "~/.config/whynet/knowledge and WHYNET_KNOWLEDGE.")
+
+
+def _load_kb(knowledge: tuple[str, ...], strict: tuple[str, ...] = ()) -> Any:
+    """The knowledge base; a broken user rule file is one warning line and is left out."""
     from engine.knowledge import KnowledgeLoadError, load_knowledge
 
     try:
-        return load_knowledge(knowledge)
+        kb = load_knowledge(knowledge, strict=strict)
     except KnowledgeLoadError as exc:
         for e in exc.errors[:-1]:
             click.echo(f"Error: {e}", err=True)
         fail(str(exc.errors[-1]))
+    for skipped in kb.skipped:
+        click.echo(f"Warning: {skipped}", err=True)
+    return kb
+
+
+def _check_output(option: str, path: str) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    p = Path(path)
+    if p.is_dir():
+        fail(f"{option} {path}: is a directory (give a file name)")
+    if not p.parent.is_dir():
+        fail(f"{option} {path}: directory {p.parent} does not exist")
 
 
 def _load_report(path: str | None) -> dict[str, Any]:
@@ -89,6 +107,8 @@ def collect(output: str | None, timeout: float) -> None:
     from engine.collectors.base import CollectContext
     from engine.facts import Snapshot
 
+    if output:
+        _check_output("-o", output)
     snap = Snapshot(collect_all(CollectContext(timeout=timeout)))
     text = snap.dumps()
     if output:
@@ -101,23 +121,48 @@ def collect(output: str | None, timeout: float) -> None:
 
 # --- diagnose -----------------------------------------------------------------------------------
 
-@main.command()
+DIAGNOSE_EPILOG = """\b
+TARGETS, as you would write them:
+  host, host:port, 192.0.2.7, [2001:db8::1]:22, 2001:db8::1
+  URLs: https://host:8443/path, smb://host, postgres://user:pass@host/db
+  (the scheme gives the port; credentials are redacted). A target with no port
+  and no scheme gets the name, route and ICMP checks only.
+
+\b
+Exit codes:
+  0  nothing at warning or above
+  1  findings at warning or above
+  2  bad usage or input (bad target, broken snapshot, invalid rules)
+
+\b
+Examples:
+  whynet diagnose https://app.example:8443
+  whynet diagnose --save report.json db.internal:5432 && whynet why RULE
+  whynet collect -o snap.json; whynet diagnose --snapshot snap.json
+"""
+
+@main.command(epilog=DIAGNOSE_EPILOG)
 @click.argument("targets", nargs=-1)
 @click.option("--snapshot", metavar="FILE", help="Diagnose a saved snapshot instead of this machine.")
 @click.option("--listen", "listen_ports", multiple=True, type=int, metavar="PORT",
               help="Can I serve on PORT here? (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
-              show_default=True)
+              show_default=True, help="Report format: text for a person, json for tools "
+                                      "(and why/why-not), html for one self-contained page.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report here instead of stdout.")
 @click.option("--save", metavar="FILE", help="Also write the JSON report (for why / why-not).")
 @click.option("--timeout", default=3.0, show_default=True, type=float,
               help="Timeout for each probe (s).")
-@click.option("--knowledge", multiple=True, metavar="DIR", help="Extra rule directory (repeatable).")
+@click.option("--knowledge", multiple=True, metavar="DIR", help=KNOWLEDGE_HELP)
 @click.option("--quiet", is_flag=True, help="Text: show only findings at warning or above.")
 def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple[int, ...],
              fmt: str, output: str | None, save: str | None, timeout: float,
              knowledge: tuple[str, ...], quiet: bool) -> None:
-    """Collect (or load), probe TARGETS, infer, and report the likely causes."""
+    """Collect (or load), probe TARGETS, infer, and report the likely causes.
+
+    With no TARGETS, whynet checks this host's own set-up (links, addresses, routes,
+    resolvers, firewall, proxies).
+    """
     from engine.diagnose import diagnose as run_diagnosis
     from engine.facts import FactError
     from engine.probes.target import TargetError
@@ -127,6 +172,10 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
     for port in listen_ports:
         if not 0 < port < 65536:
             fail(f"--listen {port}: port out of range 1-65535")
+    if output:
+        _check_output("-o", output)
+    if save:
+        _check_output("--save", save)
     kb = _load_kb(knowledge)
     try:
         report = run_diagnosis(kb, list(targets), snapshot=snapshot, timeout=timeout,
@@ -154,8 +203,11 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
         from engine.render import console, render_text
 
         if output:
-            with open(output, "w", encoding="utf-8") as fh:
-                render_text(report, console(fh, width=100, color=False), quiet=quiet)
+            try:
+                with open(output, "w", encoding="utf-8") as fh:
+                    render_text(report, console(fh, width=100, color=False), quiet=quiet)
+            except OSError as exc:
+                fail(f"{output}: cannot write ({exc.strerror or exc})")
         else:
             render_text(report, console(), quiet=quiet)
     from engine.report import exit_code
@@ -175,32 +227,35 @@ def _remember(text: str) -> None:
 
 # --- why / why-not ------------------------------------------------------------------------------
 
-def _rule_from(report: Mapping[str, Any], rule_id: str, knowledge: tuple[str, ...]) -> Any:
-    kb = _load_kb(knowledge + _report_knowledge_dirs(report))
+def _rule_from(report: Mapping[str, Any], rule_id: str,
+               knowledge: tuple[str, ...]) -> tuple[Any, Any]:
+    """The rule and the knowledge base it comes from (exit 2 for an unknown rule)."""
+    kb = _load_kb(knowledge + _report_knowledge_files(report))
     rule = kb.get(rule_id)
     if rule is None:
         close = [r.id for r in kb.rules if rule_id.split(".")[-1] in r.id][:5]
-        hint = f" (did you mean: {', '.join(close)})" if close else ""
-        click.echo(f"Error: unknown rule {rule_id!r}{hint}", err=True)
-        sys.exit(1)
-    return rule
+        hint = f" (did you mean: {', '.join(close)})" if close else " (see `whynet rules list`)"
+        fail(f"unknown rule {rule_id!r}{hint}")
+    return rule, kb
 
 
-def _report_knowledge_dirs(report: Mapping[str, Any]) -> tuple[str, ...]:
-    """User rule directories a report was made with, so why/why-not find their rules too."""
-    from engine.knowledge import builtin_knowledge_dir
+def _report_knowledge_files(report: Mapping[str, Any]) -> tuple[str, ...]:
+    """The rule files a report was made with that exist here, so why/why-not find their rules
+    (loading them again with the user directories is harmless: each file loads once)."""
+    files = report.get("knowledge", {}).get("files", [])
+    return tuple(str(f) for f in files if isinstance(f, str) and Path(f).is_file())
 
-    builtin = builtin_knowledge_dir().resolve()
-    dirs = {str(Path(f).parent) for f in report.get("knowledge", {}).get("files", [])
-            if Path(f).exists() and builtin not in Path(f).resolve().parents}
-    return tuple(sorted(dirs))
+
+def _disabled_note(kb: Any, rule_id: str) -> str | None:
+    where = kb.disabled_at.get(rule_id)
+    return f"{rule_id} is disabled (by `disabled:` in {where}), so it never runs" if where else None
 
 
 def _explained_rule_command(name: str) -> Any:
     """The shared signature of `why` and `why-not`: RULE, --report, --knowledge."""
 
     def decorate(fn: Any) -> Any:
-        fn = click.option("--knowledge", multiple=True, metavar="DIR")(fn)
+        fn = click.option("--knowledge", multiple=True, metavar="DIR", help=KNOWLEDGE_HELP)(fn)
         fn = click.option("--report", "report_path", metavar="FILE",
                           help="Report to read (default: last).")(fn)
         fn = click.argument("rule_id", metavar="RULE")(fn)
@@ -217,14 +272,18 @@ def why(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -> No
     from engine.render import console
 
     report = _load_report(report_path)
-    rule = _rule_from(report, rule_id, knowledge)
+    rule, kb = _rule_from(report, rule_id, knowledge)
     try:
         tree = explain_why(report, rule)
     except FactError as exc:
         fail(str(exc))
     con = console()
     if tree is None:
-        con.print(f"{rule_id} did not fire in this report; try `whynet why-not {rule_id}`.")
+        disabled = _disabled_note(kb, rule_id)
+        if disabled:
+            click.echo(f"{disabled}.")
+        else:
+            click.echo(f"{rule_id} did not fire in this report; try `whynet why-not {rule_id}`.")
         sys.exit(1)
     con.print(tree)
 
@@ -238,7 +297,11 @@ def why_not(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -
     from engine.render import console
 
     report = _load_report(report_path)
-    rule = _rule_from(report, rule_id, knowledge)
+    rule, kb = _rule_from(report, rule_id, knowledge)
+    disabled = _disabled_note(kb, rule_id)
+    if disabled:
+        click.echo(f"{disabled}: it did not fire. Remove it from that list to run it.")
+        return
     try:
         result = explain_why_not(report, rule)
     except FactError as exc:
@@ -250,34 +313,55 @@ def why_not(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -
 
 @main.group()
 def rules() -> None:
-    """List, validate and test knowledge-base rules."""
+    """List, write, validate and test knowledge-base rules (see docs/writing-rules.md)."""
 
 
 @rules.command("list")
-@click.option("--knowledge", multiple=True, metavar="DIR")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--knowledge", multiple=True, metavar="DIR", help=KNOWLEDGE_HELP)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text for a person, json for tools.")
 def rules_list(knowledge: tuple[str, ...], fmt: str) -> None:
     """The rules (id, title, severity, checklist, layer, file) and the checklist coverage."""
     kb = _load_kb(knowledge)
     rows = [{"id": r.id, "title": r.title, "severity": r.severity,
              "checklist": list(r.checklist), "layer": r.layer, "file": r.location,
-             "examples": len(r.examples), "disabled": r.id in kb.disabled} for r in kb.rules]
+             "examples": len(r.examples), "disabled": r.id in kb.disabled,
+             "disabled_by": kb.disabled_at.get(r.id)} for r in kb.rules]
     coverage = kb.checklist_coverage()
     if fmt == "json":
         click.echo(json.dumps({"rules": rows, "checklist": coverage}, indent=1))
         return
     from rich.table import Table
+    from rich.text import Text
 
     from engine.render import console
 
-    table = Table(title=f"{len(rows)} rules")
-    for col in ("id", "severity", "layer", "checklist", "title", "file"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["id"], r["severity"], r["layer"], ",".join(r["checklist"]), r["title"],
-                      r["file"])
     con = console()
-    con.print(table)
+    # The id is what `why` needs: it is never shrunk or wrapped. Below the width a table needs
+    # to stay readable, each rule is a block: the id whole on its own line, then the rest.
+    id_width = max((len(r["id"]) for r in rows), default=2)
+    if con.width >= id_width + 90:
+        table = Table(title=f"{len(rows)} rules ({len(kb.disabled)} disabled)")
+        table.add_column("id", no_wrap=True, min_width=id_width, overflow="ignore")
+        for col in ("severity", "layer", "checklist"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("title", ratio=2)
+        table.add_column("file", ratio=1, overflow="fold")
+        for r in rows:
+            state = Text("disabled", style="dim") if r["disabled"] else Text(r["severity"])
+            table.add_row(Text(r["id"], style="dim" if r["disabled"] else ""), state, r["layer"],
+                          ",".join(r["checklist"]), r["title"], _short_path(r["file"]))
+        con.print(table)
+    else:
+        con.print(f"{len(rows)} rules ({len(kb.disabled)} disabled)")
+        for r in rows:
+            severity = "disabled" if r["disabled"] else r["severity"]
+            con.print(Text(r["id"], style="bold"), soft_wrap=True)
+            con.print(Text(f"  {severity}, {r['layer']}, {','.join(r['checklist'])}: {r['title']} "
+                           f"({_short_path(r['file'])})"))
+    for r in rows:
+        if r["disabled"]:
+            con.print(Text(f"disabled: {r['id']} (by {r['disabled_by']})"), soft_wrap=True)
     items = {c: ids for c, ids in coverage.items() if not c.startswith("X")}
     covered = [c for c, ids in items.items() if ids]
     missing = [c for c, ids in items.items() if not ids]
@@ -289,11 +373,20 @@ def rules_list(knowledge: tuple[str, ...], fmt: str) -> None:
         con.print(f"without rules: {' '.join(missing)}")
 
 
-@rules.command("validate")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-def rules_validate(paths: tuple[str, ...]) -> None:
-    """Check rule files: schema and syntax; errors as FILE:LINE: message (exit 2)."""
-    from engine.knowledge import KnowledgeLoadError, load_files, rule_files
+def _short_path(location: str) -> str:
+    """A shipped rule's FILE:LINE relative to the package (knowledge/x.yaml:3); others as given."""
+    from engine.knowledge import builtin_knowledge_dir
+
+    root = builtin_knowledge_dir().resolve().parent
+    try:
+        return str(Path(location).resolve().relative_to(root))
+    except ValueError:
+        return location
+
+
+def _given_files(paths: tuple[str, ...]) -> list[Path]:
+    """The rule files PATHS name; a missing path or one without rule files is exit 2."""
+    from engine.knowledge import rule_files
 
     files: list[Path] = []
     for p in paths:
@@ -304,14 +397,21 @@ def rules_validate(paths: tuple[str, ...]) -> None:
         if not found:
             fail(f"{p}:1: no *.yaml rule files here")
         files.extend(found)
+    return files
+
+
+@rules.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def rules_validate(paths: tuple[str, ...]) -> None:
+    """Check rule files: schema and syntax; errors as FILE:LINE: message (exit 2)."""
+    from engine.knowledge import KnowledgeLoadError, load_knowledge
+
+    files = _given_files(paths)
+    given = {f.resolve() for f in files}
     try:
         # Validate the given files together with the shipped ones, so ids and derived
         # kinds are checked across the whole knowledge base a user will run.
-        from engine.knowledge import builtin_knowledge_dir
-
-        builtin = rule_files(builtin_knowledge_dir())
-        given = {f.resolve() for f in files}
-        kb = load_files([f for f in builtin if f.resolve() not in given] + files)
+        kb = load_knowledge(strict=paths, include_user=False)
     except KnowledgeLoadError as exc:
         for e in exc.errors:
             click.echo(str(e), err=True)
@@ -322,17 +422,16 @@ def rules_validate(paths: tuple[str, ...]) -> None:
 
 @rules.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--knowledge", multiple=True, metavar="DIR")
+@click.option("--knowledge", multiple=True, metavar="DIR", help=KNOWLEDGE_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Show passing examples too.")
 def rules_test(paths: tuple[str, ...], knowledge: tuple[str, ...], verbose: bool) -> None:
-    """Run every rule's examples (fires / silent); ends with `N passed, N failed`."""
-    from engine.knowledge import rule_files
+    """Run the examples (fires / silent) of the rules in PATHS, or of every rule; ends with
+    `N passed, N failed`."""
     from engine.ruletest import run_examples
 
-    kb = _load_kb(knowledge + paths)
-    only = None
-    if paths:
-        only = {str(f) for p in paths for f in rule_files(Path(p))}
+    wanted = {f.resolve() for f in _given_files(paths)}
+    kb = _load_kb(knowledge, strict=paths)
+    only = {r.file for r in kb.rules if Path(r.file).resolve() in wanted} if paths else None
     results = run_examples(kb, only)
     for r in results:
         if verbose or not r.passed or r.example.expect == "known-miss":
@@ -343,10 +442,43 @@ def rules_test(paths: tuple[str, ...], knowledge: tuple[str, ...], verbose: bool
     sys.exit(1 if failed else 0)
 
 
+@rules.command("new")
+@click.argument("rule_id", metavar="ID")
+@click.option("-o", "--output", metavar="FILE",
+              help="Where to write the rule file (default: ./ID.yaml). Never overwrites.")
+def rules_new(rule_id: str, output: str | None) -> None:
+    """Write a skeleton rule file for ID, with a firing and a silent example, ready for
+    `whynet rules test FILE`. Edit it, test it, then put it in ~/.config/whynet/knowledge."""
+    from engine.knowledge import KnowledgeLoadError, load_knowledge
+    from engine.skeleton import rule_skeleton
+
+    path = Path(output or f"{rule_id}.yaml")
+    try:
+        text = rule_skeleton(rule_id, str(path))
+    except ValueError as exc:
+        fail(str(exc))
+    if path.exists():
+        fail(f"{path}: already exists (choose another file with -o)")
+    _check_output("-o", str(path))
+    try:
+        existing = load_knowledge().get(rule_id)
+    except KnowledgeLoadError:
+        existing = None
+    if existing is not None:
+        fail(f"rule id {rule_id!r} is already used by {existing.location}")
+    _write(str(path), text)
+    click.echo(f"wrote {path}: edit it, then `whynet rules test {path}`", err=True)
+
+
 def run() -> None:
     """Entry point wrapper: expected errors are one line; anything else too, unless --debug."""
     try:
         main(standalone_mode=False)
+    except click.UsageError as exc:
+        # click prints usage, a hint and the error on four lines; one line says it all.
+        command = exc.ctx.command_path if exc.ctx else "whynet"
+        click.echo(f"Error: {exc.format_message().rstrip('.')} (see `{command} --help`)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -147,6 +147,9 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, data: Any, name: str = "snapshot") -> Snapshot:
+        if isinstance(data, Mapping) and "findings" in data and "justification" in data:
+            raise FactError(f"{name}: this is a whynet report, not a snapshot (make a snapshot "
+                            "with `whynet collect -o FILE`; read a report with `whynet why`)")
         if not isinstance(data, Mapping) or "whynet" not in data or "facts" not in data:
             raise FactError(f"{name}: not a whynet snapshot (no 'whynet' and 'facts' keys)")
         if data.get("schema") != SCHEMA_VERSION:

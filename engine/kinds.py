@@ -50,9 +50,9 @@ KINDS: dict[str, KindSpec] = {
         _k("interface", "collectors.links", "a network interface (link)",
            name=("str", "interface name"), mac=("str", "link-layer address, or null"),
            state=("str", "operstate: up, down, unknown"), mtu=("int", "MTU"),
-           link_kind=("str", "DESIGN.md's interface 'kind' (renamed: 'kind' is the fact's "
-                             "kind): physical, loopback, veth, bridge, bond, vlan, tun, tap, "
-                             "wireguard, dummy, vm (virbr/vboxnet/vmnet), container "
+           link_kind=("str", "the interface's own kind (named link_kind because 'kind' is "
+                             "the fact's kind): physical, loopback, veth, bridge, bond, vlan, "
+                             "tun, tap, wireguard, dummy, vm (virbr/vboxnet/vmnet), container "
                              "(docker0/cni/podman), virtual"),
            flags=("list", "link flags (UP, LOWER_UP, NOARP...)"),
            master=("str", "bridge/bond it is enslaved to, or null"),

@@ -2,11 +2,12 @@
 
 Rule files are data. They are parsed with a ``yaml.SafeLoader`` subclass that only adds line
 numbers, and every problem is reported as ``FILE:LINE: message`` (see :class:`KnowledgeError`).
-Where knowledge comes from, in order: the shipped ``knowledge/`` directory, each
-``--knowledge DIR``, the directories in ``WHYNET_KNOWLEDGE`` (``:``-separated), and
-``$XDG_CONFIG_HOME/whynet/knowledge`` (``~/.config/whynet/knowledge``).
+Where knowledge comes from: the shipped ``knowledge/`` directory, each ``--knowledge DIR``,
+the directories in ``WHYNET_KNOWLEDGE`` (``:``-separated), and
+``$XDG_CONFIG_HOME/whynet/knowledge`` (``~/.config/whynet/knowledge``). These name a *set* of
+rule files: each is loaded once, however many sources name it (see :func:`load_knowledge`).
 
-The rule format and condition vocabulary are documented in the README ("Writing rules").
+The rule format and condition vocabulary are documented in docs/writing-rules.md.
 """
 
 from __future__ import annotations
@@ -68,6 +69,20 @@ class KnowledgeError:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A user rule file left out because it has errors; the rest of the knowledge still runs."""
+
+    file: str
+    errors: tuple[KnowledgeError, ...]
+
+    def __str__(self) -> str:
+        first = self.errors[0]
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        return (f"skipped {self.file}: line {first.line}: {first.message}{more}; "
+                f"see `whynet rules validate {self.file}`")
 
 
 class KnowledgeLoadError(Exception):
@@ -281,6 +296,8 @@ class KnowledgeBase:
     files: list[str] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)
     relations: dict[str, Relation] = field(default_factory=dict)
+    disabled_at: dict[str, str] = field(default_factory=dict)  # rule id -> FILE:LINE disabling it
+    skipped: list[SkippedFile] = field(default_factory=list)  # broken user files left out
 
     @property
     def used_relations(self) -> list[Relation]:
@@ -334,30 +351,70 @@ def rule_files(path: Path) -> list[Path]:
 
 
 def load_knowledge(
-    extra_dirs: Iterable[str | Path] = (),
+    extra: Iterable[str | Path] = (),
     *,
+    strict: Iterable[str | Path] = (),
     include_builtin: bool = True,
     include_user: bool = True,
     env: Mapping[str, str] | None = None,
 ) -> KnowledgeBase:
-    """Load and validate every rule file; raise KnowledgeLoadError listing all problems."""
-    sources: list[Path] = [builtin_knowledge_dir()] if include_builtin else []
+    """Load and validate the knowledge base from a *set* of sources.
+
+    Sources, in this order: the shipped rules, ``strict`` (files or directories whose every
+    error is fatal: what ``rules test FILE`` was asked to test), ``extra`` (``--knowledge``, the
+    files a report was made with), then the user directories. They name rule files, and each
+    file is loaded once, however many sources name it (compared by resolved path). A user file
+    with errors is left out and recorded in ``kb.skipped``, so one broken file does not stop
+    every command; errors in the shipped rules or in ``strict`` raise KnowledgeLoadError.
+    """
     errors: list[KnowledgeError] = []
-    for d in extra_dirs:
-        p = Path(d)
-        if not p.exists():
-            errors.append(KnowledgeError(str(p), 1, "no such knowledge directory or file"))
-        elif not rule_files(p):
-            errors.append(KnowledgeError(str(p), 1, "no *.yaml rule files here"))
-        else:
-            sources.append(p)
+    files: dict[Path, Path] = {}  # resolved -> as the user named it
+    fatal: set[Path] = set()
+
+    def add(source: Path, must: bool, named: bool) -> None:
+        if not source.exists():
+            if named:
+                errors.append(KnowledgeError(str(source), 1,
+                                             "no such knowledge directory or file"))
+            return
+        found = rule_files(source)
+        if not found and named:
+            errors.append(KnowledgeError(str(source), 1, "no *.yaml rule files here"))
+        for f in found:
+            resolved = f.resolve()
+            files.setdefault(resolved, f)
+            if must:
+                fatal.add(resolved)
+
+    if include_builtin:
+        add(builtin_knowledge_dir(), True, True)
+    for p in strict:
+        add(Path(p), True, True)
+    for p in extra:
+        add(Path(p), False, True)
     if include_user:
-        sources.extend(user_knowledge_dirs(env))
-    paths: list[Path] = []
-    for s in sources:
-        paths.extend(rule_files(s))
-    kb = load_files(paths, errors)
-    return kb
+        for p in user_knowledge_dirs(env):
+            add(p, False, False)
+    if errors:
+        raise KnowledgeLoadError(errors)
+    skipped: list[SkippedFile] = []
+    while True:
+        try:
+            kb = load_files(list(files.values()))
+        except KnowledgeLoadError as exc:
+            by_file: dict[Path, list[KnowledgeError]] = {}
+            for e in exc.errors:
+                by_file.setdefault(Path(e.file).resolve(), []).append(e)
+            tolerated = {f: errs for f, errs in by_file.items() if f in files and f not in fatal}
+            if not tolerated or len(tolerated) < len(by_file):
+                raise KnowledgeLoadError(
+                    [e for f, errs in by_file.items() if f not in tolerated for e in errs]
+                ) from None
+            for f, errs in tolerated.items():
+                skipped.append(SkippedFile(str(files.pop(f)), tuple(errs)))
+            continue
+        kb.skipped = skipped
+        return kb
 
 
 def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None) -> KnowledgeBase:
@@ -393,7 +450,12 @@ def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None
                 raw_rules.append((fname, r))
         disabled = doc.get("disabled") or []
         if isinstance(disabled, list):
-            kb.disabled.update(str(x) for x in disabled)
+            for i, rid in enumerate(disabled):
+                kb.disabled.add(str(rid))
+                kb.disabled_at.setdefault(str(rid), f"{fname}:{_line_of(disabled, i)}")
+        else:
+            errors.append(KnowledgeError(fname, _line_of(doc, "disabled"),
+                                         "'disabled' must be a list of rule ids"))
     derived = _derived_fields(raw_rules)
     for fname, doc in docs:
         _load_relations(fname, doc, kb, derived, errors)
@@ -411,8 +473,8 @@ def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None
         seen[rule.id] = rule.location
         kb.rules.append(rule)
     for rid in sorted(kb.disabled - set(seen)):
-        errors.append(KnowledgeError(kb.files[0] if kb.files else "knowledge", 1,
-                                     f"'disabled' names unknown rule {rid!r}"))
+        where, _, line = kb.disabled_at[rid].rpartition(":")
+        errors.append(KnowledgeError(where, int(line), f"'disabled' names unknown rule {rid!r}"))
     if errors:
         raise KnowledgeLoadError(errors)
     return kb

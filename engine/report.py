@@ -267,5 +267,5 @@ def build_report(
 
 
 def exit_code(report: Mapping[str, Any]) -> int:
-    """0: nothing at warning or above; 1: such findings (DESIGN.md)."""
+    """0: nothing at warning or above; 1: such findings (the exit codes in the README)."""
     return 1 if any(f["severity"] in ("warning", "error") for f in report["findings"]) else 0

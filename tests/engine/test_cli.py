@@ -32,14 +32,6 @@ def _snapshot(tmp_path: Path, second_default: bool) -> Path:
     return path
 
 
-@pytest.fixture()
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("WHYNET_KNOWLEDGE", raising=False)
-    return CliRunner()
-
-
 def test_second_default_route_diagnoses_to_r1_and_why_names_both_routes(
     runner: CliRunner, tmp_path: Path
 ) -> None:
@@ -77,10 +69,12 @@ def test_healthy_snapshot_exits_0_and_why_not_names_the_failing_condition(
     assert res.exit_code == 1
 
 
-def test_why_not_unknown_rule_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["why", "why-not"])
+def test_unknown_rule_is_bad_input_exit_2(runner: CliRunner, tmp_path: Path,
+                                          command: str) -> None:
     runner.invoke(main, ["diagnose", "--snapshot", str(_snapshot(tmp_path, False))])
-    res = runner.invoke(main, ["why-not", "no.such-rule"])
-    assert res.exit_code == 1
+    res = runner.invoke(main, [command, "no.such-rule"])
+    assert res.exit_code == 2
     assert "unknown rule 'no.such-rule'" in res.output
 
 
