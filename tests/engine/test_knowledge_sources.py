@@ -64,7 +64,8 @@ def test_errors_in_a_file_asked_for_by_name_are_fatal(tmp_path: Path) -> None:
     bad.write_text(MINE.replace("checklist: [R1]", "checklist: [Z9]"))
     with pytest.raises(KnowledgeLoadError) as exc:
         load_knowledge(strict=[bad], include_user=False)
-    assert [str(e) for e in exc.value.errors] == [f"{bad}:2: unknown checklist item 'Z9' (B1..A3)"]
+    assert len(exc.value.errors) == 1
+    assert str(exc.value.errors[0]).startswith(f"{bad}:2: unknown checklist item 'Z9'")
 
 
 def test_a_bad_disabled_id_is_blamed_on_the_file_and_line_naming_it(tmp_path: Path) -> None:
