@@ -133,7 +133,8 @@ KINDS: dict[str, KindSpec] = {
            managed_by=("str", "tool that owns it: iptables-nft, firewalld, ufw, docker, "
                               "fail2ban, kubernetes, libvirt; or null"),
            authoritative=("bool", "false when another collector's facts are the authoritative "
-                                  "record of the same chain (nft view of iptables-nft tables)")),
+                                  "record of the same chain (nft view of iptables-nft tables)"),
+           devices=("list", "nftables netdev chains: the devices the chain is bound to")),
         _k("firewall_rule", "collectors.firewall_*", "one firewall rule",
            backend=("str", "nftables, iptables, ip6tables, ufw, firewalld"),
            family=("str", "ip, ip6, inet, ..."), table=("str", "table"), chain=("str", "chain"),
@@ -172,7 +173,14 @@ KINDS: dict[str, KindSpec] = {
                                   "summary of its iptables rules): count only true ones"),
            unparsed=("list", "match expressions/options not decoded into fields (xt conntrack, "
                              "limit, vmap, --tcp-flags...): the rule matches less than its "
-                             "fields say")),
+                             "fields say"),
+           matches=("list", "the rule's exact conjunction, in order, for the firewall "
+                            "evaluator: objects {key, op, values, text}; key is nfproto, "
+                            "l4proto, saddr, daddr, sport, dport, iifname, oifname, ct_state "
+                            "or unknown (not modelled: text names it); op == (any value) or "
+                            "!= (none); port ranges as [lo, hi]; implied matches included"),
+           vmap=("any", "nftables verdict map as {key, text, pairs: [{values, verdict, "
+                        "target}]}, or null")),
         _k("firewalld_zone", "collectors.firewalld", "a firewalld zone",
            name=("str", "zone"), default=("bool", "the default zone"),
            interfaces=("list", "interfaces in it"), services=("list", "allowed services"),

@@ -65,7 +65,7 @@ def blank_rule(**fields: Any) -> dict[str, Any]:
         "not_dports": [], "not_sports": [], "iifname": None, "oifname": None,
         "not_iifname": None, "not_oifname": None, "ct_state": [], "verdict": None,
         "action": None, "reject_with": None, "target": None, "managed_by": None,
-        "authoritative": True, "unparsed": [], "text": "",
+        "authoritative": True, "unparsed": [], "text": "", "matches": [], "vmap": None,
     }
     rule.update(fields)
     return rule

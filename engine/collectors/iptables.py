@@ -28,6 +28,10 @@ Facts:
   (verdict, ``reject_with``) or ``-g``, ``--to-source``/``--to-destination`` (``target``). ``!``
   puts a match in the ``not_*`` fields. Options before the target that narrow the match but are
   not decoded (``--tcp-flags``, ``-m recent --update``...) are named in ``unparsed``.
+* ``matches``: the exact conjunction for the firewall evaluator, in nftables' vocabulary (see
+  ``engine.collectors.nftables``): ``-p`` is ``l4proto``, ``-s``/``-d`` ``saddr``/``daddr``,
+  ``-i``/``-o`` ``iifname``/``oifname`` (``eth+`` is a wildcard), ports, ``ct_state``; ``!`` is
+  ``op: "!="``; every other option before the target is an ``unknown`` entry.
 
 ``reject_with`` uses nft's vocabulary so both collectors agree: ``tcp-reset``, ``icmp-<code>``,
 ``icmpv6-<code>`` (``icmp6-adm-prohibited`` becomes ``icmpv6-admin-prohibited``,
@@ -306,9 +310,29 @@ def _option(state: _RuleState, option: str, value: str | None, negated: bool) ->
         pass
     elif not state.after_target:
         f["unparsed"].append(("!" if negated else "") + option)
+        _exact(state, "unknown", [], False,
+               " ".join(filter(None, ["!" if negated else "", option, value])))
+
+
+def _exact(state: _RuleState, key: str, values: list[Any], negated: bool, text: str) -> None:
+    state.fields["matches"].append({"key": key, "op": "!=" if negated else "==",
+                                    "values": values, "text": text})
+
+
+def _port_values(value: str) -> list[Any] | None:
+    out: list[Any] = []
+    for part in value.split(","):
+        bounds = part.split(":")
+        if not all(b.isdigit() for b in bounds) or len(bounds) > 2:
+            return None
+        out.append(int(bounds[0]) if len(bounds) == 1 else [int(bounds[0]), int(bounds[1])])
+    return out
 
 
 def _protocol(state: _RuleState, value: str, negated: bool) -> None:
+    proto_name = normalize_protocol(value)
+    if proto_name is not None:
+        _exact(state, "l4proto", [proto_name], negated, f"{'! ' if negated else ''}-p {value}")
     if negated:
         state.fields["unparsed"].append("!-p")
         return
@@ -321,24 +345,37 @@ def _address(key: str) -> Any:
     def handler(state: _RuleState, value: str, negated: bool) -> None:
         state.fields[("not_" if negated else "") + key].extend(
             v for v in value.split(",") if v)
+        flag = "-s" if key == "saddr" else "-d"
+        _exact(state, key, [v for v in value.split(",") if v], negated,
+               f"{'! ' if negated else ''}{flag} {value}")
     return handler
 
 
 def _interface(key: str) -> Any:
     def handler(state: _RuleState, value: str, negated: bool) -> None:
         state.fields[("not_" if negated else "") + key] = value
+        flag = "-i" if key == "iifname" else "-o"
+        _exact(state, key, [value], negated, f"{'! ' if negated else ''}{flag} {value}")
     return handler
 
 
 def _ports(which: str) -> Any:
     def handler(state: _RuleState, value: str, negated: bool) -> None:
         ports = getattr(state, ("not_" if negated else "") + which)
+        text = f"{'! ' if negated else ''}--{which[:-1]} {value}"
         if not ports.add_text(value):
             state.fields["unparsed"].append(f"--{which[:-1]} {value}")
+        exact = _port_values(value)
+        if exact is None:
+            _exact(state, "unknown", [], False, text)
+        else:
+            _exact(state, which[:-1], exact, negated, text)
     return handler
 
 
 def _ctstate(state: _RuleState, value: str, negated: bool) -> None:
+    _exact(state, "ct_state", [v.lower() for v in value.split(",") if v], negated,
+           f"{'! ' if negated else ''}--ctstate {value}")
     if negated:
         state.fields["unparsed"].append("!--ctstate")
         return

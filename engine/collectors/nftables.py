@@ -36,6 +36,16 @@ Decoding of a rule's expressions (see :func:`decode_rule`):
   ``icmpv6-port-unreachable`` for ip6, ``icmpx-port-unreachable`` for inet).
 * Expressions not decoded (``xt``, ``limit``, ``vmap``, ``fib``...) are named in ``unparsed`` so
   a rule can tell a fully understood match from a partly understood one.
+* ``matches`` is the rule's exact conjunction for the firewall evaluator
+  (``engine.firewall``): one entry per match, in order, ``{"key", "op", "values", "text"}``
+  with ``key`` one of ``nfproto``, ``l4proto``, ``saddr``, ``daddr``, ``sport``, ``dport``,
+  ``iifname``, ``oifname``, ``ct_state``, or ``unknown`` (a match or statement the evaluator
+  does not model, named by ``text``). ``op`` is ``==`` (any of the values) or ``!=`` (none of
+  them); port values are ints or ``[lo, hi]``. Implied matches are listed too: ``tcp dport``
+  implies ``l4proto tcp``, ``ip saddr`` in an inet table implies ``nfproto ipv4``. Counters,
+  logs, comments and ``meta nftrace set`` are not matches and are left out.
+* ``vmap``: a verdict map (``ct state vmap { established : accept }``) as ``{"key", "text",
+  "pairs": [{"values", "verdict", "target"}]}``, or null.
 
 iptables-nft: rules written by ``iptables-nft`` live in nft tables too (``ip filter`` with base
 chains named ``INPUT``..., often with ``xt`` expressions nft cannot decode). They are recorded
@@ -228,7 +238,16 @@ def _chain_fact(table: _Table, chain: Mapping[str, Any], positions: Mapping[str,
         priority=_priority(chain.get("prio")) if chain.get("hook") else None,
         rule_count=positions.get(name, 0), reached_from=reach.get(name, []),
         managed_by=table.managed_by, authoritative=table.managed_by != "iptables-nft",
+        devices=_devices(chain),
     )
+
+
+def _devices(chain: Mapping[str, Any]) -> list[str]:
+    """The devices a netdev ingress/egress chain is bound to (``dev``: a name or a list)."""
+    dev = chain.get("dev")
+    if isinstance(dev, list):
+        return [str(d) for d in dev]
+    return [str(dev)] if dev else []
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,7 +272,7 @@ def decode_rule(rule: Mapping[str, Any], sets: Mapping[str, list[Any]] | None = 
     family = str(rule.get("family"))
     state = _RuleState(family, sets or {}, blank_rule(
         backend="nftables", family=family, table=rule.get("table"), chain=rule.get("chain"),
-        handle=rule.get("handle"),
+        handle=rule.get("handle"), matches=[], vmap=None,
     ))
     for expr in rule.get("expr") or []:
         if isinstance(expr, dict) and len(expr) == 1:
@@ -282,12 +301,16 @@ def _set_protocols(state: _RuleState, values: list[str]) -> None:
 
 def _match(state: _RuleState, key: str, m: Mapping[str, Any]) -> None:
     left, right, op = m.get("left"), m.get("right"), str(m.get("op", "=="))
-    state.words.append(_render_match(left, op, right))
+    text = _render_match(left, op, right)
+    state.words.append(text)
     negated = op == "!="
     target = _match_target(left)
+    _exact_match(state, left, op, right, target, text)
     if target is None:
         state.fields["unparsed"].append(_left_name(left))
         return
+    if target == "other":
+        state.fields["unparsed"].append(_left_name(left))
     values = _flatten(right, state.sets)
     if op in ("<", "<=", ">", ">=") and target in ("dport", "sport") and len(values) == 1:
         values = [_bound_range(op, values[0])]
@@ -296,6 +319,50 @@ def _match(state: _RuleState, key: str, m: Mapping[str, Any]) -> None:
     proto = _payload_protocol(left)
     if proto in TRANSPORT_PROTOCOLS and target in ("dport", "sport", "other"):
         _set_protocols(state, [proto])
+
+
+# Match keys of ``matches`` (see the module docstring), by what _match_target returns.
+_EXACT_KEYS = {"dport": "dport", "sport": "sport", "saddr": "saddr", "daddr": "daddr",
+               "iifname": "iifname", "oifname": "oifname", "protocol": "l4proto",
+               "ct_state": "ct_state"}
+_NFPROTO_OF_PAYLOAD = {"ip": "ipv4", "ip6": "ipv6", "icmp": "ipv4", "icmpv6": "ipv6"}
+
+
+def _unknown(state: _RuleState, text: str) -> None:
+    state.fields["matches"].append({"key": "unknown", "op": "==", "values": [], "text": text})
+
+
+def _exact_match(state: _RuleState, left: Any, op: str, right: Any, target: str | None,
+                 text: str) -> None:
+    """The exact ``matches`` entries of one nft match (implied dependencies first)."""
+    matches: list[dict[str, Any]] = state.fields["matches"]
+    proto = _payload_protocol(left)
+    nfproto = _NFPROTO_OF_PAYLOAD.get(str(proto))
+    if nfproto and state.family not in ("ip", "ip6"):
+        matches.append({"key": "nfproto", "op": "==", "values": [nfproto],
+                        "text": f"meta nfproto {nfproto} (implied by {proto})"})
+    if proto in TRANSPORT_PROTOCOLS:
+        matches.append({"key": "l4proto", "op": "==", "values": [proto],
+                        "text": f"meta l4proto {proto} (implied by {proto})"})
+    key = _EXACT_KEYS.get(target or "")
+    if key is None and isinstance(left, dict) and left.get("meta", {}).get("key") == "nfproto":
+        key = "nfproto"
+    if key is None or op not in ("==", "!=", "in", "<", "<=", ">", ">="):
+        _unknown(state, text)
+        return
+    values = _flatten(right, state.sets)
+    if op in ("<", "<=", ">", ">="):
+        bound = _bound_range(op, values[0]) if len(values) == 1 else None
+        if key not in ("dport", "sport") or not isinstance(bound, tuple):
+            _unknown(state, text)
+            return
+        values = [bound]
+    if isinstance(right, str) and right.startswith("@") and right[1:] not in state.sets:
+        _unknown(state, f"{text} (set not in the ruleset)")
+        return
+    exact = [list(v) if isinstance(v, tuple) else v for v in values]
+    matches.append({"key": key, "op": "!=" if op == "!=" else "==", "values": exact,
+                    "text": text})
 
 
 def _bound_range(op: str, value: Any) -> Any:
@@ -494,6 +561,7 @@ def _xt(state: _RuleState, key: str, value: Any) -> None:
     kind = value.get("type") if isinstance(value, dict) else None
     state.fields["unparsed"].append(f"xt {name}")
     state.words.append(f"xt {kind} {name}")
+    _unknown(state, f"xt {kind} {name}")
     if kind == "target" and isinstance(name, str):
         state.fields["action"] = name
         upper = name.upper()
@@ -514,7 +582,33 @@ def _vmap(state: _RuleState, key: str, value: Any) -> None:
         if isinstance(p, list) and len(p) == 2 and isinstance(p[1], dict))
     state.fields["action"] = "vmap"
     state.fields["unparsed"].append("vmap")
-    state.words.append(f"{_render_match(left, '==', '').strip()} vmap {{ {rendered} }}")
+    text = f"{_render_match(left, '==', '').strip()} vmap {{ {rendered} }}"
+    state.words.append(text)
+    _exact_vmap(state, left, pairs, text)
+
+
+def _exact_vmap(state: _RuleState, left: Any, pairs: list[Any], text: str) -> None:
+    """The ``vmap`` field: the key as a ``matches`` entry and one verdict per value set."""
+    before = len(state.fields["matches"])
+    _exact_match(state, left, "==", [], _match_target(left), text)
+    entries = state.fields["matches"][before:]
+    key_entry = entries.pop() if entries else None
+    del state.fields["matches"][before:]
+    state.fields["matches"].extend(entries)  # implied dependencies (tcp dport -> tcp)
+    if key_entry is None or key_entry["key"] == "unknown":
+        _unknown(state, text)
+        return
+    out = []
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict)
+                and len(pair[1]) == 1):
+            _unknown(state, text)
+            return
+        verdict, arg = next(iter(pair[1].items()))
+        values = [list(v) if isinstance(v, tuple) else v for v in _flatten(pair[0], state.sets)]
+        target = arg.get("target") if isinstance(arg, dict) else None
+        out.append({"values": values, "verdict": verdict, "target": target})
+    state.fields["vmap"] = {"key": key_entry["key"], "text": text, "pairs": out}
 
 
 def _limit(state: _RuleState, key: str, value: Any) -> None:
@@ -523,11 +617,23 @@ def _limit(state: _RuleState, key: str, value: Any) -> None:
         state.words.append(f"limit rate {value['rate']}/{value.get('per', 'second')}")
     else:
         state.words.append("limit")
+    _unknown(state, state.words[-1])
+
+
+# Statements that set something no later match whynet models reads: not matches.
+_HARMLESS_SETS = frozenset({("meta", "nftrace"), ("meta", "mark"), ("meta", "priority"),
+                            ("ct", "mark")})
 
 
 def _unparsed(state: _RuleState, key: str, value: Any) -> None:
+    if key == "mangle" and isinstance(value, dict) and isinstance(value.get("key"), dict):
+        kind, spec = next(iter(value["key"].items()), ("", None))
+        if isinstance(spec, dict) and (kind, spec.get("key")) in _HARMLESS_SETS:
+            state.words.append(f"{kind} {spec.get('key')} set {_render_value(value.get('value'))}")
+            return
     state.fields["unparsed"].append(key)
     state.words.append(key)
+    _unknown(state, key)
 
 
 _EXPR_HANDLERS = {
