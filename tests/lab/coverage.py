@@ -9,7 +9,9 @@ plain sockets first, then asserts whynet's top-ranked finding.
 from __future__ import annotations
 
 from .netlab import Lab
-from .scenarios import APP, CLIENT_IP, GW_IP, Scenario, office
+from .scenarios import APP, CLIENT_IP, FAR, GW_IP, Scenario, office
+
+FAR_NET = f"{FAR}.0/24"
 
 
 def gateway_silent_at_arp(lab: Lab) -> Scenario:
@@ -47,3 +49,62 @@ def own_address_taken(lab: Lab) -> Scenario:
     return o.scenario("own-address-taken", f"http://{APP}/", checklist=("C1",), layer="address",
                       expect="address.duplicate-own-ip", nodes={"intruder": intruder},
                       info={"intruder_mac": intruder.mac(intruder_if), "intruder_if": intruder_if})
+
+
+# A user's own CDN description, as the shipped cdn.yaml invites: the lab cannot use Cloudflare's
+# real addresses (every lab address is private or documentation), so the lab's "edge" network
+# is declared the way a user declares their own CDN or reverse proxies. The shipped rule
+# `cdn.port-not-proxied` then does the diagnosing; the Cloudflare data is checked by the
+# examples in knowledge/cdn.yaml.
+LAB_CDN_RULES = """\
+rules:
+  - id: lab.edge-port-not-proxied
+    title: The lab's CDN edge, on a port it does not proxy
+    checklist: [P1]
+    severity: info
+    layer: transport
+    when:
+      - fact: probe_tcp
+        as: p
+        match: {{ip: {{in_cidr: ["{edge}"]}}, port: {{not_in: [{ports}]}}}}
+    then:
+      - fact: cdn_port_not_proxied
+        fields: {{provider: Lab CDN, target: "{{p.target}}", ip: "{{p.ip}}", port: "{{p.port}}",
+                 proxied_ports: "{ports}"}}
+    explanation: "{{p.ip}} is the lab CDN's edge; port {{p.port}} is not proxied."
+    advice: "Use a proxied port."
+    examples:
+      - name: edge, other port
+        facts: [{{kind: probe_tcp, target: "t", outcome: timeout, ip: "{sample}", port: 8081}}]
+        expect: fires
+      - name: edge, proxied port
+        facts: [{{kind: probe_tcp, target: "t", outcome: open, ip: "{sample}", port: 80}}]
+        expect: silent
+"""
+CDN_PORTS = (80, 443, 8080)
+ORIGIN_PORT = 8081
+
+
+def cdn_edge(lab: Lab, port: int) -> Scenario:
+    """A site behind a CDN-like edge that forwards only ports 80, 443 and 8080; the origin's
+    service really listens on 8081 too, but the edge drops every other TCP port.
+
+    ``port`` is the one the user tries: 8081 is the fault, 8080 the healthy control.
+    """
+    o = office(lab)
+    edge = o.records[APP]
+    for p in (80, 8080, ORIGIN_PORT):
+        o.server.http_server(edge, p)
+    allowed = ", ".join(str(p) for p in CDN_PORTS)
+    o.server.nft(f"table inet edge {{\n chain input {{\n type filter hook input priority 0;\n"
+                 f" iifname \"lo\" accept\n tcp dport != {{ {allowed} }} drop\n }}\n}}\n")
+    kdir = lab.workdir / "cdn-knowledge"
+    kdir.mkdir(exist_ok=True)
+    (kdir / "lab_cdn.yaml").write_text(LAB_CDN_RULES.format(
+        edge=f"{FAR_NET}", ports=allowed, sample=edge))
+    target = f"http://{APP}:{port}/"
+    args = ("--knowledge", str(kdir))
+    if port in CDN_PORTS:
+        return o.scenario("cdn-proxied-port", target, args=args)
+    return o.scenario("cdn-port-not-proxied", target, args=args, checklist=("P1",),
+                      layer="transport", expect="cdn.port-not-proxied", info={"edge": edge})

@@ -78,3 +78,19 @@ def test_own_address_taken(lab: Lab) -> None:
     sc.nodes["intruder"].ip("addr", "flush", "dev", sc.info["intruder_if"])
     assert sc.client.call(arp_who_has, "eth0", sc.client.mac("eth0"), "0.0.0.0", CLIENT_IP,
                           0.5) == []
+
+
+# --- P1: a CDN edge that proxies only some ports ------------------------------------------------
+
+def test_cdn_port_not_proxied(lab: Lab) -> None:
+    sc = C.cdn_edge(lab, C.ORIGIN_PORT)
+    edge = sc.info["edge"]
+    assert sc.client.connect(edge, C.ORIGIN_PORT, timeout=1.0).outcome == "timeout"
+    assert sc.client.connect(edge, 8080).outcome == "open"
+    assert sc.nodes["server"].connect(edge, C.ORIGIN_PORT).outcome == "open"  # origin listens
+    report = verdict(lab, sc)
+    assert report["findings"][0]["explanation"].count("Lab CDN") >= 1
+
+
+def test_cdn_proxied_port(lab: Lab) -> None:
+    verdict(lab, C.cdn_edge(lab, 8080))
