@@ -50,13 +50,16 @@ from engine.probes.target import Target
 from engine.probes.tcp import connect
 
 # Issuer words of TLS-intercepting products (firewalls, secure web gateways, AV, debug proxies).
+# Product phrases, not bare common words: "Charles", "AVG" or "ESET" alone name people and
+# companies too. A chain the public certifi bundle trusts is never taken for interception.
 INTERCEPTORS: dict[str, str] = {
     r"zscaler": "Zscaler", r"netskope": "Netskope", r"forti(net|gate)": "Fortinet FortiGate",
     r"palo ?alto": "Palo Alto Networks", r"blue ?coat": "Blue Coat", r"symantec": "Symantec",
     r"sophos": "Sophos", r"cisco umbrella|opendns": "Cisco Umbrella", r"mitmproxy": "mitmproxy",
-    r"kaspersky": "Kaspersky", r"\bavast\b": "Avast", r"\bavg\b": "AVG", r"\beset\b": "ESET",
+    r"kaspersky": "Kaspersky", r"\bavast\b.*\b(web|mail) shield": "Avast",
+    r"\bavg\b.*\b(web|mail) shield": "AVG", r"\beset ssl filter": "ESET",
     r"bitdefender": "Bitdefender", r"forcepoint|websense": "Forcepoint",
-    r"check ?point": "Check Point", r"charles proxy|charles": "Charles Proxy",
+    r"check ?point": "Check Point", r"charles proxy": "Charles Proxy",
     r"fiddler|do_not_trust": "Fiddler", r"portswigger|\bburp\b": "Burp Suite",
     r"mcafee web gateway|skyhigh": "McAfee/Skyhigh Web Gateway", r"barracuda": "Barracuda",
     r"smoothwall": "Smoothwall", r"untangle": "Untangle", r"lightspeed": "Lightspeed",
@@ -319,12 +322,15 @@ def is_public_name(host: str) -> bool:
 
 def interception_hint(issuer_text: str, trusted_by: Sequence[str], certifi_path: str,
                       host: str) -> str | None:
-    """Why the issuer looks like an intercepting proxy, or None."""
+    """Why the issuer looks like an intercepting proxy, or None (never for a chain the public
+    certifi bundle trusts: whatever its issuer is called, it is a public CA's)."""
+    public_trust = os.path.realpath(certifi_path) in {os.path.realpath(p) for p in trusted_by}
+    if public_trust:
+        return None
     for pattern, product in INTERCEPTORS.items():
         if re.search(pattern, issuer_text, re.IGNORECASE):
             return f"the issuer names {product}, a TLS-intercepting product"
-    public_trust = os.path.realpath(certifi_path) in {os.path.realpath(p) for p in trusted_by}
-    if trusted_by and not public_trust and is_public_name(host):
+    if trusted_by and is_public_name(host):
         return ("a public name, but the chain is trusted only by local stores, not by the "
                 "public certifi bundle: a local CA re-signs it")
     return None

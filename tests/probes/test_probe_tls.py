@@ -169,3 +169,15 @@ def test_interception_hint_for_a_local_ca_on_a_public_name() -> None:
     assert interception_hint("Corp Root CA", ["/etc/corp-ca.pem"], certifi.where(),
                              "git.corp") is None
     assert "Fortinet" in interception_hint("FortiGate CA", [], certifi.where(), "x.example.org")
+
+
+def test_interception_hint_needs_a_product_phrase_and_a_privately_trusted_chain() -> None:
+    # Bare words that name people and companies are not products (issue 10: "charles").
+    for issuer in ("Charles University Root CA", "AVG Technologies Code CA", "ESET Corp CA"):
+        assert interception_hint(issuer, [], certifi.where(), "git.corp") is None, issuer
+    assert "Charles" in interception_hint("Charles Proxy CA (29 Nov 2026, laptop)", [],
+                                          certifi.where(), "git.corp")
+    assert "ESET" in interception_hint("ESET SSL Filter CA", [], certifi.where(), "git.corp")
+    # A chain the public bundle trusts is a public CA's, whatever its name says.
+    assert interception_hint("Symantec Class 3 Secure Server CA - G4", [certifi.where()],
+                             certifi.where(), "www.example.org") is None
