@@ -9,6 +9,7 @@ instead.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -28,7 +29,9 @@ class InputError(click.ClickException):
 
 
 def fail(message: str) -> NoReturn:
-    raise InputError(message)
+    from engine.safetext import clean
+
+    raise InputError(clean(message, one_line=True))
 
 
 def _debug() -> bool:
@@ -177,9 +180,13 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
     if save:
         _check_output("--save", save)
     kb = _load_kb(knowledge)
+    from engine.render import progress_line
+
     try:
-        report = run_diagnosis(kb, list(targets), snapshot=snapshot, timeout=timeout,
-                               listen_ports=list(listen_ports), env=dict(os.environ))
+        with progress_line() as progress:
+            report = run_diagnosis(kb, list(targets), snapshot=snapshot, timeout=timeout,
+                                   listen_ports=list(listen_ports), env=dict(os.environ),
+                                   progress=progress)
     except (FactError, TargetError) as exc:
         fail(str(exc))
     text = json.dumps(report, indent=1, default=str)
@@ -189,7 +196,7 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
     if fmt == "json":
         out = text
     elif fmt == "html":
-        from engine.render import render_html
+        from engine.render_html import render_html
 
         out = render_html(report)
     else:
@@ -203,11 +210,9 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
         from engine.render import console, render_text
 
         if output:
-            try:
-                with open(output, "w", encoding="utf-8") as fh:
-                    render_text(report, console(fh, width=100, color=False), quiet=quiet)
-            except OSError as exc:
-                fail(f"{output}: cannot write ({exc.strerror or exc})")
+            rendered = io.StringIO()
+            render_text(report, console(rendered, width=100, color=False), quiet=quiet)
+            _write(output, rendered.getvalue())
         else:
             render_text(report, console(), quiet=quiet)
     from engine.report import exit_code
@@ -269,7 +274,7 @@ def why(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -> No
     """Show the rules and facts behind a finding, down to each fact's source line."""
     from engine.explain import why as explain_why
     from engine.facts import FactError
-    from engine.render import console
+    from engine.render import clean, console
 
     report = _load_report(report_path)
     rule, kb = _rule_from(report, rule_id, knowledge)
@@ -281,9 +286,10 @@ def why(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -> No
     if tree is None:
         disabled = _disabled_note(kb, rule_id)
         if disabled:
-            click.echo(f"{disabled}.")
+            click.echo(f"{clean(disabled)}.")
         else:
-            click.echo(f"{rule_id} did not fire in this report; try `whynet why-not {rule_id}`.")
+            click.echo(f"{clean(rule_id)} did not fire in this report; "
+                       f"try `whynet why-not {clean(rule_id)}`.")
         sys.exit(1)
     con.print(tree)
 

@@ -6,7 +6,7 @@ This is the only place that joins the network side (collectors, probes) with the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.facts import Fact, Snapshot, unique_ids
@@ -24,11 +24,18 @@ def diagnose(
     timeout: float = 3.0,
     listen_ports: list[int] | None = None,
     env: Mapping[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run a whole diagnosis; raises FactError (bad snapshot) or TargetError (bad target)."""
+    """Run a whole diagnosis; raises FactError (bad snapshot) or TargetError (bad target).
+    ``progress`` hears each stage as it starts (the command line shows it on a terminal)."""
     from engine.probes.target import parse_target
 
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
     parsed = [parse_target(t) for t in targets]  # bad targets fail before any work is done
+    stage(f"reading snapshot {snapshot}" if snapshot else "collecting facts from this machine")
     if snapshot:
         snap = Snapshot.load(snapshot)
         facts, host, collected_at = list(snap.facts), snap.host, snap.collected_at
@@ -42,6 +49,8 @@ def diagnose(
     if parsed or listen_ports:
         from engine.probes import probe
 
+        stage(f"probing {', '.join(t.raw for t in parsed) or 'listen ports'} "
+              f"(timeout {timeout:g}s each)")
         probe_facts = probe(parsed, facts, timeout=timeout, env=dict(env or {}),
                             listen_ports=list(listen_ports or []))
     # Redact before inference: no explanation, report or log line can then carry a secret,
@@ -56,6 +65,7 @@ def diagnose(
         all_facts += network_paths(parsed, all_facts)
         layers = layer_summary(parsed, all_facts)
         paths = path_summary(parsed, all_facts)
+    stage(f"inferring: {len(kb.active_rules)} rules over {len(all_facts)} facts")
     result = run(kb, all_facts)
     report = build_report(
         kb=kb, facts=all_facts, result=result,
@@ -63,4 +73,16 @@ def diagnose(
         collected_at=collected_at,
     )
     report["paths"] = paths
+    if snapshot and (parsed or listen_ports):
+        report["notes"] = [mixed_machines_note(host, collected_at)]
     return report
+
+
+def mixed_machines_note(host: str, collected_at: str) -> str:
+    """A snapshot's facts joined with probes run here: say that two machines are mixed."""
+    import socket
+
+    here = socket.gethostname()
+    return (f"two machines mixed: the collected facts come from the snapshot of "
+            f"{host or 'an unnamed host'} ({collected_at or 'time unknown'}), the probes "
+            f"ran now from {here}; findings joining both may not hold on either")

@@ -20,6 +20,7 @@ from engine import expr
 from engine.facts import Fact, describe_source
 from engine.inference import FactView, fact_fields
 from engine.knowledge import Condition, FieldTest, Rule
+from engine.render import markup
 
 MAX_PARTIALS = 20000  # bound the join while re-checking a rule
 
@@ -42,10 +43,11 @@ class ReportFacts:
 
 def _fact_label(f: Fact | None, fid: str) -> str:
     if f is None:
-        return f"{fid} (not in report)"
+        return f"{markup(fid)} (not in report)"
     shown = {k: v for k, v in f.fields.items() if v not in (None, [], "")}
     text = ", ".join(f"{k}={v}" for k, v in list(shown.items())[:8])
-    return f"[bold]{f.id}[/] ({f.kind}) {text}  [whynet.source]← {describe_source(f.source)}[/]"
+    return (f"[bold]{markup(f.id)}[/] ({markup(f.kind)}) {markup(text)}  "
+            f"[whynet.source]← {markup(describe_source(f.source))}[/]")
 
 
 def why(report: Mapping[str, Any], rule: Rule) -> Tree | None:
@@ -54,18 +56,19 @@ def why(report: Mapping[str, Any], rule: Rule) -> Tree | None:
     acts = [a for a in facts.activations.values() if a["rule"] == rule.id]
     if not acts:
         return None
-    root = Tree(f"[bold]{rule.id}[/]: {rule.title}  "
+    root = Tree(f"[bold]{markup(rule.id)}[/]: {markup(rule.title)}  "
                 f"[dim]({rule.severity}, layer {rule.layer}, checklist "
-                f"{', '.join(rule.checklist)}, {rule.location})[/]")
+                f"{markup(', '.join(rule.checklist))}, {markup(rule.location)})[/]")
     for act in acts:
         _add_activation(root, act, facts, depth=0)
     return root
 
 
 def _add_activation(parent: Tree, act: Mapping[str, Any], facts: ReportFacts, depth: int) -> None:
-    node = parent.add(f"fired ({act['id']}): {act['explanation']}")
+    node = parent.add(f"fired ({markup(act['id'])}): {markup(act['explanation'])}")
     for cond in act["conditions"]:
-        label = f"[whynet.cond]{cond['condition']}[/] [dim](line {cond['line']})[/]"
+        label = (f"[whynet.cond]{markup(cond['condition'])}[/] "
+                 f"[dim](line {markup(cond['line'])})[/]")
         cnode = node.add(label)
         fid = cond.get("fact")
         if cond["negated"]:
@@ -79,7 +82,7 @@ def _add_activation(parent: Tree, act: Mapping[str, Any], facts: ReportFacts, de
         parent_act = facts.derived.get(fid)
         if parent_act and depth < 10 and parent_act in facts.activations:
             derived_from = facts.activations[parent_act]
-            sub = fnode.add(f"derived by rule [bold]{derived_from['rule']}[/]")
+            sub = fnode.add(f"derived by rule [bold]{markup(derived_from['rule'])}[/]")
             _add_activation(sub, derived_from, facts, depth + 1)
 
 
@@ -206,31 +209,34 @@ def _alpha(cond: Condition, f: Fact) -> bool:
 
 def render_why_not(w: WhyNot) -> Tree:
     state = "fired" if w.fired else "did not fire"
-    root = Tree(f"[bold]{w.rule.id}[/]: {w.rule.title} — [bold]{state}[/] "
-                f"[dim]({w.rule.location})[/]")
+    root = Tree(f"[bold]{markup(w.rule.id)}[/]: {markup(w.rule.title)} — [bold]{state}[/] "
+                f"[dim]({markup(w.rule.location)})[/]")
     for i, c in enumerate(w.checks, 1):
         mark = "[whynet.fail]✗[/]" if c.failed_here else "[whynet.ok]✓[/]"
         head = (f"{mark} condition {i} [dim](line {c.condition.line})[/]: "
-                f"[whynet.cond]{c.condition.describe()}[/]")
+                f"[whynet.cond]{markup(c.condition.describe())}[/]")
         node = root.add(head)
         if c.condition.negated:
             if c.blocking_fact:
-                node.add(f"a matching fact exists, so this 'not' fails: [bold]{c.blocking_fact}[/]")
+                node.add("a matching fact exists, so this 'not' fails: "
+                         f"[bold]{markup(c.blocking_fact)}[/]")
             else:
                 node.add("no matching fact: satisfied")
             continue
-        node.add(f"{c.candidates} fact(s) of kind {c.condition.kind}; "
+        node.add(f"{c.candidates} fact(s) of kind {markup(c.condition.kind)}; "
                  f"{c.alpha_matched} pass its own field tests; "
                  f"{c.joined} match together with the conditions before")
         if c.failed_here and c.nearest:
-            near = node.add(f"nearest: [bold]{c.nearest['fact']}[/] "
-                            f"[whynet.source]← {c.nearest['source']}[/]")
+            near = node.add(f"nearest: [bold]{markup(c.nearest['fact'])}[/] "
+                            f"[whynet.source]← {markup(c.nearest['source'])}[/]")
             for reason in c.nearest["failed"]:
-                near.add(f"fails: {reason}")
+                near.add(f"fails: {markup(reason)}")
         if c.failed_here and c.candidates == 0 and c.condition.sides:
-            node.add(f"[whynet.fail]no pair of facts is related as {c.condition.kind}[/]")
+            node.add(f"[whynet.fail]no pair of facts is related as "
+                     f"{markup(c.condition.kind)}[/]")
         elif c.failed_here and c.candidates == 0:
-            node.add(f"[whynet.fail]no {c.condition.kind} fact at all in this report[/]")
+            node.add(f"[whynet.fail]no {markup(c.condition.kind)} fact at all in this report[/]")
     if w.partial and not w.fired:
-        root.add("nearest partial match: " + ", ".join(f"{k}={v}" for k, v in w.partial.items()))
+        root.add("nearest partial match: "
+                 + markup(", ".join(f"{k}={v}" for k, v in w.partial.items())))
     return root

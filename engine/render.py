@@ -1,17 +1,31 @@
-"""Text rendering of reports and rule lists with rich. Colours come from named theme styles."""
+"""Rendering reports for people: the terminal (rich) and a self-contained HTML page.
+
+Every value shown comes from facts, rule files or reports that other people control (a
+certificate's subject, a firewall comment, a snapshot from another machine). So each value is
+cleaned of control characters before it is shown (:func:`clean`: no terminal escape
+sequences, OSC-8 links, NUL, bidi overrides or lone surrogates) and, where it meets rich
+markup, escaped (:func:`markup`). Text objects are never parsed as markup; strings given to
+``Console.print`` or to a ``Tree`` label are, so they are built with :func:`markup` only.
+
+The text report starts with the verdict: one line per target (or one for a run without
+targets), built from the layer summary and the top finding that concerns the target.
+"""
 
 from __future__ import annotations
 
-import html
-import json
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
+from rich.markup import escape as escape_markup
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
+
+from engine.safetext import clean
 
 THEME = Theme({
     "whynet.ok": "green",
@@ -26,25 +40,44 @@ THEME = Theme({
 })
 
 
-def console(file: Any = None, *, width: int | None = None, color: bool | None = None) -> Console:
-    return Console(file=file, theme=THEME, width=width, highlight=False,
-                   no_color=color is False, color_system=None if color is False else "auto",
-                   soft_wrap=False)
+def markup(value: Any) -> str:
+    """``value`` cleaned and escaped for a string that rich reads as markup."""
+    return escape_markup(clean(value))
 
 
-def layer_table(layers: list[Mapping[str, Any]]) -> Table:
-    table = Table(title="Layers (lowest first)", show_lines=False, expand=False)
-    for col in ("target", "layer", "status", "summary"):
-        table.add_column(col)
-    for row in layers:
-        status = row.get("status", "unknown")
-        table.add_row(str(row.get("target", "")), str(row.get("layer", "")),
-                      Text(status, style=f"whynet.{status if status != 'fail' else 'fail'}"),
-                      str(row.get("summary", "")))
-    return table
+def console(file: Any = None, *, width: int | None = None, color: bool | None = None,
+            stderr: bool = False) -> Console:
+    """A console with whynet's theme. ``color=None`` lets rich decide: colour only on a
+    terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    return Console(file=file, theme=THEME, width=width, highlight=False, stderr=stderr,
+                   no_color=True if color is False else None,
+                   color_system=None if color is False else "auto", soft_wrap=False)
 
 
-def first_failures(layers: list[Mapping[str, Any]]) -> dict[str, str]:
+@contextmanager
+def progress_line(stream: Any = None) -> Iterator[Callable[[str], None]]:
+    """A live line on stderr naming the stage a run is in, on a terminal only (and gone when
+    the run ends); elsewhere a callback that does nothing."""
+    stream = sys.stderr if stream is None else stream
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        yield lambda text: None
+        return
+    from rich.live import Live
+    from rich.spinner import Spinner
+
+    spinner = Spinner("dots", text="starting")
+    with Live(spinner, console=console(stream), transient=True, refresh_per_second=10) as live:
+
+        def show(text: str) -> None:
+            spinner.update(text=Text(clean(text, one_line=True) + " …"))
+            live.refresh()  # each stage is seen, however short
+
+        yield show
+
+
+# --- what the report says about each target ----------------------------------------------------
+
+def first_failures(layers: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """For each target, the first layer whose status is fail (B2)."""
     out: dict[str, str] = {}
     for row in layers:
@@ -53,82 +86,203 @@ def first_failures(layers: list[Mapping[str, Any]]) -> dict[str, str]:
     return out
 
 
-def finding_panel(f: Mapping[str, Any]) -> Panel:
-    sev = f["severity"]
-    body: list[RenderableType] = [Text(f["explanation"])]
+def target_names(report: Mapping[str, Any]) -> list[str]:
+    """The targets as the user typed them, in order (layers and paths name them so)."""
+    names = [str(t.get("raw", "")) if isinstance(t, Mapping) else str(t)
+             for t in report.get("targets") or []]
+    return [n for n in names if n]
+
+
+def finding_targets(report: Mapping[str, Any]) -> list[list[str]]:
+    """For each finding (in report order), the targets its evidence concerns: probe facts
+    carry their target; a derived fact is followed back to the facts that made it."""
+    names = set(target_names(report))
+    facts = {f.get("id"): f for f in report.get("facts", []) if isinstance(f, Mapping)}
+    justification = report.get("justification") or {}
+    activations = {a.get("id"): a for a in justification.get("activations", [])
+                   if isinstance(a, Mapping)}
+    derived_by: Mapping[str, str] = justification.get("derived") or {}
+
+    def targets_of(fact_id: str, seen: set[str]) -> set[str]:
+        if fact_id in seen or len(seen) > 200:
+            return set()
+        seen.add(fact_id)
+        fact = facts.get(fact_id) or {}
+        found = {fact["target"]} if fact.get("target") in names else set()
+        act = activations.get(derived_by.get(fact_id, ""))
+        for bound in (act or {}).get("bindings", {}).values():
+            found |= targets_of(str(bound), seen)
+        return found
+
+    out = []
+    for finding in report_findings(report):
+        if isinstance(finding.get("targets"), list):  # reports name them since 2026-11-29
+            out.append([n for n in target_names(report) if n in finding["targets"]])
+            continue
+        seen: set[str] = set()
+        found: set[str] = set()
+        for fact_id in finding.get("evidence", []):
+            found |= targets_of(str(fact_id), seen)
+        out.append([n for n in target_names(report) if n in found])
+    return out
+
+
+def report_findings(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [f for f in report.get("findings", []) if isinstance(f, Mapping)]
+
+
+def _at_least_warning(finding: Mapping[str, Any]) -> bool:
+    return finding.get("severity") in ("warning", "error")
+
+
+def _cause(finding: Mapping[str, Any]) -> str:
+    """``title (checklist; rule id)``: what a verdict line says about a finding."""
+    checklist = ", ".join(clean(c) for c in finding.get("checklist", []))
+    return (f"{clean(finding.get('title', ''), one_line=True)} "
+            f"({checklist + '; ' if checklist else ''}{clean(finding.get('rule', ''))})")
+
+
+def verdicts(report: Mapping[str, Any]) -> list[str]:
+    """One line per target, lowest failing layer and the top finding that concerns it; for a
+    run without targets, one line: the top finding, or that nothing is wrong."""
+    findings = report_findings(report)
+    serious = [f for f in findings if _at_least_warning(f)]
+    names = target_names(report)
+    if not names:
+        if not serious:
+            return ["no problem found"]
+        more = (f" — and {len(serious) - 1} more finding(s) at warning or above"
+                if len(serious) > 1 else "")
+        return [f"{clean(serious[0].get('severity'))}: {_cause(serious[0])}{more}"]
+    concerns = finding_targets(report)
+    untargeted = [f for f, ts in zip(findings, concerns, strict=True)
+                  if not ts and _at_least_warning(f)]
+    layers = [row for row in report.get("layers", []) if isinstance(row, Mapping)]
+    lines = []
+    for name in names:
+        own = [f for f, ts in zip(findings, concerns, strict=True)
+               if name in ts and _at_least_warning(f)]
+        top: Mapping[str, Any] | None = own[0] if own else (untargeted[0] if untargeted else None)
+        failing = next((row for row in layers
+                        if row.get("target") == name and row.get("status") == "fail"), None)
+        label = clean(name, one_line=True)
+        if failing is not None:
+            where = (f"{clean(failing.get('layer'))} fails: "
+                     f"{clean(failing.get('summary', ''), one_line=True)}")
+            why = _cause(top) if top else "no rule names the cause"
+            lines.append(f"{label}: {where} — {why}")
+        elif top is not None:
+            lines.append(f"{label}: every layer passed, but {clean(top.get('severity'))}: "
+                         f"{_cause(top)}")
+        else:
+            lines.append(f"{label}: no problem found")
+    return lines
+
+
+# --- the terminal --------------------------------------------------------------------------------
+
+def layer_table(layers: Sequence[Mapping[str, Any]], target: str | None = None) -> Table:
+    """The layers of one target (lowest first); all targets' when ``target`` is None."""
+    title = (f"Layers of {clean(target, one_line=True)} (lowest first)" if target is not None
+             else "Layers (lowest first)")
+    table = Table(title=title, show_lines=False, expand=False)
+    if target is None:
+        names = [clean(r.get("target", ""), one_line=True) for r in layers]
+        # A target is a name to copy: its column is never narrower than the longest one.
+        table.add_column("target", min_width=max(map(len, names), default=6), no_wrap=True)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("summary")
+    for row in layers:
+        status = clean(row.get("status", "unknown"))
+        cells: list[Text] = [Text(clean(row.get("layer", ""))),
+                             Text(status, style=f"whynet.{status}"),
+                             Text(clean(row.get("summary", "")))]
+        if target is None:
+            cells.insert(0, Text(clean(row.get("target", ""), one_line=True)))
+        table.add_row(*cells)
+    return table
+
+
+def _id_line(text: str, style: str = "dim") -> Text:
+    """A line holding rule ids: never wrapped inside an id (``why`` needs the id whole)."""
+    return Text(text, style=style, no_wrap=True, overflow="ignore")
+
+
+def finding_panel(f: Mapping[str, Any], targets: Sequence[str] = (), *,
+                  why_inside: bool = True) -> Panel:
+    """A finding in a box; the ``whynet why RULE`` line inside it unless the box is too narrow
+    to hold it whole (the caller then prints it below)."""
+    sev = clean(f.get("severity", "info"))
+    body: list[RenderableType] = [Text(clean(f.get("explanation", "")))]
     for extra in f.get("also", []):
-        body.append(Text(f"also: {extra}"))
-    body.append(Text.assemble(("advice: ", "bold"), f["advice"]))
-    body.append(Text(f"evidence: {', '.join(f['evidence'])}", style="whynet.source"))
-    for s in f.get("supporting", []):  # findings this one explains (engine/report.py folds)
-        body.append(Text.assemble(("supporting: ", "bold"), (s["severity"], f"whynet.{s['severity']}"),
-                                  f" {s['title']} ({s['rule']}): {s['explanation']}"))
-    body.append(Text(f"rule {f['rule']} ({f['file']}) · checklist {', '.join(f['checklist'])}"
-                     f" · layer {f['layer']} · {f['confidence']} · `whynet why {f['rule']}`",
+        body.append(Text(f"also: {clean(extra)}"))
+    body.append(Text.assemble(("advice: ", "bold"), clean(f.get("advice", ""))))
+    body.append(Text(f"evidence: {', '.join(clean(e) for e in f.get('evidence', []))}",
+                     style="whynet.source"))
+    for sub in f.get("supporting", []) or []:
+        body.append(supporting_line(sub))
+    body.append(Text(f"{clean(f.get('file', ''))} · checklist "
+                     f"{', '.join(clean(c) for c in f.get('checklist', []))} · layer "
+                     f"{clean(f.get('layer', ''))} · {clean(f.get('confidence', ''))}",
                      style="dim"))
-    title = Text.assemble((f"#{f['rank']} ", "bold"), (sev.upper(), f"whynet.{sev}"),
-                          ("  " + f["title"], "bold"))
+    if why_inside:
+        body.append(_id_line(why_line(f)))
+    title = Text.assemble((f"#{clean(f.get('rank', ''))} ", "bold"),
+                          (sev.upper(), f"whynet.{sev}"),
+                          ("  " + clean(f.get("title", ""), one_line=True), "bold"))
+    if targets:
+        title.append(f" — {', '.join(clean(t, one_line=True) for t in targets)}")
     return Panel(Group(*body), title=title, title_align="left", border_style=f"whynet.{sev}")
 
 
+def why_line(f: Mapping[str, Any]) -> str:
+    return f"whynet why {clean(f.get('rule', ''), one_line=True)}"
+
+
+def supporting_line(sub: Any) -> Text:
+    """A finding folded under this one as its evidence (engine/report.py): one line."""
+    if not isinstance(sub, Mapping):
+        return Text(f"supporting: {clean(sub, one_line=True)}", style="whynet.source")
+    sev = clean(sub.get("severity", "info"))
+    return Text.assemble(("supporting: ", "bold"), (sev, f"whynet.{sev}"),
+                         f" {clean(sub.get('title', ''), one_line=True)} "
+                         f"({clean(sub.get('rule', ''))}): {clean(sub.get('explanation', ''))}")
+
+
+def report_notes(report: Mapping[str, Any]) -> list[str]:
+    return [clean(n, one_line=True) for n in report.get("notes", []) or []]
+
+
 def render_text(report: Mapping[str, Any], con: Console, *, quiet: bool = False) -> None:
-    targets = report.get("targets") or []
-    if targets and report.get("layers"):
-        con.print(layer_table(report["layers"]))
-        for row in report.get("paths", []):
-            con.print(Text.assemble(("path ", "dim"), (row["target"], "bold"), ": ", row["path"]))
-        for target, layer in first_failures(report["layers"]).items():
-            con.print(Text.assemble(("first failing layer for ", ""), (target, "bold"), ": ",
-                                    (layer, "whynet.fail")))
-    findings = report["findings"]
-    shown = [f for f in findings if not quiet or f["severity"] != "info"]
-    if not shown:
-        con.print(Text("No findings at warning or above." if quiet else "No findings.",
-                       style="whynet.ok"))
-    for f in shown:
-        con.print(finding_panel(f))
+    """The verdict lines; then (unless ``quiet``) the notes, each target's layers and path,
+    the findings, rule errors and a count."""
+    for line in verdicts(report):
+        con.print(Text(line), soft_wrap=True)  # one line each, whatever the width
+    if quiet:
+        return
+    for note in report_notes(report):
+        con.print(Text(f"note: {note}", style="whynet.warning"))
+    layers = [row for row in report.get("layers", []) if isinstance(row, Mapping)]
+    paths = [row for row in report.get("paths", []) if isinstance(row, Mapping)]
+    for name in target_names(report):
+        con.print()
+        con.print(layer_table([r for r in layers if r.get("target") == name], name))
+        for row in paths:
+            if row.get("target") == name:
+                con.print(Text.assemble(("path: ", "dim"), clean(row.get("path", ""))))
+    findings = report_findings(report)
+    if not findings:
+        con.print(Text("No findings.", style="whynet.ok"))
+    for f, targets in zip(findings, finding_targets(report), strict=True):
+        fits = len(why_line(f)) + 4 <= con.width  # the box's borders and padding
+        con.print(finding_panel(f, targets, why_inside=fits))
+        if not fits:
+            con.print(_id_line(why_line(f)), soft_wrap=True)
     for err in report.get("rule_errors", []):
-        con.print(Text(f"rule {err['rule']} skipped a fact: {err['message']}",
-                       style="whynet.warning"))
-    n = len([f for f in findings if f["severity"] != "info"])
+        con.print(Text(f"rule {clean(err.get('rule'))} skipped a fact: "
+                       f"{clean(err.get('message'))}", style="whynet.warning"))
+    n = len([f for f in findings if _at_least_warning(f)])
     con.print(Text(f"{len(findings)} finding(s), {n} at warning or above; "
                    f"{len(report.get('facts', []))} facts in report", style="dim"))
 
-
-def _html_supporting(supporting: list[Mapping[str, Any]]) -> str:
-    """The findings folded under one (engine/report.py), as a list under it."""
-    if not supporting:
-        return ""
-    esc = html.escape
-    items = "".join(f"<li class='{esc(s['severity'])}'><b>{esc(s['severity'])}</b> "
-                    f"{esc(s['title'])} ({esc(s['rule'])}): {esc(s['explanation'])}</li>"
-                    for s in supporting)
-    return f"<p>supporting findings:</p><ul class='supporting'>{items}</ul>"
-
-
-def render_html(report: Mapping[str, Any]) -> str:
-    """A self-contained HTML page: findings, layers, and the JSON report for reference."""
-    esc = html.escape
-    rows = "".join(
-        f"<tr><td>{esc(str(r['target']))}</td><td>{esc(r['layer'])}</td>"
-        f"<td class='{esc(r['status'])}'>{esc(r['status'])}</td><td>{esc(str(r['summary']))}</td></tr>"
-        for r in report.get("layers", [])
-    )
-    items = "".join(
-        f"<section class='{esc(f['severity'])}'><h2>#{f['rank']} {esc(f['severity'].upper())}: "
-        f"{esc(f['title'])}</h2><p>{esc(f['explanation'])}</p><p><b>advice:</b> "
-        f"{esc(f['advice'])}</p><p class='meta'>rule {esc(f['rule'])} · checklist "
-        f"{esc(', '.join(f['checklist']))} · evidence {esc(', '.join(f['evidence']))}</p>"
-        f"{_html_supporting(f.get('supporting', []))}</section>"
-        for f in report["findings"]
-    )
-    data = esc(json.dumps(report["findings"], indent=1))
-    return (
-        "<!doctype html><meta charset='utf-8'><title>whynet report</title><style>"
-        "body{font-family:sans-serif;max-width:60em;margin:auto}.error{border-left:4px solid #c00}"
-        ".warning{border-left:4px solid #e90}.info{border-left:4px solid #09c}section{padding:0 1em}"
-        ".fail{color:#c00}.ok{color:#080}.meta{color:#666;font-size:90%}</style>"
-        f"<h1>whynet report</h1><table><tr><th>target</th><th>layer</th><th>status</th>"
-        f"<th>summary</th></tr>{rows}</table>{items or '<p>No findings.</p>'}"
-        f"<details><summary>findings as JSON</summary><pre>{data}</pre></details>"
-    )

@@ -1,64 +1,158 @@
-"""Text rendering, pinned uncoloured (rich's own way: a Console with no colour and a width)."""
+"""Text rendering, pinned uncoloured (rich's own way: a Console with no colour and a width).
+
+Reports are recorded lab runs (tests/fixtures/reports/README.md); hostile values are planted in
+copies of them.
+"""
 
 from __future__ import annotations
 
+import copy
 import io
+import json
+from pathlib import Path
+from typing import Any
 
-from engine.render import console, first_failures, render_html, render_text
+import pytest
 
-REPORT = {
-    "targets": [{"raw": "app:8080"}],
-    "layers": [
-        {"target": "app:8080", "layer": "route", "status": "ok", "summary": "via 10.0.0.1"},
-        {"target": "app:8080", "layer": "transport", "status": "fail", "summary": "timeout"},
-        {"target": "app:8080", "layer": "tls", "status": "fail", "summary": "not reached"},
-    ],
-    "paths": [{"target": "app:8080", "path": "10.0.0.2 (eth0) → gateway 10.0.0.1 → 10.9.0.5 "
-                                             "port 8080 (explicit) [name via 10.0.0.53; direct]"}],
-    "findings": [{
-        "rule": "transport.tcp-timeout-silent-drop", "title": "Connection attempts time out",
-        "severity": "error", "checklist": ["F5", "B1"], "layer": "transport",
-        "confidence": "heuristic", "explanation": "TCP to 10.9.0.5 port 8080 got no answer.",
-        "advice": "Find the dropping firewall.", "evidence": ["probe_tcp:1"], "rank": 1,
-        "instances": 1, "file": "knowledge/transport.yaml:5",
-    }],
-    "facts": [{}, {}],
-    "rule_errors": [],
-}
+from engine.explain import render_why_not, why, why_not
+from engine.knowledge import load_knowledge
+from engine.render import console, finding_targets, first_failures, render_text, verdicts
+from engine.safetext import clean
+
+REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+HOSTILE = ("[link=https://evil.example/]click[/link] [/x] [bold]b[/] "
+           "\x1b]8;;https://evil.example/\x1b\\osc\x1b]8;;\x1b\\ \x1b[31mred\x1b[0m nul\x00 "
+           "bell\x07 cr\rover \u202eevil \ud800lone")
 
 
-def _text(report: dict, quiet: bool = False) -> str:
+def recorded(name: str) -> dict[str, Any]:
+    return json.loads((REPORTS / name).read_text(encoding="utf-8"))
+
+
+def text_of(report: dict[str, Any], quiet: bool = False, width: int = 100) -> str:
     out = io.StringIO()
-    render_text(report, console(out, width=100, color=False), quiet=quiet)
+    render_text(report, console(out, width=width, color=False), quiet=quiet)
     return out.getvalue()
 
 
-def test_first_failing_layer_per_target() -> None:
-    assert first_failures(REPORT["layers"]) == {"app:8080": "transport"}
+def test_clean_strips_every_control_character_but_layout() -> None:
+    assert clean(HOSTILE) == ("[link=https://evil.example/]click[/link] [/x] [bold]b[/] "
+                              "]8;;https://evil.example/\\osc]8;;\\ [31mred[0m nul bell "
+                              "crover evil lone")
+    assert clean("a\tb\nc") == "a\tb\nc" and clean("a\tb\n\nc", one_line=True) == "a b c"
 
 
-def test_text_report_shows_layers_path_first_failure_and_the_finding() -> None:
-    text = _text(REPORT)
-    assert "\x1b[" not in text  # no colour codes when colour is off
+def test_verdict_names_the_failing_layer_and_the_top_finding() -> None:
+    report = recorded("firewall-drop-at-server.json")
+    assert verdicts(report) == [
+        "app.corp.test:8080: transport fails: 198.51.100.20:8080 timeout — UDP to the port gets "
+        "through, TCP is dropped (F3, F5; transport.udp-passes-tcp-dropped)"]
+    assert verdicts(recorded("dns-dead.json")) == [
+        "http://app.corp.test/: name fails: temporary_failure: Temporary failure in name "
+        "resolution — The name does not resolve (D1; name.system-resolution-fails)"]
+    assert verdicts(recorded("healthy-https.json")) == ["https://app.corp.test/: no problem found"]
+
+
+def test_verdict_without_targets_is_one_line() -> None:
+    report = recorded("firewall-drop-at-server.json")
+    report.update(targets=[], layers=[], paths=[])
+    assert verdicts(report) == [
+        "error: UDP to the port gets through, TCP is dropped (F3, F5; "
+        "transport.udp-passes-tcp-dropped) — and 2 more finding(s) at warning or above"]
+    report["findings"] = []
+    assert verdicts(report) == ["no problem found"]
+
+
+def test_a_target_is_found_through_the_facts_a_derived_fact_came_from() -> None:
+    report = recorded("firewall-drop-at-server.json")
+    assert finding_targets(report) == [["app.corp.test:8080"]] * 3
+    # The evidence of the top finding becomes a derived fact made from the probe.
+    top = report["findings"][0]
+    report["facts"].append({"kind": "dropped_flow", "id": "dropped_flow:1", "source": {}})
+    report["justification"]["derived"] = {"dropped_flow:1": "a1"}
+    top["evidence"] = ["dropped_flow:1"]
+    assert finding_targets(report)[0] == ["app.corp.test:8080"]
+
+
+def test_text_report_opens_with_the_verdict_then_layers_path_and_findings() -> None:
+    text = text_of(recorded("firewall-drop-at-server.json"))
+    assert "\x1b" not in text  # no colour codes when colour is off
     lines = [line.rstrip() for line in text.splitlines()]
+    assert lines[0].startswith("app.corp.test:8080: transport fails: 198.51.100.20:8080 timeout")
+    assert "Layers of app.corp.test:8080 (lowest first)" in lines[2]
     flowing = " ".join(text.split())  # rich wraps long lines at the console width
-    assert ("path app:8080: 10.0.0.2 (eth0) → gateway 10.0.0.1 → 10.9.0.5 port 8080 (explicit) "
-            "[name via 10.0.0.53; direct]") in flowing
-    assert "first failing layer for app:8080: transport" in lines
-    assert any(line.startswith("╭─ #1 ERROR  Connection attempts time out") for line in lines)
-    assert "│ advice: Find the dropping firewall." in "\n".join(lines)
-    assert lines[-1] == "1 finding(s), 1 at warning or above; 2 facts in report"
+    assert ("path: 10.20.0.10 (eth0) → gateway 10.20.0.1 → 198.51.100.20 port 8080 (explicit) "
+            "[name via 10.20.0.53; direct]") in flowing
+    assert any(line.startswith("╭─ #1 ERROR  UDP to the port gets through, TCP is dropped — "
+                               "app.corp.test:8080") for line in lines)
+    assert lines[-1] == "3 finding(s), 3 at warning or above; 123 facts in report"
 
 
-def test_quiet_hides_info_findings() -> None:
-    info = dict(REPORT, findings=[dict(REPORT["findings"][0], severity="info")], layers=[],
-                targets=[])
-    assert "No findings at warning or above." in _text(info, quiet=True)
-    assert "#1 INFO" in _text(info)
+@pytest.mark.parametrize("width", [40, 100])
+def test_quiet_prints_exactly_the_verdict_lines_whatever_the_width(width: int) -> None:
+    report = recorded("dns-dead.json")
+    assert text_of(report, quiet=True, width=width).splitlines() == verdicts(report)
 
 
-def test_html_escapes_what_it_shows() -> None:
-    hostile = dict(REPORT, findings=[dict(REPORT["findings"][0],
-                                          explanation="<script>alert(1)</script>")])
-    page = render_html(hostile)
-    assert "<script>alert" not in page and "&lt;script&gt;" in page
+@pytest.mark.parametrize("width", [30, 60])
+def test_rule_ids_are_never_cut(width: int) -> None:
+    text = text_of(recorded("firewall-drop-at-server.json"), width=width)
+    for rule in ("transport.udp-passes-tcp-dropped", "transport.ping-ok-tcp-dropped",
+                 "transport.tcp-timeout-silent-drop"):
+        assert f"whynet why {rule}" in text
+
+
+def test_first_failing_layer_per_target() -> None:
+    report = recorded("dns-dead.json")
+    assert first_failures(report["layers"]) == {"http://app.corp.test/": "name"}
+
+
+def _plant(report: dict[str, Any]) -> dict[str, Any]:
+    """Hostile values where a remote peer or another machine's snapshot can put them."""
+    report = copy.deepcopy(report)
+    report["targets"][0]["raw"] = "[fd00::99]:22"
+    for row in report["layers"] + report["paths"]:
+        row["target"] = "[fd00::99]:22"
+    for f in report["facts"]:
+        if f.get("target") == "app.corp.test:8080":
+            f["target"] = "[fd00::99]:22"
+        if f["kind"] == "probe_tcp":
+            f["error"] = HOSTILE
+    report["layers"][4]["summary"] = HOSTILE
+    report["findings"][0]["explanation"] = HOSTILE
+    report["findings"][0]["title"] = HOSTILE
+    report["justification"]["activations"][0]["explanation"] = HOSTILE
+    return report
+
+
+def _assert_shown_safely(text: str) -> None:
+    assert not any(ch in text for ch in "\x1b\x00\x07\r\u202e\ud800"), repr(text)
+    assert "[link=https://evil.example/]click[/link] [/x] [bold]b[/]" in " ".join(text.split())
+
+
+def test_hostile_values_are_shown_literally_and_without_control_characters() -> None:
+    report = _plant(recorded("firewall-drop-at-server.json"))
+    for quiet in (False, True):
+        text = text_of(report, quiet=quiet, width=400)
+        _assert_shown_safely(text)
+        assert text.startswith("[fd00::99]:22: transport fails: [link=")
+
+
+def test_why_and_why_not_show_hostile_facts_literally() -> None:
+    report = _plant(recorded("firewall-drop-at-server.json"))
+    kb = load_knowledge()
+    out = io.StringIO()
+    con = console(out, width=400, color=False)
+    tree = why(report, kb.get("transport.udp-passes-tcp-dropped"))
+    assert tree is not None
+    con.print(tree)
+    con.print(render_why_not(why_not(report, kb.get("transport.tcp-refused"))))
+    _assert_shown_safely(out.getvalue())
+    assert "target=[fd00::99]:22" in out.getvalue()
+
+
+def test_mixed_machines_note_is_shown() -> None:
+    report = recorded("healthy-https.json")
+    report["notes"] = ["two machines mixed: \x1b[2Jsnapshot of vm"]
+    text = text_of(report)
+    assert "note: two machines mixed: [2Jsnapshot of vm" in text
