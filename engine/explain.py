@@ -78,7 +78,7 @@ def _add_activation(parent: Tree, act: Mapping[str, Any], facts: ReportFacts, de
             continue
         fnode = cnode.add(_fact_label(facts.by_id.get(fid), fid))
         for name, related in (cond.get("related") or {}).items():  # a relation's two facts
-            fnode.add(f"{name}: " + _fact_label(facts.by_id.get(related), related))
+            fnode.add(f"{markup(name)}: " + _fact_label(facts.by_id.get(related), related))
         parent_act = facts.derived.get(fid)
         if parent_act and depth < 10 and parent_act in facts.activations:
             derived_from = facts.activations[parent_act]
