@@ -135,10 +135,19 @@ def _at_least_warning(finding: Mapping[str, Any]) -> bool:
     return finding.get("severity") in ("warning", "error")
 
 
+def _title_alone(finding: Mapping[str, Any]) -> str:
+    """The finding's title without the `` — TARGETS`` the report adds (the verdict line
+    already starts with the target)."""
+    title = str(finding.get("title", ""))
+    targets = finding.get("targets")
+    suffix = f" — {', '.join(map(str, targets))}" if isinstance(targets, list) and targets else ""
+    return title[:-len(suffix)] if suffix and title.endswith(suffix) else title
+
+
 def _cause(finding: Mapping[str, Any]) -> str:
     """``title (checklist; rule id)``: what a verdict line says about a finding."""
     checklist = ", ".join(clean(c) for c in finding.get("checklist", []))
-    return (f"{clean(finding.get('title', ''), one_line=True)} "
+    return (f"{clean(_title_alone(finding), one_line=True)} "
             f"({checklist + '; ' if checklist else ''}{clean(finding.get('rule', ''))})")
 
 
@@ -231,7 +240,7 @@ def finding_panel(f: Mapping[str, Any], targets: Sequence[str] = (), *,
     title = Text.assemble((f"#{clean(f.get('rank', ''))} ", "bold"),
                           (sev.upper(), f"whynet.{sev}"),
                           ("  " + clean(f.get("title", ""), one_line=True), "bold"))
-    if targets:
+    if targets and "targets" not in f:  # older reports' titles do not name their targets
         title.append(f" — {', '.join(clean(t, one_line=True) for t in targets)}")
     return Panel(Group(*body), title=title, title_align="left", border_style=f"whynet.{sev}")
 
@@ -275,10 +284,13 @@ def render_text(report: Mapping[str, Any], con: Console, *, quiet: bool = False)
     if not findings:
         con.print(Text("No findings.", style="whynet.ok"))
     for f, targets in zip(findings, finding_targets(report), strict=True):
-        fits = len(why_line(f)) + 4 <= con.width  # the box's borders and padding
+        ids = [why_line(f)] + [why_line(sub) for sub in f.get("supporting", []) or []
+                               if isinstance(sub, Mapping)]
+        fits = max(map(len, ids)) + 4 <= con.width  # the box's borders and padding
         con.print(finding_panel(f, targets, why_inside=fits))
-        if not fits:
-            con.print(_id_line(why_line(f)), soft_wrap=True)
+        if not fits:  # too narrow for a rule id: below the box, each on its own line
+            for line in ids:
+                con.print(_id_line(line), soft_wrap=True)
     for err in report.get("rule_errors", []):
         con.print(Text(f"rule {clean(err.get('rule'))} skipped a fact: "
                        f"{clean(err.get('message'))}", style="whynet.warning"))

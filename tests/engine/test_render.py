@@ -45,8 +45,8 @@ def test_clean_strips_every_control_character_but_layout() -> None:
 def test_verdict_names_the_failing_layer_and_the_top_finding() -> None:
     report = recorded("firewall-drop-at-server.json")
     assert verdicts(report) == [
-        "app.corp.test:8080: transport fails: 198.51.100.20:8080 timeout — UDP to the port gets "
-        "through, TCP is dropped (F3, F5; transport.udp-passes-tcp-dropped)"]
+        "app.corp.test:8080: transport fails: 198.51.100.20:8080 timeout — Ping answers, but TCP "
+        "to the port is dropped (B4, F5; transport.ping-ok-tcp-dropped)"]
     assert verdicts(recorded("dns-dead.json")) == [
         "http://app.corp.test/: name fails: temporary_failure: Temporary failure in name "
         "resolution — The name does not resolve (D1; name.system-resolution-fails)"]
@@ -57,17 +57,21 @@ def test_verdict_without_targets_is_one_line() -> None:
     report = recorded("firewall-drop-at-server.json")
     report.update(targets=[], layers=[], paths=[])
     assert verdicts(report) == [
-        "error: UDP to the port gets through, TCP is dropped (F3, F5; "
-        "transport.udp-passes-tcp-dropped) — and 2 more finding(s) at warning or above"]
+        "error: Ping answers, but TCP to the port is dropped (B4, F5; "
+        "transport.ping-ok-tcp-dropped)"]
+    report["findings"] *= 2
+    assert verdicts(report)[0].endswith(" — and 1 more finding(s) at warning or above")
     report["findings"] = []
     assert verdicts(report) == ["no problem found"]
 
 
 def test_a_target_is_found_through_the_facts_a_derived_fact_came_from() -> None:
     report = recorded("firewall-drop-at-server.json")
-    assert finding_targets(report) == [["app.corp.test:8080"]] * 3
-    # The evidence of the top finding becomes a derived fact made from the probe.
+    assert finding_targets(report) == [["app.corp.test:8080"]]
+    # A report without a finding's targets (before 2026-11-29): found through its evidence,
+    # here a derived fact made from the probe.
     top = report["findings"][0]
+    del top["targets"]
     report["facts"].append({"kind": "dropped_flow", "id": "dropped_flow:1", "source": {}})
     report["justification"]["derived"] = {"dropped_flow:1": "a1"}
     top["evidence"] = ["dropped_flow:1"]
@@ -83,9 +87,14 @@ def test_text_report_opens_with_the_verdict_then_layers_path_and_findings() -> N
     flowing = " ".join(text.split())  # rich wraps long lines at the console width
     assert ("path: 10.20.0.10 (eth0) → gateway 10.20.0.1 → 198.51.100.20 port 8080 (explicit) "
             "[name via 10.20.0.53; direct]") in flowing
-    assert any(line.startswith("╭─ #1 ERROR  UDP to the port gets through, TCP is dropped — "
-                               "app.corp.test:8080") for line in lines)
-    assert lines[-1] == "3 finding(s), 3 at warning or above; 123 facts in report"
+    assert any(line.startswith("╭─ #1 ERROR  Ping answers, but TCP to the port is dropped — "
+                               "app.corp.test:8080 ─") for line in lines)
+    # The timeout it explains is folded under it, shown inside its box.
+    boxed = " ".join(text.replace("│", " ").split())
+    assert ("supporting: error Connection attempts time out (silently dropped) — "
+            "app.corp.test:8080 (transport.tcp-timeout-silent-drop): TCP to 198.51.100.20 port "
+            "8080 got no answer") in boxed
+    assert lines[-1] == "1 finding(s), 1 at warning or above; 126 facts in report"
 
 
 @pytest.mark.parametrize("width", [40, 100])
@@ -97,9 +106,8 @@ def test_quiet_prints_exactly_the_verdict_lines_whatever_the_width(width: int) -
 @pytest.mark.parametrize("width", [30, 60])
 def test_rule_ids_are_never_cut(width: int) -> None:
     text = text_of(recorded("firewall-drop-at-server.json"), width=width)
-    for rule in ("transport.udp-passes-tcp-dropped", "transport.ping-ok-tcp-dropped",
-                 "transport.tcp-timeout-silent-drop"):
-        assert f"whynet why {rule}" in text
+    assert "whynet why transport.ping-ok-tcp-dropped" in text
+    assert "transport.tcp-timeout-silent-drop" in text  # the supporting finding's
 
 
 def test_first_failing_layer_per_target() -> None:
@@ -143,7 +151,7 @@ def test_why_and_why_not_show_hostile_facts_literally() -> None:
     kb = load_knowledge()
     out = io.StringIO()
     con = console(out, width=400, color=False)
-    tree = why(report, kb.get("transport.udp-passes-tcp-dropped"))
+    tree = why(report, kb.get("transport.ping-ok-tcp-dropped"))
     assert tree is not None
     con.print(tree)
     con.print(render_why_not(why_not(report, kb.get("transport.tcp-refused"))))

@@ -149,7 +149,7 @@ def test_why_on_a_report_with_markup_and_escapes_in_its_facts(tmp_path: Path) ->
     report["justification"]["activations"][0]["explanation"] = HOSTILE
     path = tmp_path / "report.json"
     path.write_text(json.dumps(report), encoding="utf-8")
-    res = run_piped(["why", "transport.udp-passes-tcp-dropped", "--report", str(path)],
+    res = run_piped(["why", "transport.ping-ok-tcp-dropped", "--report", str(path)],
                     _env(tmp_path, COLUMNS="400"))
     assert res.returncode == 0, res.stderr
     assert not any(ch in res.stdout for ch in "\x1b\x00\x07\r\u202e"), repr(res.stdout)
