@@ -18,6 +18,16 @@ def esc(value: Any) -> str:
     return html.escape(clean(value))
 
 
+def _supporting(supporting: list[Mapping[str, Any]]) -> str:
+    """The findings folded under one (engine/report.py), as a list under it."""
+    if not supporting:
+        return ""
+    items = "".join(f"<li class='{esc(s['severity'])}'><b>{esc(s['severity'])}</b> "
+                    f"{esc(s['title'])} ({esc(s['rule'])}): {esc(s['explanation'])}</li>"
+                    for s in supporting)
+    return f"<p>supporting findings:</p><ul class='supporting'>{items}</ul>"
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """A self-contained HTML page: findings, layers, and the JSON report for reference."""
     rows = "".join(
@@ -29,7 +39,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<section class='{esc(f['severity'])}'><h2>#{esc(f['rank'])} {esc(f['severity'].upper())}: "
         f"{esc(f['title'])}</h2><p>{esc(f['explanation'])}</p><p><b>advice:</b> "
         f"{esc(f['advice'])}</p><p class='meta'>rule {esc(f['rule'])} · checklist "
-        f"{esc(', '.join(f['checklist']))} · evidence {esc(', '.join(f['evidence']))}</p></section>"
+        f"{esc(', '.join(f['checklist']))} · evidence {esc(', '.join(f['evidence']))}</p>"
+        f"{_supporting(f.get('supporting', []))}</section>"
         for f in report["findings"]
     )
     data = esc(json.dumps(report["findings"], indent=1))

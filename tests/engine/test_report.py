@@ -9,7 +9,8 @@ from typing import Any
 from engine.facts import Fact
 from engine.inference import example_facts, run
 from engine.knowledge import KnowledgeBase, load_files, load_knowledge
-from engine.render import console, render_html, render_text
+from engine.render import console, render_text
+from engine.render_html import render_html
 from engine.report import build_findings, build_report, exit_code
 
 
