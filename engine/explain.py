@@ -4,7 +4,7 @@
   came from (file and line, command, netlink), and, for a derived fact, the activation that
   derived it, recursively down to collected or probed facts.
 * :func:`why_not` re-checks a rule that did not fire condition by condition against the
-  report's facts (the same operators and expressions the engine compiled) and says which
+  report's facts, with the engine's own matcher (:mod:`engine.matching`), and says which
   condition stopped it, how many facts each condition matched, and the nearest partial match.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 from rich.tree import Tree
 
-from engine import expr
 from engine.facts import Fact, describe_source
 from engine.inference import FactView, fact_fields
-from engine.knowledge import Condition, FieldTest, Rule
+from engine.knowledge import Condition, Rule
+from engine.matching import alpha_passes, expression_holds, failed_tests
 from engine.render import markup
 
 MAX_PARTIALS = 20000  # bound the join while re-checking a rule
@@ -106,40 +106,39 @@ class WhyNot:
     errors: list[str] = field(default_factory=list)
 
 
+def _bind(cond: Condition, fact: Fact, fields: Mapping[str, Any], scope: Mapping[str, Any],
+          ids: Mapping[str, str], by_id: Mapping[str, Fact]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The names bound once ``fact`` meets ``cond``: its alias, a relation fact's two facts,
+    and the ``$var`` values it binds first (as the engine's activation binds them)."""
+    inner, inner_ids = dict(scope), dict(ids)
+    if cond.alias:
+        inner[cond.alias] = FactView(fact)
+        inner_ids[cond.alias] = fact.id
+    for name, side in cond.sides:
+        related = by_id.get(str(fields.get(side)))
+        if related is not None:
+            inner[name] = FactView(related)
+            inner_ids[name] = related.id
+    for t in cond.tests:
+        if t.var and t.var not in inner:
+            inner[t.var] = fields.get(t.field)
+    return inner, inner_ids
+
+
 def _test_failures(cond: Condition, fields: Mapping[str, Any], scope: Mapping[str, Any],
                    fact: Fact, by_id: Mapping[str, Fact]) -> list[str]:
-    """Which of a condition's tests this fact fails, given what is bound so far."""
-    failed: list[str] = []
-    for t in cond.tests:
-        if not _field_ok(t, fields, scope):
-            failed.append(f"{t.describe()} (has {fields.get(t.field)!r})")
+    """Which of a condition's tests this fact fails, given what is bound so far: the engine's
+    own matcher (engine.matching) decides, this only words the answer."""
+    failed = [f"{t.describe()} (has {fields.get(t.field)!r})"
+              for t in failed_tests(cond, fields, scope)]
     if not failed and cond.test:
-        inner = dict(scope)
-        if cond.alias:
-            inner[cond.alias] = FactView(fact)
-        for name, side in cond.sides:
-            related = by_id.get(str(fields.get(side)))
-            if related is not None:
-                inner[name] = FactView(related)
-        for t in cond.tests:
-            if t.var and t.var not in inner:
-                inner[t.var] = fields.get(t.field)
+        inner, _ = _bind(cond, fact, fields, scope, {}, by_id)
         try:
-            if not expr.evaluate(cond.test, inner):
+            if not expression_holds(cond.test, inner):
                 failed.append(f"test {cond.test!r} is false")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the engine skips this match too
             failed.append(f"test {cond.test!r} failed: {exc}")
     return failed
-
-
-def _field_ok(t: FieldTest, fields: Mapping[str, Any], scope: Mapping[str, Any]) -> bool:
-    value = fields.get(t.field)
-    if t.var is not None:
-        return t.var not in scope or scope[t.var] == value
-    try:
-        return t.check(value)
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
@@ -149,7 +148,7 @@ def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
     partials: list[tuple[dict[str, Any], dict[str, str]]] = [({}, {})]
     for cond in rule.when:
         candidates = facts.of_kind(cond.kind)
-        alpha = [f for f in candidates if _alpha(cond, f)]
+        alpha = [f for f in candidates if alpha_passes(cond, fact_fields(f))]
         check = ConditionCheck(cond, len(candidates), len(alpha), 0)
         result.checks.append(check)
         new: list[tuple[dict[str, Any], dict[str, str]]] = []
@@ -170,19 +169,7 @@ def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
                     new.append((scope, ids))
                 continue
             for f in matching:
-                s2, ids2 = dict(scope), dict(ids)
-                fields = fact_fields(f)
-                if cond.alias:
-                    s2[cond.alias] = FactView(f)
-                    ids2[cond.alias] = f.id
-                for name, side in cond.sides:  # a relation fact's two facts
-                    related = facts.by_id.get(str(f.fields.get(side)))
-                    if related is not None:
-                        s2[name] = FactView(related)
-                        ids2[name] = related.id
-                for t in cond.tests:
-                    if t.var and t.var not in s2:
-                        s2[t.var] = fields.get(t.field)
+                s2, ids2 = _bind(cond, f, fact_fields(f), scope, ids, facts.by_id)
                 new.append((s2, ids2))
                 if len(new) >= MAX_PARTIALS:
                     break
@@ -198,13 +185,6 @@ def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
     else:
         result.partial = partials[0][1] if partials else {}
     return result
-
-
-def _alpha(cond: Condition, f: Fact) -> bool:
-    try:
-        return cond.alpha_match(fact_fields(f))
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def render_why_not(w: WhyNot) -> Tree:

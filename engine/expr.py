@@ -314,6 +314,13 @@ def _safe(fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return check
 
 
+def _contains(actual: Any, part: Any) -> bool:
+    """A string contains a substring; a list contains an element."""
+    if isinstance(actual, str):
+        return isinstance(part, str) and part in actual
+    return part in _as_list(actual)
+
+
 def _equal(actual: Any, expected: Any) -> bool:
     if isinstance(actual, (list, tuple)) and isinstance(expected, list):
         return list(actual) == expected
@@ -327,8 +334,8 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "not_in": lambda a, e: a not in _as_list(e),
     "lt": _cmp(operator.lt), "le": _cmp(operator.le),
     "gt": _cmp(operator.gt), "ge": _cmp(operator.ge),
-    "contains": lambda a, e: e in _as_list(a),
-    "contains_any": lambda a, e: any(x in _as_list(a) for x in _as_list(e)),
+    "contains": lambda a, e: _contains(a, e),
+    "contains_any": lambda a, e: any(_contains(a, x) for x in _as_list(e)),
     "exists": lambda a, e: (a is not None and a != [] and a != "") == bool(e),
     "in_cidr": _safe(_in_any_cidr),
     "not_in_cidr": _safe(lambda a, e: a is not None and not _in_any_cidr(a, e)),

@@ -25,10 +25,12 @@ from experta import Fact as XFact
 from experta import Rule as XRule
 
 import engine._compat  # noqa: F401 - must run before experta is imported
-from engine import expr, relations
+from engine import relations
 from engine.facts import Fact
 from engine.kinds import KINDS
-from engine.knowledge import Condition, KnowledgeBase, Rule, render_template
+from engine.knowledge import Condition, FieldTest, KnowledgeBase, Rule, render_template
+from engine.matching import alpha_passes, expression_holds, field_passes
+from engine.matching import plain as _plain
 
 
 @dataclass
@@ -77,15 +79,6 @@ class InferenceResult:
         return [a for a in self.activations if a.rule == rule_id]
 
 
-def _plain(value: Any) -> Any:
-    """experta freezes lists and dicts; turn them back into JSON types."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, frozenset, set)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def fact_fields(fact: Fact) -> dict[str, Any]:
     """A fact's fields with every field of its kind present (missing ones as None), so
     ``exists: false`` and equality with null behave the same for absent and null fields."""
@@ -130,16 +123,9 @@ def relevant(kb_rules: Iterable[Rule], facts: Iterable[Fact]) -> list[Fact]:
         if not conds:
             continue
         fields = fact_fields(f)
-        if any(_alpha_ok(c, fields) for c in conds):
+        if any(alpha_passes(c, fields) for c in conds):
             out.append(f)
     return out
-
-
-def _alpha_ok(cond: Condition, fields: Mapping[str, Any]) -> bool:
-    try:
-        return cond.alpha_match(fields)
-    except Exception:  # noqa: BLE001 - an odd fact simply does not match
-        return False
 
 
 class _Runner:
@@ -187,17 +173,16 @@ class _Runner:
         for t in cond.tests:
             if t.var is not None:
                 c: Any = getattr(MATCH, _value_var(t.var))
-            elif t.op == "eq" and isinstance(t.value, (str, int, float, bool)):
-                c = t.value  # a literal: experta indexes it in the alpha network
             else:
-                c = P(self._predicate(rule, t.check))
+                # Every field test, a literal too, goes through the matcher why-not uses.
+                c = P(self._predicate(rule, t))
             constraints[t.field] = constraints[t.field] & c if t.field in constraints else c
         return XFact(**constraints)
 
-    def _predicate(self, rule: Rule, check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    def _predicate(self, rule: Rule, test: FieldTest) -> Callable[[Any], bool]:
         def predicate(value: Any) -> bool:
             try:
-                return bool(check(_plain(value)))
+                return field_passes(test, value)
             except Exception as exc:  # noqa: BLE001 - reported, the rule is skipped for it
                 self.errors.append(RuleError(rule.id, f"{exc.__class__.__name__}: {exc}"))
                 return False
@@ -211,7 +196,7 @@ class _Runner:
 
         def test(**context: Any) -> bool:
             try:
-                return bool(expr.evaluate(source, self._scope(context, names, sides)))
+                return expression_holds(source, self._scope(context, names, sides))
             except Exception as exc:  # noqa: BLE001 - reported, this match is skipped
                 self.errors.append(RuleError(rule.id, f"test {source!r}: "
                                                       f"{exc.__class__.__name__}: {exc}"))

@@ -24,6 +24,7 @@ import yaml
 
 from engine import expr
 from engine.kinds import KINDS, LAYERS, SEVERITIES, field_problems
+from engine.matching import field_passes
 
 CHECKLIST_IDS: frozenset[str] = frozenset(
     [f"B{i}" for i in range(1, 6)] + [f"R{i}" for i in range(1, 9)] + ["C1", "C2"]
@@ -167,7 +168,8 @@ class FieldTest:
     var: str | None = None
 
     def check(self, actual: Any) -> bool:
-        return expr.OPERATORS[self.op](actual, self.value)
+        """Whether ``actual`` passes this test: the engine's matcher decides."""
+        return field_passes(self, actual)
 
     def describe(self) -> str:
         if self.var:
@@ -190,11 +192,9 @@ class Condition:
 
     @property
     def alpha_tests(self) -> tuple[FieldTest, ...]:
-        """Tests on the fact alone (no binding): what a fact must pass to ever match."""
+        """Tests on the fact alone (no binding): what a fact must pass to ever match
+        (engine.matching.alpha_passes applies them)."""
         return tuple(t for t in self.tests if t.var is None)
-
-    def alpha_match(self, fields: Mapping[str, Any]) -> bool:
-        return all(t.check(fields.get(t.field)) for t in self.alpha_tests)
 
     def describe(self) -> str:
         parts = [f"{'no ' if self.negated else ''}{self.kind}"]

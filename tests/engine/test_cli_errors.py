@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 import cli
@@ -34,10 +35,13 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def _run(argv: list[str], monkeypatch: pytest.MonkeyPatch,
          capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["whynet", *argv])
-    with pytest.raises(SystemExit) as exc:
+    code = 0
+    try:
         cli.run()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
     out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
+    return code, out, err
 
 
 ERROR_TABLE = [
@@ -79,3 +83,30 @@ def test_every_bad_input_is_one_line_and_exit_2(
     assert len(lines) == 1, err
     assert lines[0].startswith("Error: ") and message in lines[0], lines[0]
     assert "internal error" not in err and "Traceback" not in err
+
+
+def _commands(group: click.Group, prefix: str = "whynet") -> list[tuple[str, click.Command]]:
+    out: list[tuple[str, click.Command]] = [(prefix, group)]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            out += _commands(command, f"{prefix} {name}")
+        else:
+            out.append((f"{prefix} {name}", command))
+    return out
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    missing = [f"{path} {param.opts[0]}" for path, command in _commands(cli.main)
+               for param in command.params
+               if isinstance(param, click.Option) and not (param.help or "").strip()]
+    assert missing == []
+    assert all((command.help or "").strip() for _, command in _commands(cli.main))
+
+
+def test_diagnose_help_shows_target_forms_and_exit_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(["diagnose", "--help"], monkeypatch, capsys)
+    assert code == 0
+    assert "[2001:db8::1]:22" in out and "https://host:8443/path" in out
+    assert "Exit codes:" in out and "1  findings at warning or above" in out
