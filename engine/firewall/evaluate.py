@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.facts import Fact
@@ -65,6 +65,11 @@ NON_TERMINATING = frozenset({
 # Address translation at the end of a NAT chain: accepted for this base chain.
 SOURCE_NAT = frozenset({"masquerade", "snat"})
 DESTINATION_NAT = frozenset({"dnat", "redirect", "tproxy"})
+# Conntrack looks packets up at this priority of prerouting and output: chains before it see
+# no connection (``ct state invalid``); at the same priority the order is the order the hooks
+# were registered in, which no ruleset listing shows.
+CONNTRACK_PRIORITY = -200
+CONNTRACK_HOOKS = frozenset({"prerouting", "output"})
 MAX_JUMP_DEPTH = 16  # the kernel's NFT_JUMP_STACK_SIZE / xtables' limit on nested jumps
 INDEX_MIN_RULES = 16  # shorter chains are scanned
 
@@ -79,6 +84,8 @@ class Packet:
 
     ``direction``: ``output`` (this host sends it), ``input`` (to a local port), ``forward``.
     ``None`` fields are unknown: "a value no rule names" (see the module docstring).
+    ``ct_state`` is what conntrack says after its lookup; chains that run before it (priority
+    below -200 on prerouting and output) see ``invalid``.
     """
 
     direction: str
@@ -215,6 +222,8 @@ class _Match:
         elif key == "l4proto":
             hit = packet.protocol in self.names
         elif key == "ct_state":
+            if packet.ct_state == "":  # conntrack's order against this chain is not known
+                return None
             hit = packet.ct_state in self.names
         elif key in ("saddr", "daddr"):
             text = packet.saddr if key == "saddr" else packet.daddr
@@ -339,6 +348,10 @@ class _Rule:
                 unknown = unknown or m.problem
                 continue
             hit = m.holds(packet)
+            if hit is None and m.key == "ct_state":
+                unknown = unknown or (f"{m.text} (a chain at conntrack's priority "
+                                      f"{CONNTRACK_PRIORITY} may run before or after it)")
+                continue
             if hit is None:
                 on_unknown_fields.append(m.text)
                 hit = m.negate
@@ -530,6 +543,7 @@ class Ruleset:
             for hook in HOOKS_BY_DIRECTION[packet.direction]:
                 for chain in self._chains_at(hook, packet):
                     walked.append(f"{chain.key[2]} {chain.key[3]} {chain.name}")
+                    walk.packet = _conntrack_view(packet, hook, chain.priority)
                     verdict, ref, reject_with = self._run_base(chain, walk)
                     if verdict in ("drop", "reject") and hook == "ingress" and not chain.devices:
                         # nft's JSON (1.0.6) does not say which device a netdev chain is on
@@ -643,6 +657,14 @@ class Ruleset:
         return None
 
 
+def _conntrack_view(packet: Packet, hook: str, priority: int) -> Packet:
+    """The packet as a chain sees it: before conntrack (raw, priority -300) a packet has no
+    connection yet and ``ct state`` reads ``invalid``; at conntrack's own priority, unknown."""
+    if hook not in CONNTRACK_HOOKS or priority > CONNTRACK_PRIORITY:
+        return packet
+    return replace(packet, ct_state="invalid" if priority < CONNTRACK_PRIORITY else "")
+
+
 def _vmap_verdict(rule: _Rule, packet: Packet, walk: _Walk) -> tuple[str | None, str | None]:
     assert rule.vmap is not None
     key_match, pairs = rule.vmap
@@ -652,6 +674,9 @@ def _vmap_verdict(rule: _Rule, packet: Packet, walk: _Walk) -> tuple[str | None,
         if m.problem is not None:
             raise _Undecided(m.problem, rule.ref)
         hit = m.holds(packet)
+        if hit is None and m.key == "ct_state":
+            raise _Undecided(f"{m.text} (a chain at conntrack's priority {CONNTRACK_PRIORITY} "
+                             "may run before or after it)", rule.ref)
         if hit is None:
             walk.assumed.append(rule.ref)
             continue
