@@ -168,6 +168,7 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
     """
     from engine.diagnose import diagnose as run_diagnosis
     from engine.facts import FactError
+    from engine.history import history_path
     from engine.probes.target import TargetError
 
     if timeout <= 0:
@@ -186,7 +187,7 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
         with progress_line() as progress:
             report = run_diagnosis(kb, list(targets), snapshot=snapshot, timeout=timeout,
                                    listen_ports=list(listen_ports), env=dict(os.environ),
-                                   progress=progress)
+                                   progress=progress, history_file=history_path())
     except (FactError, TargetError) as exc:
         fail(str(exc))
     text = json.dumps(report, indent=1, default=str)
@@ -320,6 +321,51 @@ def why_not(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -
 @main.group()
 def rules() -> None:
     """List, write, validate and test knowledge-base rules (see docs/writing-rules.md)."""
+
+
+@main.command("history")
+@click.option("--target", "only", metavar="TARGET", help="Only this target (as typed).")
+@click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Show the latest N runs.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def history(only: str | None, limit: int, fmt: str) -> None:
+    """Earlier diagnoses of this machine's targets (N4): when each failed, and whether the
+    failures cluster by hour of day or weekday. Kept in $XDG_STATE_HOME/whynet/history.jsonl."""
+    from datetime import datetime
+
+    from engine.history import history_path, pattern_of, read_history
+
+    path = history_path()
+    entries = [e for e in read_history(path) if only is None or e["target"] == only]
+    now = datetime.now().astimezone()
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        by_target.setdefault(e["target"], []).append(e)
+    patterns = {t: pattern_of(runs, now) for t, runs in by_target.items()}
+    if fmt == "json":
+        click.echo(json.dumps({"file": str(path), "entries": entries[-limit:],
+                               "patterns": patterns}, indent=1))
+        return
+    from rich.table import Table
+
+    from engine.render import console
+
+    con = console()
+    if not entries:
+        con.print(f"no diagnoses recorded in {path}")
+        return
+    table = Table(title=f"{min(limit, len(entries))} of {len(entries)} runs ({path})")
+    for col in ("at", "target", "result", "first failing layer", "top finding"):
+        table.add_column(col)
+    for e in entries[-limit:]:
+        table.add_row(e["at"], e["target"], "ok" if e["ok"] else "fail", e.get("layer") or "",
+                      e.get("rule") or "")
+    con.print(table)
+    for target, p in patterns.items():
+        when = (f"failures cluster by {p['clustered_by']}: {p['window']}" if p["clustered_by"]
+                else "no time pattern")
+        con.print(f"{target}: {p['runs']} runs, {p['failures']} failed; {when}", markup=False,
+                  highlight=False)
 
 
 @rules.command("list")

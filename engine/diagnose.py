@@ -7,6 +7,8 @@ This is the only place that joins the network side (collectors, probes) with the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from engine.facts import Fact, Snapshot, unique_ids
@@ -25,9 +27,12 @@ def diagnose(
     listen_ports: list[int] | None = None,
     env: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    history_file: Path | None = None,
 ) -> dict[str, Any]:
     """Run a whole diagnosis; raises FactError (bad snapshot) or TargetError (bad target).
-    ``progress`` hears each stage as it starts (the command line shows it on a terminal)."""
+    ``progress`` hears each stage as it starts (the command line shows it on a terminal).
+    ``history_file``: a live run reads the earlier runs' time patterns from it (N4) and
+    appends its own outcome per target (``engine.history``)."""
     from engine.probes.target import parse_target
 
     def stage(text: str) -> None:
@@ -65,6 +70,13 @@ def diagnose(
         all_facts += network_paths(parsed, all_facts)
         layers = layer_summary(parsed, all_facts)
         paths = path_summary(parsed, all_facts)
+    now = datetime.now().astimezone()
+    keep_history = history_file is not None and not snapshot and bool(parsed)
+    if keep_history and history_file is not None:
+        from engine.history import history_facts, read_history
+
+        all_facts += history_facts(read_history(history_file), [t.raw for t in parsed], now,
+                                   history_file)
     stage(f"inferring: {len(kb.active_rules)} rules over {len(all_facts)} facts")
     result = run(kb, all_facts)
     report = build_report(
@@ -75,6 +87,12 @@ def diagnose(
     report["paths"] = paths
     if snapshot and (parsed or listen_ports):
         report["notes"] = [mixed_machines_note(host, collected_at)]
+    if keep_history and history_file is not None:
+        from engine.history import record
+
+        problem = record(history_file, report, now)
+        if problem:
+            report.setdefault("notes", []).append(f"history not written: {problem}")
     return report
 
 

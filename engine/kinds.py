@@ -363,6 +363,17 @@ KINDS: dict[str, KindSpec] = {
            http_version=("str", "HTTP/1.1..."), server=("str", "Server header"),
            location=("str", "Location header"), via=("str", "Via header"),
            via_proxy=("bool", "sent through a proxy")),
+        _k("history_pattern", "engine.history", "when earlier diagnoses of a target failed: "
+           "runs, failures, and whether they cluster by hour of day or weekday (N4)",
+           target=("str", "the target as the user wrote it"),
+           runs=("int", "earlier live diagnoses of it"), failures=("int", "of them failed"),
+           successes=("int", "of them worked"),
+           failure_days=("int", "distinct dates with a failure"),
+           clustered_by=("str", "hour, weekday, or null (no pattern)"),
+           window=("str", "the hours (22:00-06:00) or weekdays the failures fall in, or null"),
+           now_in_window=("bool", "this run is inside that window, or null"),
+           first_run=("str", "time of the first recorded run"),
+           last_run=("str", "time of the latest recorded run")),
         # --- derived from the probes before inference ---------------------------------
         _k("network_path", "engine.layers", "the path to one address of a target, hop by hop "
            "(B3), and which hops no probe could show",

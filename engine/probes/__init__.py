@@ -13,8 +13,8 @@ For every target, concurrently with every other target:
 5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
 
-Plus one ``probe_listen`` per ``--listen`` port, and, at the same time as the targets, one
-``probe_dad`` per own IPv4 address (does another machine hold it? see ``probes.dad``).
+Plus one ``probe_listen`` per ``--listen`` port, and one ``probe_dad`` per IPv4 source address
+the targets' routes use (does another machine hold it? see ``probes.dad``).
 Every step is bounded by ``timeout``, so a target costs at most about four timeouts (resolve,
 connect, TLS, HTTP) however many targets there are. Nothing here needs root; what does (raw
 ICMP, ARP) says so in its fact's error.
@@ -61,11 +61,12 @@ async def run_probes(
 ) -> list[Fact]:
     """Probe every target and listen port at once; the facts in a stable order, unique ids."""
     ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts))
-    own = asyncio.ensure_future(probe_own_addresses(facts, timeout))
     per_target = await asyncio.gather(*(probe_one_target(t, ctx) for t in targets))
-    listens = await asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports))
-    return unique_ids([f for group in per_target for f in group] + list(listens)
-                      + await own)
+    probed = [f for group in per_target for f in group]
+    listens, own = await asyncio.gather(
+        asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports)),
+        probe_own_addresses(probed, timeout))
+    return unique_ids(probed + list(listens) + own)
 
 
 def probe(

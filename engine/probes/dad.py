@@ -8,8 +8,8 @@ holds the address answers; this host itself does not (its own frames do not come
 IPv6 needs no probe: the kernel runs duplicate address detection itself and marks a clashing
 address ``dadfailed``, which ``collectors.links`` reads into ``address.duplicate``.
 
-Asked for at most :data:`MAX_ADDRESSES` global IPv4 addresses on interfaces that are up and
-have a MAC, all at once, each waiting at most half a second. Sending raw ARP frames needs
+Asked for the source addresses of the targets' routes (at most :data:`MAX_ADDRESSES`), on
+interfaces that do ARP, all at once, each waiting at most half a second. Sending raw ARP frames needs
 CAP_NET_RAW (root); without it the fact says ``not_possible`` and why.
 """
 
@@ -21,12 +21,12 @@ from collections.abc import Sequence
 
 from engine.facts import Fact
 from engine.probes import outcomes as O
-from engine.probes.arp import answering_macs, ask_arp, interface_mac
+from engine.probes.arp import SYS_NET, answering_macs, ask_arp, interface_mac
 from engine.probes.common import Stopwatch, probe_fact
 
 MAX_ADDRESSES = 8
 UNSPECIFIED = "0.0.0.0"
-_NO_LINK_LAYER = frozenset({"loopback", "tun", "wireguard", "dummy"})
+IFF_NOARP = 0x80
 
 
 def assigned_here() -> set[tuple[str, str]]:
@@ -37,25 +37,30 @@ def assigned_here() -> set[tuple[str, str]]:
             for a in addrs if a.family == socket.AF_INET}
 
 
-def own_ipv4_addresses(facts: Sequence[Fact]) -> list[tuple[str, str]]:
-    """(interface, address) pairs worth probing: global IPv4 on an up interface with a MAC,
-    and assigned to this machine now (facts from a snapshot describe another machine: its
-    addresses are never probed from here)."""
-    interfaces = {str(f.get("name")): f for f in facts if f.kind == "interface"}
+def own_ipv4_addresses(probed: Sequence[Fact]) -> list[tuple[str, str]]:
+    """(interface, address) pairs worth probing: the IPv4 source addresses the targets' routes
+    use, on interfaces with a link layer, and assigned to this machine now. A loopback target
+    asks nothing on any network; facts from a snapshot describe another machine, whose
+    addresses are never probed from here."""
     here = assigned_here()
     pairs: list[tuple[str, str]] = []
-    for f in facts:
-        if f.kind != "address" or f.get("family") != 4 or f.get("scope") != "global":
+    for f in probed:
+        if f.kind != "probe_route" or f.get("outcome") != O.ROUTED:
             continue
-        name = str(f.get("interface"))
-        link = interfaces.get(name)
-        if link is None or str(link.get("state")).lower() == "down" or not link.get("mac") \
-                or link.get("link_kind") in _NO_LINK_LAYER:
-            continue
-        pair = (name, str(f.get("ip")))
-        if pair in here and pair not in pairs:
+        pair = (str(f.get("interface")), str(f.get("src")))
+        if pair in here and pair not in pairs and pair[0] != "lo" \
+                and interface_mac(pair[0]) is not None and not _no_link_layer(pair[0]):
             pairs.append(pair)
     return pairs[:MAX_ADDRESSES]
+
+
+def _no_link_layer(interface: str) -> bool:
+    """tun, wireguard and the like: nobody else can answer ARP there."""
+    try:
+        flags = int((SYS_NET / interface / "flags").read_text(), 16)
+    except (OSError, ValueError):
+        return True
+    return bool(flags & IFF_NOARP)
 
 
 async def probe_dad(interface: str, ip: str, timeout: float) -> Fact:
@@ -85,7 +90,8 @@ async def probe_dad(interface: str, ip: str, timeout: float) -> Fact:
                       elapsed_ms=watch.ms(), error=None, macs=others, **common)
 
 
-async def probe_own_addresses(facts: Sequence[Fact], timeout: float) -> list[Fact]:
-    """One ``probe_dad`` fact per own address (see :func:`own_ipv4_addresses`), in parallel."""
-    pairs = own_ipv4_addresses(facts)
+async def probe_own_addresses(probed: Sequence[Fact], timeout: float) -> list[Fact]:
+    """One ``probe_dad`` fact per own address the targets' routes use
+    (see :func:`own_ipv4_addresses`), in parallel."""
+    pairs = own_ipv4_addresses(probed)
     return list(await asyncio.gather(*(probe_dad(i, ip, timeout) for i, ip in pairs)))

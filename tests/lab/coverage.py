@@ -8,6 +8,9 @@ plain sockets first, then asserts whynet's top-ranked finding.
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
+
 from .netlab import Lab
 from .scenarios import APP, CLIENT_IP, FAR, GW_IP, Scenario, office
 
@@ -108,3 +111,50 @@ def cdn_edge(lab: Lab, port: int) -> Scenario:
         return o.scenario("cdn-proxied-port", target, args=args)
     return o.scenario("cdn-port-not-proxied", target, args=args, checklist=("P1",),
                       layer="transport", expect="cdn.port-not-proxied", info={"edge": edge})
+
+
+# --- N4: a time-based access control on the router ----------------------------------------------
+
+def history_line(at: datetime, target: str, ok: bool) -> str:
+    """One line as ``whynet diagnose`` appends it to its history (engine/history.py)."""
+    return json.dumps({"at": at.isoformat(timespec="seconds"), "target": target, "ok": ok,
+                       "layer": None if ok else "transport",
+                       "rule": None if ok else "transport.tcp-timeout-silent-drop",
+                       "hour": at.hour, "weekday": at.weekday()}, sort_keys=True)
+
+
+def time_based_block(lab: Lab, *, scheduled: bool) -> Scenario:
+    """The gateway blocks the server during a window of hours around now (nftables ``meta
+    hour``, as routers' "access schedules" do), and the client's history shows the target
+    failing at this hour on four earlier days and working at other hours.
+
+    ``scheduled=False`` is the control: no schedule, and the earlier failures are scattered
+    over the day, so no pattern.
+    """
+    o = office(lab)
+    o.server.http_server(o.records[APP], 80)
+    target = f"http://{APP}/"
+    now = datetime.now().astimezone().replace(minute=5, second=0, microsecond=0)
+    lines = []
+    for days in range(1, 5):
+        day = now - timedelta(days=days)
+        if scheduled:
+            lines.append(history_line(day, target, ok=False))
+        else:
+            lines.append(history_line(day.replace(hour=(now.hour + 5 * days) % 24), target,
+                                      ok=False))
+        lines.append(history_line(day.replace(hour=(now.hour + 9) % 24), target, ok=True))
+    state = lab.workdir / "state"
+    (state / "whynet").mkdir(parents=True, exist_ok=True)
+    (state / "whynet" / "history.jsonl").write_text("\n".join(lines) + "\n")
+    env = {"XDG_STATE_HOME": str(state)}
+    if not scheduled:
+        return o.scenario("no-time-pattern", target, env=env, info={"state": state})
+    start = max(now - timedelta(hours=1), now.replace(hour=0, minute=0))
+    end = min(now + timedelta(hours=1), now.replace(hour=23, minute=59))
+    o.gw.nft("table inet schedule {\n chain forward {\n type filter hook forward priority 0;\n"
+             f" ip daddr {o.records[APP]} meta hour \"{start:%H:%M}\"-\"{end:%H:%M}\" drop\n"
+             " }\n}\n")
+    return o.scenario("time-based-block", target, env=env, checklist=("N4",),
+                      layer="transport", expect="history.fails-at-certain-times",
+                      info={"state": state})

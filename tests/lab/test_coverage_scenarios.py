@@ -94,3 +94,29 @@ def test_cdn_port_not_proxied(lab: Lab) -> None:
 
 def test_cdn_proxied_port(lab: Lab) -> None:
     verdict(lab, C.cdn_edge(lab, 8080))
+
+
+# --- N4: failures at certain hours ----------------------------------------------------------
+
+def history_of(sc: Scenario) -> list[str]:
+    return (sc.info["state"] / "whynet" / "history.jsonl").read_text().splitlines()
+
+
+def test_time_based_block(lab: Lab) -> None:
+    sc = C.time_based_block(lab, scheduled=True)
+    assert sc.client.connect(SERVER_IP, 80, timeout=1.0).outcome == "timeout"
+    before = len(history_of(sc))
+    report = verdict(lab, sc)
+    assert "within" in report["findings"][0]["explanation"]
+    after = history_of(sc)
+    assert len(after) == before + 1 and '"ok": false' in after[-1]  # this run is recorded too
+    sc.nodes["gw"].exec("nft", "delete", "table", "inet", "schedule")
+    assert sc.client.connect(SERVER_IP, 80).outcome == "open"
+
+
+def test_no_time_pattern(lab: Lab) -> None:
+    sc = C.time_based_block(lab, scheduled=False)
+    report = verdict(lab, sc)
+    pattern = [f for f in report["facts"] if f["kind"] == "history_pattern"]
+    assert [(p["runs"], p["failures"], p["clustered_by"]) for p in pattern] == [(8, 4, None)]
+    assert '"ok": true' in history_of(sc)[-1]
