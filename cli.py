@@ -257,6 +257,17 @@ def _disabled_note(kb: Any, rule_id: str) -> str | None:
     return f"{rule_id} is disabled (by `disabled:` in {where}), so it never runs" if where else None
 
 
+def _complete_rule_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for RULE: the ids of every rule that loads (quietly)."""
+    from engine.knowledge import KnowledgeLoadError, load_knowledge
+
+    try:
+        kb = load_knowledge()
+    except KnowledgeLoadError:
+        return []
+    return [r.id for r in kb.rules if r.id.startswith(incomplete)]
+
+
 def _explained_rule_command(name: str) -> Any:
     """The shared signature of `why` and `why-not`: RULE, --report, --knowledge."""
 
@@ -264,7 +275,7 @@ def _explained_rule_command(name: str) -> Any:
         fn = click.option("--knowledge", multiple=True, metavar="DIR", help=KNOWLEDGE_HELP)(fn)
         fn = click.option("--report", "report_path", metavar="FILE",
                           help="Report to read (default: last).")(fn)
-        fn = click.argument("rule_id", metavar="RULE")(fn)
+        fn = click.argument("rule_id", metavar="RULE", shell_complete=_complete_rule_id)(fn)
         return main.command(name)(fn)
 
     return decorate

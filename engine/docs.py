@@ -1,18 +1,22 @@
-"""Generated README sections: the fact reference and the probe outcomes.
+"""Generated documentation sections: the fact reference, the probe outcomes, the X items.
 
-``python -m engine.docs`` rewrites the sections between their markers in README.md;
-``tests/test_readme.py`` fails when the README is behind the code.
+``python -m engine.docs`` rewrites each section between its ``<!-- name:start -->`` and
+``<!-- name:end -->`` markers in README.md and docs/; ``tests/test_readme.py`` fails when a
+document is behind the code.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from engine.kinds import markdown_reference
+from engine.knowledge import BEYOND_CHECKLIST
 from engine.probes.outcomes import MEANINGS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def outcomes_reference() -> str:
@@ -21,23 +25,35 @@ def outcomes_reference() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"facts": markdown_reference, "outcomes": outcomes_reference}
+def beyond_checklist() -> str:
+    lines = ["| code | what it is about |", "|---|---|"]
+    lines += [f"| {code} | {text} |" for code, text in BEYOND_CHECKLIST.items()]
+    return "\n".join(lines)
 
 
-def render(readme: str) -> str:
-    for name, make in SECTIONS.items():
+#: Each document, relative to the repository, and the generated sections it holds.
+DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
+    "README.md": {"outcomes": outcomes_reference},
+    "docs/writing-rules.md": {"facts": markdown_reference},
+    "docs/checklist.md": {"beyond": beyond_checklist},
+}
+
+
+def render(text: str, sections: Mapping[str, Callable[[], str]]) -> str:
+    for name, make in sections.items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
 
         def fill(m: re.Match[str], make: Callable[[], str] = make) -> str:
             return m.group(1) + make() + "\n" + m.group(2)
 
-        readme = pattern.sub(fill, readme)
-    return readme
+        text = pattern.sub(fill, text)
+    return text
 
 
 def main() -> int:
-    path = Path(__file__).resolve().parents[1] / "README.md"
-    path.write_text(render(path.read_text(encoding="utf-8")), encoding="utf-8")
+    for name, sections in DOCUMENTS.items():
+        path = ROOT / name
+        path.write_text(render(path.read_text(encoding="utf-8"), sections), encoding="utf-8")
     return 0
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine import __version__
@@ -262,7 +263,8 @@ def build_report(
         },
         "rule_errors": [e.to_json() for e in result.errors],
         "skipped_rules": skipped_rules(kb, facts),
-        "knowledge": {"files": kb.files, "rules": len(kb.active_rules)},
+        "knowledge": {"files": [str(Path(f).resolve()) for f in kb.files],
+                      "rules": len(kb.active_rules)},
     }
 
 

@@ -1,18 +1,52 @@
-"""The README's generated sections match the code, and its quick start names real commands."""
+"""The documents' generated sections match the code, the rule-writing guide covers the whole
+vocabulary, and the README's quick start names real commands."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from engine.docs import render
+import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from engine import expr
+from engine.docs import DOCUMENTS, ROOT, render
+from engine.kinds import KINDS
+from engine.knowledge import CHECKLIST_IDS, CONDITION_KEYS, RULE_KEYS
+
+README = ROOT / "README.md"
+WRITING_RULES = ROOT / "docs" / "writing-rules.md"
+CHECKLIST = ROOT / "docs" / "checklist.md"
 
 
-def test_generated_sections_are_current() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert render(text) == text, "README is stale: run `uv run python -m engine.docs`"
-    assert "| `probe_tcp` |" in text and "| `refused` |" in text
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_generated_sections_are_current(name: str) -> None:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    assert render(text, DOCUMENTS[name]) == text, f"{name} is stale: run `uv run python -m engine.docs`"
+
+
+def test_generated_sections_are_filled() -> None:
+    assert "| `refused` |" in README.read_text(encoding="utf-8")
+    guide = WRITING_RULES.read_text(encoding="utf-8")
+    assert all(f"| `{kind}` |" in guide for kind in KINDS)
+
+
+def test_the_guide_documents_every_operator_function_and_rule_key() -> None:
+    guide = WRITING_RULES.read_text(encoding="utf-8")
+    rows = [line for line in guide.splitlines() if line.startswith("| `")]
+    documented = {name for line in rows for name in re.findall(r"`(\w+)`", line.split("|")[1])}
+    documented |= {name for line in rows
+                   for name in re.findall(r"`(\w+)\(", line.split("|")[1])}
+    assert set(expr.OPERATORS) - documented == set()
+    assert set(expr.FUNCTIONS) - documented == set()
+    assert set(RULE_KEYS) - documented == set()
+    assert all(f"{key}:" in guide for key in CONDITION_KEYS)
+    assert "../shared" not in guide and "DESIGN.md" not in guide
+
+
+def test_every_checklist_code_is_explained() -> None:
+    text = CHECKLIST.read_text(encoding="utf-8")
+    explained = set(re.findall(r"^\| ([A-Z]\d+) \|", text, re.M))
+    assert explained == set(CHECKLIST_IDS)
 
 
 def test_quick_start_is_two_commands() -> None:
@@ -22,3 +56,9 @@ def test_quick_start_is_two_commands() -> None:
     assert commands[0] == "uv sync"
     assert commands[1].startswith("uv run whynet ")
     assert len(commands) == 2
+
+
+def test_no_document_cites_files_users_do_not_have() -> None:
+    for path in [README, *Path(ROOT / "docs").glob("*.md")]:
+        text = path.read_text(encoding="utf-8")
+        assert "DESIGN.md" not in text and "../shared" not in text, path
