@@ -38,8 +38,9 @@ class Fact:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        clash = RESERVED_KEYS.intersection(self.fields)
-        if clash:
+        fields = self.fields
+        if "kind" in fields or "id" in fields or "source" in fields:  # RESERVED_KEYS, per fact
+            clash = RESERVED_KEYS.intersection(fields)
             raise FactError(f"{self.kind} {self.id}: field name(s) {sorted(clash)} are reserved")
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -66,7 +67,8 @@ class Fact:
             raise FactError(f"{where}: missing or non-string 'id'")
         if not isinstance(source, Mapping):
             raise FactError(f"{where} ({fid}): 'source' must be an object")
-        fields = {k: v for k, v in data.items() if k not in RESERVED_KEYS}
+        fields = dict(data)
+        del fields["kind"], fields["id"], fields["source"]
         problems = field_problems(kind, fields)
         if problems:
             raise FactError(f"{where} ({fid}): {problems[0]}")

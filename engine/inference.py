@@ -29,7 +29,7 @@ from engine import relations
 from engine.facts import Fact
 from engine.kinds import KINDS
 from engine.knowledge import Condition, FieldTest, KnowledgeBase, Rule, render_template
-from engine.matching import alpha_passes, expression_holds, field_passes
+from engine.matching import expression_holds, field_passes
 from engine.matching import plain as _plain
 
 
@@ -112,20 +112,36 @@ class FactView(Mapping[str, Any]):
 
 
 def relevant(kb_rules: Iterable[Rule], facts: Iterable[Fact]) -> list[Fact]:
-    """The facts some condition could ever match (kind, then literal field tests)."""
-    by_kind: dict[str, list[Condition]] = {}
+    """The facts some condition could ever match (kind, then literal field tests).
+
+    Each fact is tested once per condition on its own fields (a field it lacks reads as None,
+    as in :func:`fact_fields`), with checks compiled once per condition."""
+    by_kind: dict[str, list[tuple[tuple[str, Callable[[Any], bool]], ...]]] = {}
     for rule in kb_rules:
         for cond in rule.when:
-            by_kind.setdefault(cond.kind, []).append(cond)
+            by_kind.setdefault(cond.kind, []).append(
+                tuple((t.field, t.check) for t in cond.alpha_tests))
     out = []
     for f in facts:
         conds = by_kind.get(f.kind)
-        if not conds:
-            continue
-        fields = fact_fields(f)
-        if any(alpha_passes(c, fields) for c in conds):
+        if conds and _any_condition(conds, f.fields):
             out.append(f)
     return out
+
+
+def _any_condition(conds: list[tuple[tuple[str, Callable[[Any], bool]], ...]],
+                   fields: Mapping[str, Any]) -> bool:
+    get = fields.get
+    for tests in conds:
+        try:
+            for name, check in tests:
+                if not check(get(name)):
+                    break
+            else:
+                return True
+        except Exception:  # noqa: BLE001 - an odd fact simply does not match
+            continue
+    return False
 
 
 class _Runner:

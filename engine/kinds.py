@@ -12,7 +12,9 @@ Rules may also match the kinds their own ``then:`` clauses derive.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache, lru_cache
 
 
 @dataclass(frozen=True)
@@ -396,37 +398,104 @@ KINDS: dict[str, KindSpec] = {
     ]
 }
 
+# The fields of each kind that can hold a secret (a credential in a URL, ``password=`` in free
+# text such as a firewall rule's comment): only these are redacted (engine/redact.py). A kind
+# missing here carries text from outside (variables, errors, probed URLs) and is redacted
+# whole; so is any field a fact has that its kind does not declare.
+SECRET_FIELDS: dict[str, frozenset[str]] = {
+    "interface": frozenset(), "address": frozenset(), "route": frozenset(),
+    "policy_rule": frozenset(), "neighbor": frozenset(), "hosts_entry": frozenset(),
+    "nameserver": frozenset(), "resolver_config": frozenset(), "listener": frozenset(),
+    "sysctl": frozenset(), "firewall_backend": frozenset(), "firewall_chain": frozenset(),
+    "firewall_rule": frozenset({"text", "unparsed"}),  # a comment is in the rule's text
+    "firewalld_zone": frozenset({"rich_rules", "forward_ports"}),
+    "credential_source": frozenset(), "trust_store": frozenset(), "cert": frozenset(),
+}
+
+
+@cache
+def fields_without_secrets(kind: str) -> frozenset[str]:
+    """The fields of ``kind`` declared unable to hold a secret (empty: redact every field)."""
+    secret = SECRET_FIELDS.get(kind)
+    spec = KINDS.get(kind)
+    if secret is None or spec is None:
+        return frozenset()
+    return frozenset(spec.fields) - secret
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_cidr(value: str) -> bool:
+    if value == "default":
+        return True
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _fits_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# One compiled check per field type: each is called once per field of every fact loaded.
+_TYPE_CHECKS: dict[str, Callable[[object], bool]] = {
+    "any": lambda v: True,
+    "ip": lambda v: isinstance(v, str) and _is_ip(v),
+    "cidr": lambda v: isinstance(v, str) and _is_cidr(v),
+    "int": _fits_int,
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "list": lambda v: isinstance(v, (list, tuple)),
+}
+
+
 def value_fits(field_type: str, value: object) -> bool:
     """Does ``value`` have the declared type? ``None`` fits every field (unknown / not set)."""
-    if value is None or field_type == "any":
-        return True
-    if field_type in ("ip", "cidr"):
-        if not isinstance(value, str):
-            return False
-        try:
-            if field_type == "ip":
-                ipaddress.ip_address(value.split("%", 1)[0])
-            elif value != "default":
-                ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return False
-        return True
-    if field_type == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    python_types: dict[str, type | tuple[type, ...]] = {"str": str, "bool": bool, "list": (list, tuple)}
-    return isinstance(value, python_types[field_type])
+    return value is None or _TYPE_CHECKS[field_type](value)
 
 
-def field_problems(kind: str, fields: dict[str, object]) -> list[str]:
+_EXACT_TYPES: dict[str, frozenset[type]] = {
+    "ip": frozenset({str}), "cidr": frozenset({str}), "int": frozenset({int}),
+    "str": frozenset({str}), "bool": frozenset({bool}), "list": frozenset({list, tuple}),
+}
+_EXTRA_CHECKS: dict[str, Callable[[str], bool]] = {"ip": _is_ip, "cidr": _is_cidr}
+
+
+@cache
+def _kind_checks(kind: str) -> dict[str, tuple[frozenset[type], Callable[[str], bool] | None]]:
+    """Per field of ``kind``: the exact Python types that fit, and the parse an address needs.
+    Built once per kind; ``any`` fields are not checked."""
+    return {name: (_EXACT_TYPES[f.type], _EXTRA_CHECKS.get(f.type))
+            for name, f in KINDS[kind].fields.items() if f.type != "any"}
+
+
+def field_problems(kind: str, fields: Mapping[str, object]) -> list[str]:
     """Fields of a known kind whose values do not have the declared type."""
-    spec = KINDS.get(kind)
-    if spec is None:
+    if kind not in KINDS:
         return []
-    return [
-        f"field {name!r} should be {spec.fields[name].type}, not {value!r}"
-        for name, value in fields.items()
-        if name in spec.fields and not value_fits(spec.fields[name].type, value)
-    ]
+    checks = _kind_checks(kind)
+    problems: list[str] = []
+    for name, value in fields.items():
+        check = checks.get(name)
+        if check is None or value is None:
+            continue
+        exact, parse = check
+        if type(value) in exact and (parse is None or parse(value)):  # type: ignore[arg-type]
+            continue  # the common case, without a call per field
+        field_type = KINDS[kind].fields[name].type
+        if not value_fits(field_type, value):  # subclasses, and the real failures
+            problems.append(f"field {name!r} should be {field_type}, not {value!r}")
+    return problems
 
 
 LAYERS = ("link", "address", "route", "name", "transport", "tls", "proxy", "application")

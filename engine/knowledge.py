@@ -12,10 +12,11 @@ The rule format and condition vocabulary are documented in docs/writing-rules.md
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,11 @@ class FieldTest:
     def check(self, actual: Any) -> bool:
         """Whether ``actual`` passes this test: the engine's matcher decides."""
         return field_passes(self, actual)
+
+    @functools.cached_property
+    def compiled(self) -> Callable[[Any], bool]:
+        """The operator with its expected value prepared once (CIDRs parsed, lists built)."""
+        return expr.compile_check(self.op, self.value)
 
     def describe(self) -> str:
         if self.var:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 def plain(value: Any) -> Any:
     """experta freezes lists and dicts; turn them back into JSON types."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value  # the common case, checked for every field of every fact tested
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, frozenset, set)):
@@ -34,7 +36,7 @@ def plain(value: Any) -> Any:
 def field_passes(test: FieldTest, value: Any) -> bool:
     """Whether a field's value passes one operator test of ``match:`` (raises when the
     operator cannot apply; the engine reports that as a rule error)."""
-    return bool(expr.OPERATORS[test.op](plain(value), test.value))
+    return bool(test.compiled(plain(value)))  # expr.OPERATORS[test.op], prepared once
 
 
 def same_value(bound: Any, value: Any) -> bool:

@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from engine.kinds import fields_without_secrets
+
 if TYPE_CHECKING:
     from engine.facts import Fact
 
@@ -86,15 +88,33 @@ _SAFE_FIELDS = frozenset({
 
 
 def redact_fact(fact: Fact) -> Fact:
-    """A copy of ``fact`` safe to write anywhere."""
-    from engine.facts import Fact
+    """``fact`` made safe to write anywhere: the fact itself when nothing in it changes.
 
-    fields: dict[str, Any] = {}
+    Only the fields its kind declares able to hold a secret are redacted
+    (``engine.kinds.SECRET_FIELDS``), plus any field the kind does not declare; a kind that
+    declares nothing (variables, errors, probes, derived facts) is redacted field by field."""
+    safe = fields_without_secrets(fact.kind)
+    if safe.issuperset(fact.fields):
+        return fact
+    fields: dict[str, Any] | None = None
     for key, value in fact.fields.items():
-        if key in _SAFE_FIELDS:
-            fields[key] = value
-        elif key == "value" and fact.kind == "env_var" and is_secret_name(str(fact.get("name"))):
-            fields[key] = REDACTED
-        else:
-            fields[key] = redact_value(key, value)
+        if key in safe:
+            continue
+        redacted = _redact_field(fact, key, value)
+        if redacted is not value and redacted != value:
+            if fields is None:
+                fields = dict(fact.fields)
+            fields[key] = redacted
+    if fields is None:
+        return fact
+    from engine.facts import Fact  # engine.facts imports this module
+
     return Fact(fact.kind, fact.id, dict(fact.source), fields)
+
+
+def _redact_field(fact: Fact, key: str, value: Any) -> Any:
+    if key in _SAFE_FIELDS:
+        return value
+    if key == "value" and fact.kind == "env_var" and is_secret_name(str(fact.get("name"))):
+        return REDACTED
+    return redact_value(key, value)
