@@ -407,10 +407,17 @@ SECRET_FIELDS: dict[str, frozenset[str]] = {
     "policy_rule": frozenset(), "neighbor": frozenset(), "hosts_entry": frozenset(),
     "nameserver": frozenset(), "resolver_config": frozenset(), "listener": frozenset(),
     "sysctl": frozenset(), "firewall_backend": frozenset(), "firewall_chain": frozenset(),
-    "firewall_rule": frozenset({"text", "unparsed"}),  # a comment is in the rule's text
+    # A comment is in the rule's text; options whynet does not decode (a string match) in the
+    # text of unparsed and matches.
+    "firewall_rule": frozenset({"text", "unparsed", "matches"}),
     "firewalld_zone": frozenset({"rich_rules", "forward_ports"}),
     "credential_source": frozenset(), "trust_store": frozenset(), "cert": frozenset(),
 }
+
+
+def secret_text_fields(kind: str) -> frozenset[str]:
+    """The fields of ``kind`` declared able to hold a secret in their text."""
+    return SECRET_FIELDS.get(kind, frozenset())
 
 
 @cache

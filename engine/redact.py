@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.kinds import fields_without_secrets
+from engine.kinds import fields_without_secrets, secret_text_fields
 
 if TYPE_CHECKING:
     from engine.facts import Fact
@@ -90,17 +90,23 @@ _SAFE_FIELDS = frozenset({
 def redact_fact(fact: Fact) -> Fact:
     """``fact`` made safe to write anywhere: the fact itself when nothing in it changes.
 
-    Only the fields its kind declares able to hold a secret are redacted
-    (``engine.kinds.SECRET_FIELDS``), plus any field the kind does not declare; a kind that
-    declares nothing (variables, errors, probes, derived facts) is redacted field by field."""
+    A kind that declares which of its fields can hold a secret (``engine.kinds.SECRET_FIELDS``:
+    free text such as a firewall rule's comment) has the text of those fields redacted (URL
+    credentials, ``password=...``), and any field it does not declare redacted whole-walk; the
+    others are not looked at. A kind that declares nothing (variables, errors, probes, derived
+    facts) is redacted field by field, by name and by text."""
     safe = fields_without_secrets(fact.kind)
     if safe.issuperset(fact.fields):
         return fact
+    declared = secret_text_fields(fact.kind)
     fields: dict[str, Any] | None = None
     for key, value in fact.fields.items():
         if key in safe:
             continue
-        redacted = _redact_field(fact, key, value)
+        if key in declared:
+            redacted = _redact_strings(value)
+        else:
+            redacted = _redact_field(fact, key, value)
         if redacted is not value and redacted != value:
             if fields is None:
                 fields = dict(fact.fields)
@@ -110,6 +116,17 @@ def redact_fact(fact: Fact) -> Fact:
     from engine.facts import Fact  # engine.facts imports this module
 
     return Fact(fact.kind, fact.id, dict(fact.source), fields)
+
+
+def _redact_strings(value: Any) -> Any:
+    """Every string inside ``value`` through :func:`redact_text`; keys and shape kept."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list):
+        return [_redact_strings(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _redact_strings(v) for k, v in value.items()}
+    return value
 
 
 def _redact_field(fact: Fact, key: str, value: Any) -> Any:

@@ -15,7 +15,14 @@ import pytest
 from engine import expr
 from engine.facts import Fact
 from engine.kinds import KINDS, SECRET_FIELDS, field_problems, value_fits
-from engine.redact import REDACTED, _redact_field, redact_fact
+from engine.redact import (
+    _SAFE_FIELDS,
+    REDACTED,
+    _redact_field,
+    is_secret_name,
+    redact_fact,
+    redact_text,
+)
 from tests.benchmarks.generate import GENERATORS, base_snapshot
 
 
@@ -37,11 +44,39 @@ def test_secret_field_declarations_name_real_fields_of_real_kinds() -> None:
         assert names <= set(KINDS[kind].fields), (kind, names - set(KINDS[kind].fields))
 
 
-def test_declared_redaction_equals_walking_every_field_on_real_facts() -> None:
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+def test_declared_redaction_leaves_no_text_redaction_would_change_on_real_facts() -> None:
+    """Kinds that declare nothing are redacted as before (every field, by name and text); in
+    the others, no string is left that URL or key=value redaction would still change."""
     facts = _real_facts()
     assert {f.kind for f in facts} >= {"hosts_entry", "firewall_rule", "route", "env_var"}
     for f in facts:
-        assert dict(redact_fact(f).fields) == _walk_every_field(f), f.id
+        out = redact_fact(f)
+        if f.kind not in SECRET_FIELDS:
+            assert dict(out.fields) == _walk_every_field(f), f.id
+            continue
+        for name, value in out.fields.items():
+            assert not is_secret_name(name) or name in _SAFE_FIELDS, (f.id, name)
+            for text in _strings(value):
+                assert redact_text(text) == text, (f.id, name, text)
+
+
+def test_nested_keys_of_a_declared_field_keep_their_names() -> None:
+    """firewall_rule.matches is a list of {key, op, values, text}: 'key' is not a secret."""
+    matches = [{"key": "unknown", "op": "==", "values": [],
+                "text": "-m string --string password=hunter2"}]
+    out = redact_fact(Fact("firewall_rule", "r:1", {}, {"matches": matches}))
+    assert out.fields["matches"][0]["key"] == "unknown"
+    assert "hunter2" not in out.fields["matches"][0]["text"]
 
 
 @pytest.mark.parametrize(("kind", "fields", "field"), [
