@@ -20,7 +20,7 @@ from engine.facts import Fact, describe_source
 from engine.inference import FactView, fact_fields
 from engine.knowledge import Condition, Rule
 from engine.matching import alpha_passes, expression_holds, failed_tests
-from engine.render import markup
+from engine.render import markup, rule_file
 
 MAX_PARTIALS = 20000  # bound the join while re-checking a rule
 
@@ -58,7 +58,7 @@ def why(report: Mapping[str, Any], rule: Rule) -> Tree | None:
         return None
     root = Tree(f"[bold]{markup(rule.id)}[/]: {markup(rule.title)}  "
                 f"[dim]({rule.severity}, layer {rule.layer}, checklist "
-                f"{markup(', '.join(rule.checklist))}, {markup(rule.location)})[/]")
+                f"{markup(', '.join(rule.checklist))}, {markup(rule_file(rule.location))})[/]")
     for act in acts:
         _add_activation(root, act, facts, depth=0)
     return root
@@ -190,7 +190,7 @@ def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
 def render_why_not(w: WhyNot) -> Tree:
     state = "fired" if w.fired else "did not fire"
     root = Tree(f"[bold]{markup(w.rule.id)}[/]: {markup(w.rule.title)} — [bold]{state}[/] "
-                f"[dim]({markup(w.rule.location)})[/]")
+                f"[dim]({markup(rule_file(w.rule.location))})[/]")
     for i, c in enumerate(w.checks, 1):
         mark = "[whynet.fail]✗[/]" if c.failed_here else "[whynet.ok]✓[/]"
         head = (f"{mark} condition {i} [dim](line {c.condition.line})[/]: "

@@ -231,7 +231,7 @@ def finding_panel(f: Mapping[str, Any], targets: Sequence[str] = (), *,
                      style="whynet.source"))
     for sub in f.get("supporting", []) or []:
         body.append(supporting_line(sub))
-    body.append(Text(f"{clean(f.get('file', ''))} · checklist "
+    body.append(Text(f"{rule_file(f.get('file', ''))} · checklist "
                      f"{', '.join(clean(c) for c in f.get('checklist', []))} · layer "
                      f"{clean(f.get('layer', ''))} · {clean(f.get('confidence', ''))}",
                      style="dim"))
@@ -243,6 +243,16 @@ def finding_panel(f: Mapping[str, Any], targets: Sequence[str] = (), *,
     if targets and "targets" not in f:  # older reports' titles do not name their targets
         title.append(f" — {', '.join(clean(t, one_line=True) for t in targets)}")
     return Panel(Group(*body), title=title, title_align="left", border_style=f"whynet.{sev}")
+
+
+def rule_file(location: Any) -> str:
+    """Where a rule is written, shown short for the packaged rules (``knowledge/x.yaml:5``,
+    wherever whynet is installed); a user's rule file keeps its full path."""
+    from engine.knowledge import builtin_knowledge_dir
+
+    text = clean(location, one_line=True)
+    builtin = str(builtin_knowledge_dir())
+    return "knowledge" + text[len(builtin):] if text.startswith(builtin + "/") else text
 
 
 def why_line(f: Mapping[str, Any]) -> str:

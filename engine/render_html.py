@@ -16,7 +16,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.facts import describe_source
-from engine.render import finding_targets, report_findings, report_notes, target_names, verdicts
+from engine.render import (
+    finding_targets,
+    report_findings,
+    report_notes,
+    rule_file,
+    target_names,
+    verdicts,
+)
 from engine.safetext import clean
 
 _NOT_IN_HTML = re.compile("[\x00\ud800-\udfff]")
@@ -235,7 +242,7 @@ def _finding(f: Mapping[str, Any], targets: Sequence[str], chain: _Chain) -> str
         f"{_supporting(list(f.get('supporting', []) or []))}"
         f"<p class='meta'>rule <code>{esc(f.get('rule', ''))}</code> · checklist "
         f"{esc(', '.join(map(str, f.get('checklist', []))))} · layer {esc(f.get('layer', ''))} · "
-        f"{esc(f.get('confidence', ''))} · {esc(f.get('file', ''))}</p>"
+        f"{esc(f.get('confidence', ''))} · {esc(rule_file(f.get('file', '')))}</p>"
         f"<details class='why'><summary>why: the rules and facts behind it</summary>"
         f"<ul class='chain'>{acts or '<li>no activation in the report</li>'}</ul></details>"
         f"<details class='facts'><summary>the facts ({len(evidence)})</summary>"

@@ -164,3 +164,15 @@ def test_mixed_machines_note_is_shown() -> None:
     report["notes"] = ["two machines mixed: \x1b[2Jsnapshot of vm"]
     text = text_of(report)
     assert "note: two machines mixed: [2Jsnapshot of vm" in text
+
+
+def test_the_readme_session_is_in_the_current_format() -> None:
+    """The README opens with a captured session: its verdict line must still be what
+    render_text prints first (re-capture it when the format changes)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    session = readme.split("## A session", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    lines = session.splitlines()
+    assert lines[0] == "$ whynet diagnose app.corp.test:8080"
+    report = recorded("firewall-drop-at-server.json")  # the same scenario, recorded
+    assert lines[1] == verdicts(report)[0]
+    assert lines[3].strip() == "Layers of app.corp.test:8080 (lowest first)"
