@@ -338,7 +338,8 @@ def rules() -> None:
 @click.option("--target", "only", metavar="TARGET", help="Only this target (as typed).")
 @click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1),
               help="Show the latest N runs.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text for a person, json for tools.")
 def history(only: str | None, limit: int, fmt: str) -> None:
     """Earlier diagnoses of this machine's targets (N4): when each failed, and whether the
     failures cluster by hour of day or weekday. Kept in $XDG_STATE_HOME/whynet/history.jsonl."""
