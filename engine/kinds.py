@@ -58,6 +58,8 @@ KINDS: dict[str, KindSpec] = {
                              "(docker0/cni/podman), virtual"),
            flags=("list", "link flags (UP, LOWER_UP, NOARP...)"),
            master=("str", "bridge/bond it is enslaved to, or null"),
+           slave_kind=("str", "what kind of master it is enslaved to (bridge, bond, team, "
+                              "vrf...: ip -d link's info_slave_kind), or null"),
            netns=("str", "network namespace name when known, or null")),
         _k("address", "collectors.links", "an IP address on an interface",
            interface=("str", "interface name"), ip=("ip", "the address"),

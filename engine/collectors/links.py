@@ -135,6 +135,7 @@ def interface_fact(
         link_kind=classify_interface(link, physical_names),
         flags=[str(f) for f in link.get("flags") or []],
         master=link.get("master"),
+        slave_kind=(link.get("linkinfo") or {}).get("info_slave_kind"),
         netns=netns,
     )
 

@@ -68,6 +68,8 @@ def test_namespace_interfaces_are_classified() -> None:
     }
     found = by_id(facts)
     assert found["interface:vm0b"]["master"] == "br0"
+    assert found["interface:vm0b"]["slave_kind"] == "bridge"
+    assert found["interface:vm0"]["slave_kind"] is None
     assert found["interface:vnet0"]["master"] == "virbr0"
     assert found["interface:tun0"]["mac"] is None  # a tun has no link-layer address
     assert found["interface:virbr0"]["state"] == "down"
