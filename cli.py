@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from engine import __version__
+from engine.safetext import clean
 
 
 class InputError(click.ClickException):
@@ -29,8 +30,6 @@ class InputError(click.ClickException):
 
 
 def fail(message: str) -> NoReturn:
-    from engine.safetext import clean
-
     raise InputError(clean(message, one_line=True))
 
 
@@ -56,10 +55,10 @@ def _load_kb(knowledge: tuple[str, ...], strict: tuple[str, ...] = ()) -> Any:
         kb = load_knowledge(knowledge, strict=strict)
     except KnowledgeLoadError as exc:
         for e in exc.errors[:-1]:
-            click.echo(f"Error: {e}", err=True)
+            click.echo(f"Error: {clean(e, one_line=True)}", err=True)
         fail(str(exc.errors[-1]))
     for skipped in kb.skipped:
-        click.echo(f"Warning: {skipped}", err=True)
+        click.echo(f"Warning: {clean(skipped, one_line=True)}", err=True)
     return kb
 
 
@@ -318,7 +317,7 @@ def why_not(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -
     rule, kb = _rule_from(report, rule_id, knowledge)
     disabled = _disabled_note(kb, rule_id)
     if disabled:
-        click.echo(f"{disabled}: it did not fire. Remove it from that list to run it.")
+        click.echo(f"{clean(disabled)}: it did not fire. Remove it from that list to run it.")
         return
     try:
         result = explain_why_not(report, rule)
@@ -359,24 +358,26 @@ def history(only: str | None, limit: int, fmt: str) -> None:
                                "patterns": patterns}, indent=1))
         return
     from rich.table import Table
+    from rich.text import Text
 
-    from engine.render import console
+    from engine.render import clean, console
 
     con = console()
     if not entries:
-        con.print(f"no diagnoses recorded in {path}")
+        con.print(Text(clean(f"no diagnoses recorded in {path}")))
         return
-    table = Table(title=f"{min(limit, len(entries))} of {len(entries)} runs ({path})")
+    table = Table(title=Text(clean(f"{min(limit, len(entries))} of {len(entries)} runs ({path})")))
     for col in ("at", "target", "result", "first failing layer", "top finding"):
         table.add_column(col)
-    for e in entries[-limit:]:
-        table.add_row(e["at"], e["target"], "ok" if e["ok"] else "fail", e.get("layer") or "",
-                      e.get("rule") or "")
+    for e in entries[-limit:]:  # values from a file: shown as text, never read as markup
+        table.add_row(*(Text(clean(v, one_line=True)) for v in (
+            e["at"], e["target"], "ok" if e["ok"] else "fail", e.get("layer") or "",
+            e.get("rule") or "")))
     con.print(table)
     for target, p in patterns.items():
         when = (f"failures cluster by {p['clustered_by']}: {p['window']}" if p["clustered_by"]
                 else "no time pattern")
-        con.print(f"{target}: {p['runs']} runs, {p['failures']} failed; {when}", markup=False,
+        con.print(Text(clean(f"{target}: {p['runs']} runs, {p['failures']} failed; {when}")),
                   highlight=False)
 
 
@@ -398,7 +399,7 @@ def rules_list(knowledge: tuple[str, ...], fmt: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from engine.render import console
+    from engine.render import clean, console, rule_file
 
     con = console()
     # The id is what `why` needs: it is never shrunk or wrapped. Below the width a table needs
@@ -413,39 +414,30 @@ def rules_list(knowledge: tuple[str, ...], fmt: str) -> None:
         table.add_column("file", ratio=1, overflow="fold")
         for r in rows:
             state = Text("disabled", style="dim") if r["disabled"] else Text(r["severity"])
-            table.add_row(Text(r["id"], style="dim" if r["disabled"] else ""), state, r["layer"],
-                          ",".join(r["checklist"]), r["title"], _short_path(r["file"]))
+            table.add_row(Text(clean(r["id"]), style="dim" if r["disabled"] else ""), state,
+                          r["layer"], Text(clean(",".join(r["checklist"]))), Text(clean(r["title"])),
+                          Text(rule_file(r["file"])))
         con.print(table)
     else:
         con.print(f"{len(rows)} rules ({len(kb.disabled)} disabled)")
         for r in rows:
             severity = "disabled" if r["disabled"] else r["severity"]
-            con.print(Text(r["id"], style="bold"), soft_wrap=True)
-            con.print(Text(f"  {severity}, {r['layer']}, {','.join(r['checklist'])}: {r['title']} "
-                           f"({_short_path(r['file'])})"))
+            con.print(Text(clean(r["id"]), style="bold"), soft_wrap=True)
+            con.print(Text(clean(f"  {severity}, {r['layer']}, {','.join(r['checklist'])}: "
+                                 f"{r['title']} ({rule_file(r['file'])})")))
     for r in rows:
         if r["disabled"]:
-            con.print(Text(f"disabled: {r['id']} (by {r['disabled_by']})"), soft_wrap=True)
+            con.print(Text(clean(f"disabled: {r['id']} (by {r['disabled_by']})")), soft_wrap=True)
     items = {c: ids for c, ids in coverage.items() if not c.startswith("X")}
     covered = [c for c, ids in items.items() if ids]
     missing = [c for c, ids in items.items() if not ids]
-    con.print(f"checklist items with rules: {len(covered)}/{len(items)}: {' '.join(covered)}")
+    con.print(Text(clean(f"checklist items with rules: {len(covered)}/{len(items)}: "
+                         f"{' '.join(covered)}")))
     beyond = [c for c, ids in coverage.items() if c.startswith("X") and ids]
     if beyond:
-        con.print(f"beyond the checklist: {' '.join(beyond)}")
+        con.print(Text(clean(f"beyond the checklist: {' '.join(beyond)}")))
     if missing:
-        con.print(f"without rules: {' '.join(missing)}")
-
-
-def _short_path(location: str) -> str:
-    """A shipped rule's FILE:LINE relative to the package (knowledge/x.yaml:3); others as given."""
-    from engine.knowledge import builtin_knowledge_dir
-
-    root = builtin_knowledge_dir().resolve().parent
-    try:
-        return str(Path(location).resolve().relative_to(root))
-    except ValueError:
-        return location
+        con.print(Text(clean(f"without rules: {' '.join(missing)}")))
 
 
 def _given_files(paths: tuple[str, ...]) -> list[Path]:
@@ -478,7 +470,7 @@ def rules_validate(paths: tuple[str, ...]) -> None:
         kb = load_knowledge(strict=paths, include_user=False)
     except KnowledgeLoadError as exc:
         for e in exc.errors:
-            click.echo(str(e), err=True)
+            click.echo(clean(e, one_line=True), err=True)
         sys.exit(2)
     n = sum(1 for r in kb.rules if Path(r.file).resolve() in given)
     click.echo(f"{len(files)} file(s), {n} rule(s): ok")
@@ -499,7 +491,7 @@ def rules_test(paths: tuple[str, ...], knowledge: tuple[str, ...], verbose: bool
     results = run_examples(kb, only)
     for r in results:
         if verbose or not r.passed or r.example.expect == "known-miss":
-            click.echo(r.describe())
+            click.echo(clean(r.describe()))
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
     click.echo(f"{passed} passed, {failed} failed")
@@ -541,7 +533,8 @@ def run() -> None:
     except click.UsageError as exc:
         # click prints usage, a hint and the error on four lines; one line says it all.
         command = exc.ctx.command_path if exc.ctx else "whynet"
-        click.echo(f"Error: {exc.format_message().rstrip('.')} (see `{command} --help`)", err=True)
+        click.echo(f"Error: {clean(exc.format_message().rstrip('.'), one_line=True)} "
+                   f"(see `{command} --help`)", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
@@ -556,7 +549,7 @@ def run() -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if "--debug" in sys.argv:
             raise
-        click.echo(f"Error: internal error: {exc.__class__.__name__}: {exc} "
+        click.echo(f"Error: internal error: {exc.__class__.__name__}: {clean(exc, one_line=True)} "
                    "(run with --debug for a traceback)", err=True)
         sys.exit(2)
 

@@ -155,3 +155,37 @@ def test_why_on_a_report_with_markup_and_escapes_in_its_facts(tmp_path: Path) ->
     assert not any(ch in res.stdout for ch in "\x1b\x00\x07\r\u202e"), repr(res.stdout)
     assert "target=[fd00::99]:22" in res.stdout
     assert "[link=https://evil.example/]click[/link] [/x]" in res.stdout
+
+
+def test_rules_list_shows_a_hostile_rule_title_as_text(tmp_path: Path) -> None:
+    """A colleague's rule file is input too: its title is never markup or a terminal code."""
+    env = _env(tmp_path)
+    rule = tmp_path / "mine.yaml"
+    assert run_piped(["rules", "new", "mine.odd-title", "-o", str(rule)], env).returncode == 0
+    text = rule.read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.strip().startswith("title:"))
+    hostile = '"[/x] [link=https://evil.example/]t[/link] \\e[31mred \\e]8;;https://x\\a"'
+    rule.write_text(text.replace(title, title.split(":")[0] + ": " + hostile), encoding="utf-8")
+    for columns in ("300", "60"):  # the table, and the narrow block layout
+        res = run_piped(["rules", "list", "--knowledge", str(tmp_path)],
+                        {**env, "COLUMNS": columns})
+        assert res.returncode == 0, res.stderr
+        assert "mine.odd-title" in res.stdout
+        assert "[/x] [link=https://evil.example/]t[/link]" in " ".join(res.stdout.split())
+        assert not any(ch in res.stdout for ch in "\x1b\x07"), repr(res.stdout)
+
+
+def test_history_shows_an_ipv6_target(tmp_path: Path, ports: tuple[int, int]) -> None:
+    _, closed = ports
+    env = _env(tmp_path, XDG_STATE_HOME=str(tmp_path / "state"), COLUMNS="200")
+    assert run_piped(["diagnose", f"[::1]:{closed}", "--quiet"], env).returncode == 1
+    history = tmp_path / "state" / "whynet" / "history.jsonl"
+    entry = json.loads(history.read_text(encoding="utf-8").splitlines()[-1])
+    # A target rich would read as a markup tag (this test probes nothing beyond loopback).
+    entry["target"] = "[fd00::99]:22"
+    with history.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+    res = run_piped(["history"], env)
+    assert res.returncode == 0, res.stderr
+    assert f"[::1]:{closed}" in res.stdout
+    assert "│ [fd00::99]:22 " in res.stdout  # its table row: read as markup, it vanished
