@@ -150,6 +150,7 @@ def wg_full_tunnel(lab: Lab) -> Scenario:
     web = o.server.http_server(SERVER_IP, 80)
     return _healthy(o.scenario, "wg-full-tunnel", f"http://{APP}/", [(SERVER_IP, 80)],
                     f"everything leaves through wg0 (table {WG_TABLE}); the server answers",
+                    args=(SERVER_IP,),  # and a host-only target: route and ping through wg0
                     servers={"web": web}, nodes={"vpn": vpn})
 
 
@@ -550,4 +551,86 @@ ALL: dict[str, Callable[[Lab], Scenario]] = {
     "corporate-proxy": corporate_proxy,
     "trusted-inspection": trusted_inspection,
     "ufw-host": ufw_host,
+}
+
+
+# --- healthy local set-ups, a fault elsewhere ---------------------------------------------------
+# The target fails for a reason beyond this host; the host's own (healthy) configuration must not
+# take the blame. Each scenario names the rules that used to blame it in ``info["not_blamed"]``.
+
+def strict_output_remote_refuses(lab: Lab) -> Scenario:
+    """Default-deny outgoing (policy drop) that allows DNS and web ports; the server has
+    nothing on 8080 and answers the SYN with a RST: the SYN left, so the output chain is not
+    the cause."""
+    o = office(lab)
+    o.client.nft(
+        "table inet filter {\n"
+        "  chain output {\n"
+        "    type filter hook output priority filter; policy drop;\n"
+        '    oifname "lo" accept\n'
+        "    ct state established,related accept\n"
+        "    udp dport 53 accept\n"
+        "    tcp dport { 53, 80, 443, 8080 } accept\n"
+        "  }\n"
+        "}\n"
+    )
+    return o.scenario("strict-output-remote-refuses", f"{APP}:8080", checklist=("B1",),
+                      layer="transport",
+                      info={"not_blamed": ["firewall.local-output-blocks",
+                                           "firewall.udp-allowed-tcp-not"]},
+                      expect="the server refuses 8080 (RST); the client's output chain let it out")
+
+
+def syslog_host_remote_drops(lab: Lab) -> Scenario:
+    """A log host: its input chain accepts syslog on UDP 514. It forwards logs by TCP 514 to
+    the server, whose firewall drops them: the local UDP accept (input chain) is not why."""
+    o = office(lab)
+    o.client.nft(
+        "table inet filter {\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy drop;\n"
+        '    iifname "lo" accept\n'
+        "    ct state established,related accept\n"
+        "    udp dport 514 accept\n"
+        "  }\n"
+        "}\n"
+    )
+    o.server.nft(
+        "table inet filter {\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy accept;\n"
+        "    tcp dport 514 drop\n"
+        "  }\n"
+        "}\n"
+    )
+    return o.scenario("syslog-host-remote-drops", f"{APP}:514", checklist=("F5",),
+                      layer="transport", info={"not_blamed": ["firewall.udp-allowed-tcp-not"]},
+                      expect="the server drops TCP 514; the client's UDP 514 accept is for input")
+
+
+def docker_host_remote_drops(lab: Lab) -> Scenario:
+    """The Docker host of :func:`docker_host`, connecting to a server whose firewall drops the
+    port: Docker's masquerade of 172.17.0.0/16 does not touch the host's own connection."""
+    sc = docker_host(lab)
+    server = sc.nodes["server"]
+    server.nft(
+        "table inet filter {\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy accept;\n"
+        "    tcp dport 5432 drop\n"
+        "  }\n"
+        "}\n"
+    )
+    sc.name, sc.target, sc.args = "docker-host-remote-drops", f"{APP}:5432", ()
+    sc.checklist, sc.layer = ("F5",), "transport"
+    sc.info["not_blamed"] = ["nat.masquerade-changes-source"]
+    sc.expect = "the server drops TCP 5432; Docker's masquerade is for its containers"
+    return sc
+
+
+#: name -> builder(lab): a fault beyond this host, on a host whose own set-up is healthy.
+BYSTANDERS: dict[str, Callable[[Lab], Scenario]] = {
+    "strict-output-remote-refuses": strict_output_remote_refuses,
+    "syslog-host-remote-drops": syslog_host_remote_drops,
+    "docker-host-remote-drops": docker_host_remote_drops,
 }

@@ -50,3 +50,16 @@ def test_kube_proxy_ruleset_is_kube_proxy_sized() -> None:
     rules = H.kube_proxy_rules()
     assert rules.count("\n-A KUBE-SEP-") >= 2 * H.KUBE_SERVICES
     assert rules.count("\n-A ") > 5000
+
+
+@pytest.mark.parametrize("name", sorted(H.BYSTANDERS))
+def test_healthy_local_setup_is_not_blamed_for_a_remote_fault(lab: Lab, name: str) -> None:
+    sc = H.BYSTANDERS[name](lab)
+    run = lab.run_whynet(sc.client, *sc.diagnose_args("--timeout", str(PROBE_TIMEOUT)),
+                         env=sc.env, user=sc.user)
+    assert run.report is not None, f"no JSON report (exit {run.exit_code}): {run.stderr}"
+    assert run.exit_code == 1, run.stderr  # the fault is real and reported
+    fired = {f["rule"] for f in run.report["findings"]}
+    fired |= {s.get("rule") for f in run.report["findings"] for s in f.get("supporting") or []
+              if isinstance(s, dict)}
+    assert not fired & set(sc.info["not_blamed"]), fired
