@@ -79,6 +79,9 @@ def _load_report(path: str | None) -> dict[str, Any]:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(f"{p}: not a whynet report ({exc.__class__.__name__})")
+    if isinstance(data, dict) and "facts" in data and "findings" not in data:
+        fail(f"{p}: this is a whynet snapshot, not a report (diagnose it first: "
+             f"`whynet diagnose --snapshot {p} --save report.json`)")
     if not isinstance(data, dict) or "findings" not in data or "justification" not in data:
         fail(f"{p}: not a whynet report (no findings/justification)")
     return data

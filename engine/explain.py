@@ -56,7 +56,11 @@ def why(report: Mapping[str, Any], rule: Rule) -> Tree | None:
     acts = [a for a in facts.activations.values() if a["rule"] == rule.id]
     if not acts:
         return None
-    root = Tree(f"[bold]{markup(rule.id)}[/]: {markup(rule.title)}  "
+    # A title with {placeholders} is shown as the report rendered it for its finding.
+    title = rule.title if "{" not in rule.title else next(
+        (str(f["title"]) for f in report.get("findings", []) if f.get("rule") == rule.id),
+        rule.title)
+    root = Tree(f"[bold]{markup(rule.id)}[/]: {markup(title)}  "
                 f"[dim]({rule.severity}, layer {rule.layer}, checklist "
                 f"{markup(', '.join(rule.checklist))}, {markup(rule_file(rule.location))})[/]")
     for act in acts:

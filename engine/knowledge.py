@@ -83,8 +83,8 @@ class SkippedFile:
     def __str__(self) -> str:
         first = self.errors[0]
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-        return (f"skipped {self.file}: line {first.line}: {first.message}{more}; "
-                f"see `whynet rules validate {self.file}`")
+        hint = f"; see `whynet rules validate {self.file}`" if Path(self.file).exists() else ""
+        return f"skipped {self.file}: line {first.line}: {first.message}{more}{hint}"
 
 
 class KnowledgeLoadError(Exception):
@@ -398,12 +398,15 @@ def load_knowledge(
         add(Path(p), True, True)
     for p in extra:
         add(Path(p), False, True)
+    skipped: list[SkippedFile] = []
     if include_user:
         for p in user_knowledge_dirs(env):
+            if not p.exists():  # a typo in WHYNET_KNOWLEDGE: say so, and run the rest
+                skipped.append(SkippedFile(str(p), (KnowledgeError(
+                    str(p), 1, "no such directory (named by WHYNET_KNOWLEDGE)"),)))
             add(p, False, False)
     if errors:
         raise KnowledgeLoadError(errors)
-    skipped: list[SkippedFile] = []
     while True:
         try:
             kb = load_files(list(files.values()))

@@ -54,7 +54,7 @@ ERROR_TABLE = [
     ("diagnose --snapshot MISSING", "cannot read snapshot"),
     ("why no.such-rule --report REPORT", "unknown rule 'no.such-rule'"),
     ("why-not no.such-rule --report REPORT", "unknown rule 'no.such-rule'"),
-    ("why transport.tcp-refused --report SNAP", "not a whynet report"),
+    ("why transport.tcp-refused --report SNAP", "this is a whynet snapshot, not a report"),
     ("diagnose --bogus", "No such option '--bogus' (see `whynet diagnose --help`)"),
     ("nosuch", "No such command 'nosuch'"),
     ("diagnose --format xml", "'xml' is not one of"),

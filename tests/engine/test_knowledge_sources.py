@@ -131,3 +131,11 @@ def test_rules_new_writes_a_skeleton_that_validates_and_passes_its_examples(
     assert res.output.endswith("2 passed, 0 failed\n")
     again = runner.invoke(main, ["rules", "new", "mysite.db-refused", "-o", str(path)])
     assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_a_missing_whynet_knowledge_directory_is_one_warning(tmp_path: Path) -> None:
+    kb = load_knowledge(env={"WHYNET_KNOWLEDGE": str(tmp_path / "typo"),
+                             "XDG_CONFIG_HOME": str(tmp_path)})
+    assert kb.get("proxy.dead") is not None
+    assert [str(s) for s in kb.skipped] == [
+        f"skipped {tmp_path / 'typo'}: line 1: no such directory (named by WHYNET_KNOWLEDGE)"]
