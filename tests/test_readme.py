@@ -11,7 +11,8 @@ import pytest
 from engine import expr
 from engine.docs import DOCUMENTS, ROOT, render
 from engine.kinds import KINDS
-from engine.knowledge import CHECKLIST_IDS, CONDITION_KEYS, RULE_KEYS
+from engine.knowledge import CHECKLIST_IDS, CONDITION_KEYS, RULE_KEYS, load_knowledge
+from engine.ruletest import run_examples
 
 README = ROOT / "README.md"
 WRITING_RULES = ROOT / "docs" / "writing-rules.md"
@@ -62,3 +63,21 @@ def test_no_document_cites_files_users_do_not_have() -> None:
     for path in [README, *Path(ROOT / "docs").glob("*.md")]:
         text = path.read_text(encoding="utf-8")
         assert "DESIGN.md" not in text and "../shared" not in text, path
+
+
+def test_the_worked_example_rule_validates_and_passes_its_examples(tmp_path: Path) -> None:
+    guide = WRITING_RULES.read_text(encoding="utf-8")
+    yaml_text = guide.split("## A worked example", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
+    rule_file = tmp_path / "mysite.db-down.yaml"
+    rule_file.write_text(yaml_text)
+    kb = load_knowledge(strict=[rule_file], include_user=False)
+    results = run_examples(kb, {str(rule_file)})
+    assert [(r.rule.id, r.example.expect, r.passed) for r in results] == [
+        ("mysite.db-down", "fires", True), ("mysite.db-down", "silent", True)]
+
+
+def test_no_code_cites_files_users_do_not_have() -> None:
+    sources = [ROOT / "cli.py", *ROOT.glob("engine/**/*.py"), *ROOT.glob("knowledge/*.yaml")]
+    citing = [p for p in sources if "DESIGN.md" in p.read_text(encoding="utf-8")
+              or "../shared" in p.read_text(encoding="utf-8")]
+    assert citing == []
