@@ -188,6 +188,26 @@ def verdicts(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def verdict_texts(report: Mapping[str, Any]) -> list[Text]:
+    """The verdict lines styled: the target bold, a failing layer red, a clean bill green."""
+    out = []
+    names = [clean(n, one_line=True) for n in target_names(report)] or [""]
+    for name, line in zip(names, verdicts(report), strict=False):
+        text = Text(line)
+        if name:
+            text.stylize("bold", 0, len(name) + 1)
+        fails = line.find(" fails: ", len(name))
+        if fails >= 0:
+            text.stylize("whynet.fail", len(name) + 2, fails + len(" fails"))
+        elif line.endswith("no problem found"):
+            text.stylize("whynet.ok", len(line) - len("no problem found"))
+        elif not name:
+            severity = line.split(":", 1)[0]
+            text.stylize(f"whynet.{severity}", 0, len(severity))
+        out.append(text)
+    return out
+
+
 # --- the terminal --------------------------------------------------------------------------------
 
 def layer_table(layers: Sequence[Mapping[str, Any]], target: str | None = None) -> Table:
@@ -276,8 +296,8 @@ def report_notes(report: Mapping[str, Any]) -> list[str]:
 def render_text(report: Mapping[str, Any], con: Console, *, quiet: bool = False) -> None:
     """The verdict lines; then (unless ``quiet``) the notes, each target's layers and path,
     the findings, rule errors and a count."""
-    for line in verdicts(report):
-        con.print(Text(line), soft_wrap=True)  # one line each, whatever the width
+    for verdict in verdict_texts(report):
+        con.print(verdict, soft_wrap=True)  # one line each, whatever the width
     if quiet:
         return
     for note in report_notes(report):

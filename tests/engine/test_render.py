@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from engine.explain import render_why_not, why, why_not
 from engine.knowledge import load_knowledge
-from engine.render import console, finding_targets, first_failures, render_text, verdicts
+from engine.render import (
+    THEME,
+    console,
+    finding_targets,
+    first_failures,
+    render_text,
+    verdicts,
+)
 from engine.safetext import clean
 
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
@@ -176,3 +184,23 @@ def test_the_readme_session_is_in_the_current_format() -> None:
     report = recorded("firewall-drop-at-server.json")  # the same scenario, recorded
     assert lines[1] == verdicts(report)[0]
     assert lines[3].strip() == "Layers of app.corp.test:8080 (lowest first)"
+
+
+def test_a_host_wide_warning_shows_on_a_target_whose_layers_all_pass() -> None:
+    report = recorded("healthy-https.json")
+    warning = dict(recorded("firewall-drop-at-server.json")["findings"][0], severity="warning",
+                   targets=[], title="Two default gateways", rule="routing.multiple-default-gateways",
+                   checklist=["R1"])
+    report["findings"] = [warning]
+    assert verdicts(report) == [
+        "https://app.corp.test/: every layer passed, but warning: Two default gateways "
+        "(R1; routing.multiple-default-gateways)"]
+
+
+def test_verdicts_are_coloured_on_a_colour_console() -> None:
+    out = io.StringIO()
+    con = Console(file=out, force_terminal=True, color_system="standard", width=200,
+                  theme=THEME)
+    render_text(recorded("firewall-drop-at-server.json"), con, quiet=True)
+    assert out.getvalue().startswith("\x1b[1mapp.corp.test:8080:\x1b[0m \x1b[1;31mtransport "
+                                     "fails\x1b[0m: 198.51.100.20:8080 timeout")
