@@ -27,10 +27,19 @@ ETH_P_ARP = 0x0806
 SYS_NET = Path("/sys/class/net")
 
 
+IFF_NOARP = 0x80  # <linux/if.h>
+
+
 def interface_mac(interface: str) -> str | None:
+    """The interface's MAC, or None where ARP does not apply: no link-layer address (loopback,
+    tun, wireguard) or ARP switched off (``ip link set X arp off``, NOARP tunnels and
+    point-to-point links): the kernel never asks ARP there, so silence would prove nothing."""
     try:
         mac = (SYS_NET / interface / "address").read_text().strip()
-    except OSError:
+        flags = int((SYS_NET / interface / "flags").read_text().strip(), 16)
+    except (OSError, ValueError):
+        return None
+    if flags & IFF_NOARP:
         return None
     return mac if mac and mac != "00:00:00:00:00:00" else None
 

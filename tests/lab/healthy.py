@@ -61,16 +61,19 @@ def _tunnel(client: Namespace, vpn: Namespace, ifname: str = "wg0") -> None:
 
     A real WireGuard interface carries nothing without keys and a peer (and this lab's kernel
     may lack the module), and whynet reads only the routing around it, so the lab passes
-    packets over a veth named and addressed as wg-quick would. wg-quick's routes name only
-    the device (``default dev wg0``): on a veth the client asks ARP for every destination,
-    which the concentrator answers by proxy ARP, as the far end of a tunnel takes every packet.
+    packets over a veth named and addressed as wg-quick would, made layer 3 like a tunnel:
+    ARP off on both ends (no neighbour entries, as on wg0), so the kernel addresses every
+    frame to the sender's own MAC; both ends carry the same MAC, so the far end takes them.
+    The two ends live in different namespaces: no host sees that MAC twice.
     """
     peer = f"tun-{client.role}"[:15]
-    client.ip("link", "add", ifname, "type", "veth", "peer", "name", peer, "netns", vpn.netns)
+    mac = "02:00:5e:66:00:02"  # locally administered
+    client.ip("link", "add", ifname, "address", mac, "type", "veth", "peer", "name", peer,
+              "address", mac, "netns", vpn.netns)
     for ns, dev, cidr in ((client, ifname, f"{VPN_CLIENT_IP}/24"), (vpn, peer, f"{VPN_GW_IP}/24")):
+        ns.ip("link", "set", dev, "arp", "off")
         ns.ip("link", "set", dev, "up")
         ns.add_address(dev, cidr)
-    vpn.sysctl(f"net.ipv4.conf.{peer}.proxy_arp", 1)
 
 
 def _public_office(lab: Lab, records: dict[str, str | list[str]]) -> Office:
@@ -176,6 +179,47 @@ def split_tunnel(lab: Lab) -> Scenario:
                     "the intranet goes through wg0, the rest through the LAN gateway",
                     args=(f"http://{APP}/",), servers={"web": web, "wiki": wiki, "dns": dns},
                     nodes={"vpn": vpn, "intranet": intranet})
+
+
+RESOLVED_STUB = "127.0.0.53"
+RESOLVED_HEADER = (
+    "# This is /run/systemd/resolve/stub-resolv.conf managed by man:systemd-resolved(8).\n"
+    "# Do not edit.\n"
+)
+
+
+def _stub_resolver(ns: Namespace, routes: dict[str, str], default: str) -> Server:
+    """A local stub on 127.0.0.53 that routes each DNS domain to its link's server and the
+    rest to ``default``, as systemd-resolved does with per-link ``Domains=~zone``."""
+    exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+    argv = [exe, "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+            f"--listen-address={RESOLVED_STUB}", "--bind-interfaces", "--port=53",
+            "--log-facility=-", f"--pid-file={ns.lab.workdir / f'stub-{ns.role}.pid'}",
+            "--host-record=lab.ready,127.0.0.2", f"--server={default}",
+            *(f"--server=/{zone}/{server}" for zone, server in routes.items())]
+    return ns.spawn("stub-resolver", argv, ready="dns", ip=RESOLVED_STUB, port=53)
+
+
+def per_link_dns(lab: Lab) -> Scenario:
+    """Ubuntu's default resolver on a split-tunnel VPN: /etc/resolv.conf names only the
+    systemd-resolved stub 127.0.0.53, which sends corp.test to the VPN link's DNS server
+    (10.66.0.1) and everything else to the LAN link's (10.20.0.53)."""
+    sc = split_tunnel(lab)
+    o_dns = sc.servers["dns"]
+    vpn = sc.nodes["vpn"]
+    vpn_dns = vpn.dnsmasq(VPN_GW_IP, {APP: SERVER_IP, "wiki.corp.test": INTRANET_IP})
+    o_dns.stop()  # the LAN's server no longer knows the corporate zone: only the VPN's does
+    lan_dns = sc.nodes["dns"].dnsmasq(DNS_IP, {WEB_NAME: SERVER_IP},
+                                      local_zones=("example.com",))
+    stub = _stub_resolver(sc.client, {"corp.test": VPN_GW_IP}, DNS_IP)
+    sc.client.write_etc("resolv.conf", RESOLVED_HEADER + f"nameserver {RESOLVED_STUB}\n"
+                        "options edns0 trust-ad\nsearch corp.test\n")
+    sc.name, sc.expect = "per-link-dns", "the stub sends corp.test to the VPN's DNS, the rest to the LAN's"
+    sc.args = (*sc.args, f"http://{WEB_NAME}/")
+    sc.servers |= {"vpn_dns": vpn_dns, "dns": lan_dns, "stub": stub}
+    sc.info["names"] = {"wiki.corp.test": [INTRANET_IP], APP: [SERVER_IP],
+                        WEB_NAME: [SERVER_IP]}
+    return sc
 
 
 # --- container and cluster hosts ------------------------------------------------------------------
@@ -540,6 +584,7 @@ def ufw_host(lab: Lab) -> Scenario:
 ALL: dict[str, Callable[[Lab], Scenario]] = {
     "wg-full-tunnel": wg_full_tunnel,
     "split-tunnel": split_tunnel,
+    "per-link-dns": per_link_dns,
     "docker-host": docker_host,
     "kubernetes-node": kubernetes_node,
     "bonded-nic": bonded_nic,

@@ -23,6 +23,8 @@ def test_healthy_setup_is_quiet(lab: Lab, name: str) -> None:
     for ip, port in sc.info["reach"]:
         got = sc.client.connect(ip, port)
         assert got.outcome == "open", (name, ip, port, got)
+    for host, addresses in sc.info.get("names", {}).items():  # the system resolver's answers
+        assert sc.client.getaddrinfo(host) == addresses, host
     # A generous probe timeout: the lab shares two cores with other test runs, and a slow
     # answer there is the machine's load, not a fault of the set-up.
     run = lab.run_whynet(sc.client, *sc.diagnose_args("--timeout", str(PROBE_TIMEOUT)),
