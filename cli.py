@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from engine import __version__
+from engine.redact import redact_text
 from engine.safetext import clean
 
 
@@ -30,7 +31,7 @@ class InputError(click.ClickException):
 
 
 def fail(message: str) -> NoReturn:
-    raise InputError(clean(message, one_line=True))
+    raise InputError(clean(redact_text(message), one_line=True))
 
 
 def _debug() -> bool:
@@ -536,11 +537,13 @@ def run() -> None:
     except click.UsageError as exc:
         # click prints usage, a hint and the error on four lines; one line says it all.
         command = exc.ctx.command_path if exc.ctx else "whynet"
-        click.echo(f"Error: {clean(exc.format_message().rstrip('.'), one_line=True)} "
-                   f"(see `{command} --help`)", err=True)
+        message = redact_text(exc.format_message().rstrip('.'))
+        click.echo(f"Error: {clean(message, one_line=True)} (see `{command} --help`)", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)
+        sys.stderr.write(redact_text(shown.getvalue()))  # a URL's password never reaches stderr
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -552,7 +555,9 @@ def run() -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if "--debug" in sys.argv:
             raise
-        click.echo(f"Error: internal error: {exc.__class__.__name__}: {clean(exc, one_line=True)} "
+        message = redact_text(str(exc))
+        click.echo(f"Error: internal error: {exc.__class__.__name__}: "
+                   f"{clean(message, one_line=True)} "
                    "(run with --debug for a traceback)", err=True)
         sys.exit(2)
 

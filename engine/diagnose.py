@@ -14,7 +14,7 @@ from typing import Any
 from engine.facts import Fact, Snapshot, unique_ids
 from engine.inference import run
 from engine.knowledge import KnowledgeBase
-from engine.redact import redact_fact
+from engine.redact import redact_fact, redact_strings
 from engine.report import build_report
 
 
@@ -84,7 +84,7 @@ def diagnose(
         targets=[t.to_json() for t in parsed], layers=layers, host=host,
         collected_at=collected_at,
     )
-    report["paths"] = paths
+    report["paths"] = redact_strings(paths)
     if snapshot and (parsed or listen_ports):
         report["notes"] = [mixed_machines_note(host, collected_at)]
     if keep_history and history_file is not None:

@@ -11,6 +11,8 @@ they build facts (defence in depth). Three things are redacted:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -34,13 +36,6 @@ _NOT_SECRET = frozenset({
     "PASSWORD_STORE_DIR", "SSL_KEY_FILE",
 })
 _SPLIT = re.compile(r"[_\-.\s]+")
-_URL_CREDS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@")
-_KV_SECRET = re.compile(
-    r"(?i)\b(?P<key>[\w.-]*(?:password|passwd|token|secret|api[_-]?key|auth)[\w.-]*)"
-    r"(?P<sep>\s*[=:]\s*)(?P<val>\"[^\"]*\"|'[^']*'|[^\s&;,]+)"
-)
-
-
 def is_secret_name(name: str) -> bool:
     """True when a variable or field *name* says its value is secret."""
     upper = name.upper()
@@ -53,15 +48,185 @@ def is_secret_name(name: str) -> bool:
     return any(w in upper for w in ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY"))
 
 
-def redact_url(url: str) -> str:
-    """Drop the user-info part of every URL in ``url`` (``user:pass@`` -> ``***@``)."""
-    return _URL_CREDS.sub(lambda m: f"{m.group('scheme')}***@", url)
+# Every pattern below is scanned left to right with no backtracking over unbounded runs, so
+# redaction is linear in the text: hostile text (a 6 KB ``token.token...`` Server header, a
+# certificate organisation) cannot stall a run. Keywords that make a ``key=value`` pair secret:
+_KEY_WORD = re.compile(r"(?i)password|passwd|token|secret|api[_-]?key|auth")
+# Anything worth a closer look; text without any of these is returned as is (the fast path).
+_SUSPECT = re.compile(r"(?i)://|password|passwd|token|secret|api[_-]?key|auth|bearer|basic")
+_WORD_RUN = re.compile(r"[\w.-]+")
+_SEPARATOR = re.compile(r"[\"']?\s*[=:]\s*")
+_PLAIN_VALUE = re.compile(r"[^\s&;,]+")
+_HEADER_VALUE = re.compile(r"\S+")
+_REST_OF_LINE = re.compile(r"[^\r\n]*")
+# HTTP authentication schemes: the credential follows the scheme word (``Bearer X``).
+_AUTH_SCHEMES = frozenset({
+    "bearer", "basic", "digest", "negotiate", "ntlm", "token", "aws4-hmac-sha256",
+})
+_BEARER = re.compile(r"(?i)\b(?P<scheme>bearer)[ \t]+(?P<cred>[A-Za-z0-9\-._~+/]+=*)")
+_BASIC = re.compile(r"(?i)\b(?P<scheme>basic)[ \t]+(?P<cred>[A-Za-z0-9+/]+=*)")
+
+
+Span = tuple[int, int, str]  # [start, end) of the text to hide, and what to put instead
+
+
+def _url_spans(text: str) -> list[Span]:
+    """The user-info of every URL: from ``scheme://`` to the *last* ``@`` before the host.
+
+    A password may hold any character (spaces, ``/``, more ``@``), so the last ``@`` on the
+    line before the next URL ends it. That errs on the safe side: an ``@`` later in a path or
+    a query (``/@scope/pkg``) hides the host too, never a password."""
+    if "://" not in text or "@" not in text:
+        return []
+    spans: list[Span] = []
+    newline = -2  # cached position of the next newline at or after the current URL
+    mark = text.find("://")
+    while mark != -1:
+        start = mark + 3
+        if newline != -1 and newline < start:
+            newline = text.find("\n", start)
+        line_end = newline if newline != -1 else len(text)
+        following = text.find("://", start)
+        at = text.rfind("@", start, following if -1 < following < line_end else line_end)
+        # A ``://`` glued to the text before it (``u:pa://ss@host``) is part of the password,
+        # not the next URL: look on past it for the ``@``.
+        searched = start
+        while at == -1 and -1 < following < line_end and not _starts_url(text, searched,
+                                                                           following):
+            searched = following + 3
+            following = text.find("://", searched)
+            at = text.rfind("@", searched, following if -1 < following < line_end else line_end)
+        if at > start:
+            spans.append((start, at, "***"))
+        mark = following
+    return spans
+
+
+_SCHEME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-"
+_URL_OPENERS = frozenset(" \t\r\n\"'(<[{,;=|>")
+
+
+def _starts_url(text: str, since: int, mark: int) -> bool:
+    """Does the ``://`` at ``mark`` begin a new URL (its scheme follows a blank, a quote, a
+    bracket...) rather than continue the text since ``since``?"""
+    before = text[since:mark].rstrip(_SCHEME_CHARS)
+    if len(before) == mark - since:
+        return False  # no scheme at all
+    # A scheme right after the previous ``://`` is glued to it, so part of the password too.
+    return bool(before) and before[-1] in _URL_OPENERS
+
+
+class _QuoteFinder:
+    """``str.find`` for closing quotes that never rescans: positions only move forward, and a
+    quote found (or known absent) from one position answers every later search before it."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.known: dict[str, tuple[int, int]] = {}
+
+    def find(self, quote: str, pos: int) -> int:
+        since, found = self.known.get(quote, (-1, -2))
+        if since != -1 and since <= pos and (found == -1 or pos <= found):
+            return found
+        found = self.text.find(quote, pos)
+        self.known[quote] = (pos, found)
+        return found
+
+
+def _pair_spans(text: str) -> list[Span]:
+    """Values of ``password=x``, ``"token": "x"``, ``Authorization: Bearer x``."""
+    spans: list[Span] = []
+    skip = 0  # keyword hits before this lie in a key or value already handled
+    quotes = _QuoteFinder(text)
+    for hit in _KEY_WORD.finditer(text):
+        if hit.start() < skip:
+            continue
+        run = _WORD_RUN.match(text, hit.end())
+        key_end = skip = run.end() if run else hit.end()
+        sep = _SEPARATOR.match(text, key_end)
+        if sep is None:
+            continue
+        vstart = sep.end()
+        vend = -1
+        if vstart < len(text) and text[vstart] in "\"'":
+            close = quotes.find(text[vstart], vstart + 1)
+            if close != -1:
+                vstart, vend = vstart + 1, close
+        if vend == -1:
+            # ``key: value`` (a header, YAML) runs to the next blank; ``key=value`` (a query,
+            # a command line) also stops at & ; and ,
+            plain = (_HEADER_VALUE if ":" in sep.group() else _PLAIN_VALUE).match(text, vstart)
+            if plain is None:
+                continue
+            vend = plain.end()
+            scheme = (text[vstart:vend].lower() in _AUTH_SCHEMES and vend < len(text)
+                      and text[vend] in " \t")
+            if scheme or text[hit.start():key_end].lower().endswith("authorization"):
+                # An Authorization header's value runs to the end of its line; the credential
+                # follows the scheme word, which stays (``Bearer <redacted>``).
+                rest = _REST_OF_LINE.match(text, vstart)
+                vend = rest.end() if rest is not None else len(text)
+                if scheme:
+                    vstart = plain.end() + 1
+        else:
+            first = text[vstart:vend].split(" ", 1)
+            if len(first) == 2 and first[0].lower() in _AUTH_SCHEMES:
+                vstart += len(first[0]) + 1
+        if vend > vstart:
+            spans.append((vstart, vend, REDACTED))
+        skip = max(skip, vend)
+    return spans
+
+
+def _looks_like_basic_credentials(token: str) -> bool:
+    """``Basic`` is also an English word: only a base64 ``user:password`` is a credential."""
+    try:
+        return b":" in base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _scheme_spans(text: str) -> list[Span]:
+    """Credentials after ``Bearer`` / ``Basic`` anywhere in the text."""
+    spans = [(m.start("cred"), m.end("cred"), REDACTED) for m in _BEARER.finditer(text)]
+    spans += [(m.start("cred"), m.end("cred"), REDACTED) for m in _BASIC.finditer(text)
+              if _looks_like_basic_credentials(m.group("cred"))]
+    return spans
+
+
+def _apply(text: str, spans: list[Span]) -> str:
+    """``text`` with every span replaced; overlapping spans merge into one."""
+    if not spans:
+        return text
+    spans.sort()
+    out: list[str] = []
+    done = 0
+    cur_start, cur_end, cur_mark = spans[0]
+    for start, end, mark in spans[1:]:
+        if start < cur_end:
+            cur_end = max(cur_end, end)
+            continue
+        out += [text[done:cur_start], cur_mark]
+        done = cur_end
+        cur_start, cur_end, cur_mark = start, end, mark
+    out += [text[done:cur_start], cur_mark, text[cur_end:]]
+    return "".join(out)
+
+
+def redact_url(text: str) -> str:
+    """Drop the user-info part of every URL in ``text`` (``user:pass@`` -> ``***@``)."""
+    return _apply(text, _url_spans(text))
 
 
 def redact_text(text: str) -> str:
-    """Redact URL credentials and ``password=...`` style pairs in free text."""
-    text = redact_url(text)
-    return _KV_SECRET.sub(lambda m: f"{m.group('key')}{m.group('sep')}{REDACTED}", text)
+    """Redact URL credentials, ``password=...`` style pairs and ``Bearer``/``Basic``
+    credentials in free text, in time linear in its length.
+
+    Every detector looks at the original text and the spans are merged: hiding one secret
+    never hides the context (a key, a scheme word) that shows another."""
+    if not _SUSPECT.search(text):
+        return text
+    return _apply(text, _url_spans(text) + _pair_spans(text) + _scheme_spans(text))
 
 
 def redact_value(name: str, value: Any) -> Any:
@@ -77,6 +242,24 @@ def redact_value(name: str, value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: redact_value(str(k), v) for k, v in value.items()}
     return value
+
+
+def redact_strings(value: Any) -> Any:
+    """``value`` (JSON-like) with :func:`redact_text` applied to every string in it, keys too."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {redact_text(str(k)): redact_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_strings(v) for v in value]
+    return value
+
+
+def redact_report(report: Mapping[str, Any]) -> dict[str, Any]:
+    """Every text a report holds redacted: explanations and advice (of findings and of every
+    activation in the justification), derived values, layer summaries, targets, rule errors.
+    The facts went through :func:`redact_fact` already and are kept as they are."""
+    return {k: v if k == "facts" else redact_strings(v) for k, v in report.items()}
 
 
 # Fields whose values are safe although their names match the secret words: they hold

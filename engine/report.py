@@ -35,7 +35,7 @@ from engine.facts import Fact
 from engine.inference import Activation, InferenceResult
 from engine.kinds import LAYERS, SEVERITIES
 from engine.knowledge import CONFIDENCES, KnowledgeBase, Rule
-from engine.redact import redact_fact, redact_text
+from engine.redact import redact_fact, redact_report, redact_text
 
 # Kinds with more facts than this are shortened in the report to those that some rule could
 # match; their totals are kept in ``omitted_facts``.
@@ -248,7 +248,7 @@ def build_report(
     findings = build_findings(kb, result)
     keep = {e for f in findings for g in (f, *f.supporting) for e in g.evidence}
     fact_list, omitted = report_facts(facts, kb, result, keep)
-    return {
+    return redact_report({
         "whynet": __version__,
         "host": host,
         "collected_at": collected_at,
@@ -265,7 +265,7 @@ def build_report(
         "skipped_rules": skipped_rules(kb, facts),
         "knowledge": {"files": [str(Path(f).resolve()) for f in kb.files],
                       "rules": len(kb.active_rules)},
-    }
+    })
 
 
 def exit_code(report: Mapping[str, Any]) -> int:
