@@ -160,7 +160,9 @@ Examples:
 @click.option("--timeout", default=3.0, show_default=True, type=float,
               help="Timeout for each probe (s).")
 @click.option("--knowledge", multiple=True, metavar="DIR", help=KNOWLEDGE_HELP)
-@click.option("--quiet", is_flag=True, help="Text: show only findings at warning or above.")
+@click.option("--quiet", is_flag=True,
+              help="Text: print only the verdict, one line per target (one line without "
+                   "targets).")
 def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple[int, ...],
              fmt: str, output: str | None, save: str | None, timeout: float,
              knowledge: tuple[str, ...], quiet: bool) -> None:

@@ -54,10 +54,21 @@ def diagnose(
     if parsed or listen_ports:
         from engine.probes import probe
 
-        stage(f"probing {', '.join(t.raw for t in parsed) or 'listen ports'} "
-              f"(timeout {timeout:g}s each)")
+        waiting = [t.raw for t in parsed]
+
+        def probing() -> None:
+            done = len(parsed) - len(waiting)
+            stage(f"probing {', '.join(waiting) or 'listen ports'} (timeout {timeout:g}s each"
+                  f"{f'; {done} of {len(parsed)} targets done' if done else ''})")
+
+        def target_done(raw: str) -> None:
+            if raw in waiting:
+                waiting.remove(raw)
+            probing()
+
+        probing()
         probe_facts = probe(parsed, facts, timeout=timeout, env=dict(env or {}),
-                            listen_ports=list(listen_ports or []))
+                            listen_ports=list(listen_ports or []), on_target_done=target_done)
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.
     all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -58,10 +58,19 @@ _HANDSHAKE_DONE = frozenset({O.TLS_OK, O.TLS_UNTRUSTED, O.TLS_NAME_MISMATCH})
 async def run_probes(
     targets: Sequence[Target], facts: Sequence[Fact], *, timeout: float,
     env: Mapping[str, str], listen_ports: Sequence[int] = (),
+    on_target_done: Callable[[str], None] | None = None,
 ) -> list[Fact]:
-    """Probe every target and listen port at once; the facts in a stable order, unique ids."""
+    """Probe every target and listen port at once; the facts in a stable order, unique ids.
+    ``on_target_done`` hears each target (as typed) when its probes are over."""
     ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts))
-    per_target = await asyncio.gather(*(probe_one_target(t, ctx) for t in targets))
+
+    async def one_target(target: Target) -> list[Fact]:
+        found = await probe_one_target(target, ctx)
+        if on_target_done is not None:
+            on_target_done(target.raw)
+        return found
+
+    per_target = await asyncio.gather(*(one_target(t) for t in targets))
     probed = [f for group in per_target for f in group]
     listens, own = await asyncio.gather(
         asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports)),
@@ -72,6 +81,7 @@ async def run_probes(
 def probe(
     targets: Sequence[Target], facts: Sequence[Fact], *, timeout: float = DEFAULT_TIMEOUT,
     env: Mapping[str, str] | None = None, listen_ports: Sequence[int] = (),
+    on_target_done: Callable[[str], None] | None = None,
 ) -> list[Fact]:
     """Synchronous :func:`run_probes` for the CLI.
 
@@ -84,7 +94,7 @@ def probe(
     try:
         return loop.run_until_complete(run_probes(
             targets, facts, timeout=timeout, env=os.environ if env is None else env,
-            listen_ports=listen_ports))
+            listen_ports=listen_ports, on_target_done=on_target_done))
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
         loop.close()

@@ -116,10 +116,13 @@ def test_no_color_on_a_pipe_and_on_a_terminal(tmp_path: Path, ports: tuple[int, 
 
 
 def test_progress_line_on_a_terminal_only(tmp_path: Path, ports: tuple[int, int]) -> None:
-    _, closed = ports
-    code, out, err = run_on_tty(["diagnose", f"127.0.0.1:{closed}", "--quiet"], _env(tmp_path))
+    open_port, closed = ports
+    code, out, err = run_on_tty(["diagnose", f"127.0.0.1:{closed}", f"[::1]:{open_port}",
+                                 "--quiet"], _env(tmp_path))
     assert code == 1
-    assert "collecting facts from this machine" in err and f"probing 127.0.0.1:{closed}" in err
+    assert "collecting facts from this machine" in err
+    assert f"probing 127.0.0.1:{closed}, [::1]:{open_port} (timeout 3s each)" in err
+    assert "1 of 2 targets done" in err and "inferring: " in err
     assert "probing" not in out
 
 
