@@ -72,6 +72,11 @@ def diagnose(
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.
     all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])
+    if probe_facts:
+        from engine.firewall.verdicts import firewall_verdicts
+
+        # Which rule of this host's ruleset decides each probed connection (from facts only).
+        all_facts += firewall_verdicts(all_facts)
     layers: list[dict[str, Any]] = []
     paths: list[dict[str, str]] = []
     if parsed:

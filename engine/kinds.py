@@ -179,11 +179,11 @@ KINDS: dict[str, KindSpec] = {
                              "limit, vmap, --tcp-flags...): the rule matches less than its "
                              "fields say"),
            matches=("list", "the rule's exact conjunction, in order, for the firewall "
-                            "evaluator: objects {key, op, values, text}; key is nfproto, "
+                            "evaluator: objects {field, op, values, text}; field is nfproto, "
                             "l4proto, saddr, daddr, sport, dport, iifname, oifname, ct_state "
                             "or unknown (not modelled: text names it); op == (any value) or "
                             "!= (none); port ranges as [lo, hi]; implied matches included"),
-           vmap=("any", "nftables verdict map as {key, text, pairs: [{values, verdict, "
+           vmap=("any", "nftables verdict map as {field, text, pairs: [{values, verdict, "
                         "target}]}, or null")),
         _k("firewalld_zone", "collectors.firewalld", "a firewalld zone",
            name=("str", "zone"), default=("bool", "the default zone"),
@@ -397,6 +397,36 @@ KINDS: dict[str, KindSpec] = {
            unknown_hops=("list", "hops no probe could show: name, address, source, next hop"),
            first_unknown=("str", "the first of them, or null"),
            text=("str", "the path as drawn in the report")),
+        _k("firewall_verdict", "firewall.verdicts", "what this host's ruleset does with a "
+           "probed connection (or a --listen port's first packet), and the rule that decides",
+           target=("str", "the probe target, or listen:PORT"),
+           direction=("str", "output (this host sends), input (to a local port), forward"),
+           family=("int", "4 or 6"), protocol=("str", "tcp or udp"),
+           saddr=("ip", "source address, or null (unknown: any client)"),
+           ip=("ip", "destination address, or null"), port=("int", "destination port"),
+           iif=("str", "input interface, or null"), oif=("str", "output interface, or null"),
+           verdict=("str", "accept, drop, reject or unknown (a match whynet does not model)"),
+           reject_with=("str", "the reject's type (tcp-reset, icmp-admin-prohibited...), or "
+                               "null"),
+           description=("str", "one line: 'dropped by rule 12 of chain output in table inet "
+                               "filter (handle 37, /etc/nftables.conf line 44)'"),
+           packet=("str", "the packet walked, as text"),
+           rule=("str", "id of the deciding firewall_rule (or firewall_chain, for a policy)"),
+           backend=("str", "nftables, iptables, ip6tables"),
+           rule_family=("str", "the deciding rule's table family (ip, ip6, inet...)"),
+           table=("str", "its table"), chain=("str", "its chain"),
+           position=("int", "its position in the chain, or null for the chain's policy"),
+           handle=("int", "its nft handle, or null"),
+           rule_text=("str", "the rule as text (or 'policy drop')"),
+           policy=("bool", "the chain's policy decided (no rule matched)"),
+           file=("str", "the file the rule was loaded from, when found, or null"),
+           line=("int", "its line in that file, or null"),
+           unknown=("str", "verdict unknown: the expression not modelled, or null"),
+           passed=("list", "rules matched on the way without deciding (counters, logs, "
+                           "jumps, accepts of earlier chains)"),
+           assumed=("list", "rules that match on a field this packet leaves unknown (a "
+                            "client address): they would decide for some values"),
+           chains=("list", "base chains walked, in order")),
     ]
 }
 

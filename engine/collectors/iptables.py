@@ -315,7 +315,7 @@ def _option(state: _RuleState, option: str, value: str | None, negated: bool) ->
 
 
 def _exact(state: _RuleState, key: str, values: list[Any], negated: bool, text: str) -> None:
-    state.fields["matches"].append({"key": key, "op": "!=" if negated else "==",
+    state.fields["matches"].append({"field": key, "op": "!=" if negated else "==",
                                     "values": values, "text": text})
 
 

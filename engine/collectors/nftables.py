@@ -37,14 +37,14 @@ Decoding of a rule's expressions (see :func:`decode_rule`):
 * Expressions not decoded (``xt``, ``limit``, ``vmap``, ``fib``...) are named in ``unparsed`` so
   a rule can tell a fully understood match from a partly understood one.
 * ``matches`` is the rule's exact conjunction for the firewall evaluator
-  (``engine.firewall``): one entry per match, in order, ``{"key", "op", "values", "text"}``
-  with ``key`` one of ``nfproto``, ``l4proto``, ``saddr``, ``daddr``, ``sport``, ``dport``,
+  (``engine.firewall``): one entry per match, in order, ``{"field", "op", "values", "text"}``
+  with ``field`` one of ``nfproto``, ``l4proto``, ``saddr``, ``daddr``, ``sport``, ``dport``,
   ``iifname``, ``oifname``, ``ct_state``, or ``unknown`` (a match or statement the evaluator
   does not model, named by ``text``). ``op`` is ``==`` (any of the values) or ``!=`` (none of
   them); port values are ints or ``[lo, hi]``. Implied matches are listed too: ``tcp dport``
   implies ``l4proto tcp``, ``ip saddr`` in an inet table implies ``nfproto ipv4``. Counters,
   logs, comments and ``meta nftrace set`` are not matches and are left out.
-* ``vmap``: a verdict map (``ct state vmap { established : accept }``) as ``{"key", "text",
+* ``vmap``: a verdict map (``ct state vmap { established : accept }``) as ``{"field", "text",
   "pairs": [{"values", "verdict", "target"}]}``, or null.
 
 iptables-nft: rules written by ``iptables-nft`` live in nft tables too (``ip filter`` with base
@@ -329,7 +329,7 @@ _NFPROTO_OF_PAYLOAD = {"ip": "ipv4", "ip6": "ipv6", "icmp": "ipv4", "icmpv6": "i
 
 
 def _unknown(state: _RuleState, text: str) -> None:
-    state.fields["matches"].append({"key": "unknown", "op": "==", "values": [], "text": text})
+    state.fields["matches"].append({"field": "unknown", "op": "==", "values": [], "text": text})
 
 
 def _exact_match(state: _RuleState, left: Any, op: str, right: Any, target: str | None,
@@ -339,10 +339,10 @@ def _exact_match(state: _RuleState, left: Any, op: str, right: Any, target: str 
     proto = _payload_protocol(left)
     nfproto = _NFPROTO_OF_PAYLOAD.get(str(proto))
     if nfproto and state.family not in ("ip", "ip6"):
-        matches.append({"key": "nfproto", "op": "==", "values": [nfproto],
+        matches.append({"field": "nfproto", "op": "==", "values": [nfproto],
                         "text": f"meta nfproto {nfproto} (implied by {proto})"})
     if proto in TRANSPORT_PROTOCOLS:
-        matches.append({"key": "l4proto", "op": "==", "values": [proto],
+        matches.append({"field": "l4proto", "op": "==", "values": [proto],
                         "text": f"meta l4proto {proto} (implied by {proto})"})
     key = _EXACT_KEYS.get(target or "")
     if key is None and isinstance(left, dict) and left.get("meta", {}).get("key") == "nfproto":
@@ -361,7 +361,7 @@ def _exact_match(state: _RuleState, left: Any, op: str, right: Any, target: str 
         _unknown(state, f"{text} (set not in the ruleset)")
         return
     exact = [list(v) if isinstance(v, tuple) else v for v in values]
-    matches.append({"key": key, "op": "!=" if op == "!=" else "==", "values": exact,
+    matches.append({"field": key, "op": "!=" if op == "!=" else "==", "values": exact,
                     "text": text})
 
 
@@ -595,7 +595,7 @@ def _exact_vmap(state: _RuleState, left: Any, pairs: list[Any], text: str) -> No
     key_entry = entries.pop() if entries else None
     del state.fields["matches"][before:]
     state.fields["matches"].extend(entries)  # implied dependencies (tcp dport -> tcp)
-    if key_entry is None or key_entry["key"] == "unknown":
+    if key_entry is None or key_entry["field"] == "unknown":
         _unknown(state, text)
         return
     out = []
@@ -608,7 +608,7 @@ def _exact_vmap(state: _RuleState, left: Any, pairs: list[Any], text: str) -> No
         values = [list(v) if isinstance(v, tuple) else v for v in _flatten(pair[0], state.sets)]
         target = arg.get("target") if isinstance(arg, dict) else None
         out.append({"values": values, "verdict": verdict, "target": target})
-    state.fields["vmap"] = {"key": key_entry["key"], "text": text, "pairs": out}
+    state.fields["vmap"] = {"field": key_entry["field"], "text": text, "pairs": out}
 
 
 def _limit(state: _RuleState, key: str, value: Any) -> None:

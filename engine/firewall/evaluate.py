@@ -263,7 +263,7 @@ def _network(value: Any) -> Network | list[Network] | None:
 
 
 def compile_match(entry: Mapping[str, Any], backend: str) -> _Match:
-    key, values = str(entry.get("key")), list(entry.get("values") or [])
+    key, values = str(entry.get("field")), list(entry.get("values") or [])
     m = _Match(key, entry.get("op") == "!=", str(entry.get("text") or key))
     if key in ("saddr", "daddr"):
         for v in values:
@@ -369,7 +369,7 @@ class _Rule:
         entries (no address parsing), so indexing a big chain stays cheap."""
         for key in ("daddr", "dport"):
             for e in self.entries:
-                if e.get("key") != key or e.get("op") == "!=":
+                if e.get("field") != key or e.get("op") == "!=":
                     continue
                 values = list(e.get("values") or [])
                 if not values:
@@ -463,11 +463,11 @@ def _rule_from_fact(fact: Fact, file_lines: Mapping[str, tuple[str, int | None]]
     vmap = None
     raw_vmap = fact.get("vmap")
     if isinstance(raw_vmap, Mapping):
-        key_match = compile_match({"key": raw_vmap.get("key"), "values": [],
+        key_match = compile_match({"field": raw_vmap.get("field"), "values": [],
                                    "text": raw_vmap.get("text")}, backend)
         pairs = []
         for pair in raw_vmap.get("pairs") or []:
-            m = compile_match({"key": raw_vmap.get("key"), "values": pair.get("values"),
+            m = compile_match({"field": raw_vmap.get("field"), "values": pair.get("values"),
                                "text": raw_vmap.get("text")}, backend)
             pairs.append((m, str(pair.get("verdict")), pair.get("target")))
         vmap = (key_match, pairs)

@@ -14,6 +14,7 @@ import pytest
 from engine.collectors import iptables, nftables
 from engine.facts import Fact, make_fact
 from engine.firewall.evaluate import Packet, Ruleset
+from engine.redact import redact_fact
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -227,3 +228,15 @@ def test_non_authoritative_rules_are_ignored() -> None:
 def test_no_ruleset_accepts() -> None:
     v = Ruleset([]).evaluate(out("10.0.0.9", 22))
     assert v.verdict == "accept" and v.deciding is None
+
+
+def test_redacted_snapshot_facts_evaluate_the_same() -> None:
+    """Reports and snapshots carry redacted facts (a field named like a secret is blanked):
+    the evaluator must read them exactly as the live ones."""
+    text = (FIXTURES / "nftables" / "ruleset-paths.json").read_text()
+    live = nftables.parse_ruleset(text)
+    stored = [Fact.from_json(redact_fact(f).to_json()) for f in live]
+    packets = [out("198.51.100.15", 443), out("203.0.113.9", 443), out("10.9.9.9", 53, "udp"),
+               inp("10.21.3.4", 8080), inp(None, 8080), out("10.1.1.1", 7001, oif="eth0")]
+    assert ([Ruleset(live).evaluate(p).describe() for p in packets]
+            == [Ruleset(stored).evaluate(p).describe() for p in packets])
