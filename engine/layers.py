@@ -14,8 +14,8 @@ reads the same from a live run and a snapshot. The rows are the report's ``layer
 * link/address: the interface the route probe chose (else any non-loopback one) is up and has a
   global address of the target's family. A loopback route is ``ok``. Several machines answering
   ARP for the target's next hop fail the address layer (a duplicate address).
-* route: a route exists, and the path works as far as the probes see: no ARP answer for the
-  next hop, or ICMP net/host-unreachable for every connection, fail it.
+* route: a route exists, and the path works as far as the probes see: ICMP net/host-unreachable
+  for every connection fails it.
 * transport: direct TCP, or — when the proxy probe says the target goes through a proxy — the
   proxy's reachability (the direct result is in the summary).
 * application: ``ok`` for an HTTP answer below 500 (a 404 still shows the application answers),
@@ -208,12 +208,9 @@ _PATH_ICMP = frozenset({"net-unreachable", "host-unreachable", "addr-unreachable
 
 
 def _path_failure(tf: _TargetFacts) -> str | None:
-    """Why a routed target still fails at the route layer, seen by the probes: no machine
-    answers ARP for the next hop on the link, or every connection drew an ICMP
-    net/host-unreachable (from a router on the way, or from this host when ARP got no answer)."""
-    for arp in tf.of("probe_arp"):
-        if arp.get("outcome") == O.NO_ANSWER:
-            return f"no machine answers ARP for {arp.get('ip')} on {arp.get('interface')}"
+    """Why a routed target still fails at the route layer, seen by the probes: every
+    connection drew an ICMP net/host-unreachable (from a router on the way, or from this host
+    when the last hop did not answer ARP; a silent next hop already fails the link layer)."""
     tcp = tf.of("probe_tcp")
     if tcp and all(f.get("outcome") == O.UNREACHABLE and f.get("icmp") in _PATH_ICMP
                    for f in tcp):

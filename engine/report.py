@@ -15,7 +15,9 @@ justification graph, never from rule ids:
 * shared evidence: both rest on one fact (directly, or through a fact a rule derived), e.g. the
   one timed-out connection that a firewall rule, "ping works" and "UDP passes" all explain; or
 * a generic reading of a probe outcome (confidence ``heuristic``: "connection refused") on a
-  target that a more specific finding already explains.
+  target that a more specific finding already explains; or
+* a restatement: everything it rests on is a strict part of what another finding rests on
+  (that finding then takes the better rank of the two, whatever their layers).
 
 A finding never folds under one of lower severity, and a finding about a target never folds
 under one about another target (a host-wide finding, such as an output policy, folds under the
@@ -69,15 +71,27 @@ class Finding:
     def severity_at_least(self, other: Finding) -> bool:
         return SEVERITIES.index(self.rule.severity) >= SEVERITIES.index(other.rule.severity)
 
-    def explains(self, other: Finding) -> bool:
-        """Whether ``other`` (ranked below) is a consequence or restatement of this finding."""
+    def may_support(self, other: Finding) -> bool:
+        """``other`` may fold under this finding: not more severe, and about the same target
+        (or host-wide)."""
         if not self.severity_at_least(other):
             return False
-        if other.targets and not set(other.targets) <= set(self.targets):
-            return False  # about another target: a cause of its own
+        return not other.targets or set(other.targets) <= set(self.targets)
+
+    def restates(self, other: Finding) -> bool:
+        """This finding rests on everything ``other`` rests on, and more: ``other`` tells part
+        of the same story, wherever it ranks."""
+        return self.may_support(other) and other.basis < self.basis
+
+    def explains(self, other: Finding) -> bool:
+        """Whether ``other`` (ranked below) is a consequence or restatement of this finding."""
+        if not self.may_support(other):
+            return False
         if self.basis & other.basis:
             return True
-        return bool(other.targets) and other.rule.confidence == "heuristic"
+        # a generic reading (alone, or as the evidence of a finding that restates it)
+        return bool(other.targets) and any(g.rule.confidence == "heuristic"
+                                           for g in (other, *other.supporting))
 
     def sort_key(self) -> tuple[Any, ...]:
         return (
@@ -115,10 +129,24 @@ def build_findings(kb: KnowledgeBase, result: InferenceResult) -> list[Finding]:
 
 
 def fold_consequences(ranked: list[Finding]) -> list[Finding]:
-    """Fold each finding under the first higher-ranked finding that explains it (see the
-    module docstring). A parent's basis grows by its children's, so a finding that shares
-    evidence with a folded one folds too; passes repeat until nothing moves."""
-    kept = list(ranked)
+    """Fold findings under the findings that explain them (see the module docstring).
+
+    First restatements: a finding whose basis is a strict part of another's folds under the
+    one with the largest basis, which takes the better rank of the two. Then, in rank order,
+    each finding folds under the first higher-ranked one that explains it; a parent's basis
+    grows by its children's, so passes repeat until nothing moves."""
+    kept = []
+    for finding in ranked:
+        wider = [k for k in ranked if k is not finding and k.restates(finding)]
+        if wider:
+            max(wider, key=lambda k: len(k.basis)).supporting.append(finding)
+        else:
+            kept.append(finding)
+    for finding in kept:  # a restatement's own restatements belong to the widest one
+        finding.supporting = [g for s in finding.supporting for g in (s, *s.supporting)]
+        for s in finding.supporting:
+            s.supporting = []
+    kept.sort(key=lambda f: min(g.sort_key() for g in (f, *f.supporting)))
     moved = True
     while moved:
         moved = False
@@ -155,14 +183,16 @@ def _basis(fact_ids: Iterable[str], result: InferenceResult,
     return out
 
 
-def _targets(fact_ids: Iterable[str], result: InferenceResult) -> list[str]:
+def _targets(fact_ids: Iterable[str], result: InferenceResult, probed: set[str]) -> list[str]:
+    """The diagnosed targets among the facts' ``target`` fields (probe facts, and facts such
+    as a target's path derived from them; ``probed`` tells them from a firewall rule's
+    ``target``, which is a verdict)."""
     targets = []
     for fid in fact_ids:
         fact = result.facts.get(fid)
-        if fact is not None and fact.kind.startswith("probe_"):
-            target = fact.get("target")
-            if target and str(target) not in targets:
-                targets.append(str(target))
+        target = fact.get("target") if fact is not None else None
+        if target in probed and target not in targets:
+            targets.append(str(target))
     return targets
 
 
@@ -191,9 +221,11 @@ def _findings_by_rule(kb: KnowledgeBase, result: InferenceResult) -> list[Findin
         if act.explanation != found.explanation and act.explanation not in found.extra_explanations:
             found.extra_explanations.append(act.explanation)
     by_id = {a.id: a for a in result.activations}
+    probed = {str(f.get("target")) for f in result.facts.values()
+              if f.kind.startswith("probe_") and f.get("target")}
     for f in by_key.values():
         f.basis = _basis(f.evidence, result, by_id)
-        f.targets = _targets(f.basis, result)
+        f.targets = _targets(f.basis, result, probed)
         f.title = _title(f.rule, by_id[f.activations[0]].title,
                          ", ".join(f.targets) or f.fold_key)
     return list(by_key.values())

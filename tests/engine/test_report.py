@@ -41,6 +41,12 @@ RULES = "rules:\n" + "".join([
     # a weaker finding (warning) cannot absorb an error
     _rule("t.weak", "warning", "name", "observed",
           "      - fact: probe_resolve\n        as: p\n        match: {outcome: resolved}\n"),
+    # a lower-layer finding and a higher-layer one resting on the same fact and more
+    _rule("t.hop", "error", "link", "observed",
+          "      - fact: probe_arp\n        as: p\n        match: {outcome: no_answer}\n"),
+    _rule("t.wide", "error", "address", "observed",
+          "      - fact: probe_arp\n        as: p\n        match: {outcome: no_answer}\n"
+          "      - fact: address\n        as: a\n        match: {scope: global}\n"),
     # a template title
     _rule("t.titled", "info", "route", "observed",
           "      - fact: probe_route\n        as: p\n        match: {outcome: routed}\n",
@@ -106,6 +112,18 @@ def test_an_error_never_folds_under_a_warning(tmp_path: Path) -> None:
     assert [(f["rule"], f["severity"]) for f in report["findings"]] == [
         ("t.weak", "warning"), ("t.generic", "error")]
     assert exit_code(report) == 1
+
+
+def test_a_restatement_folds_under_the_wider_finding_whatever_their_layers(
+        tmp_path: Path) -> None:
+    kb = _kb(tmp_path)
+    facts = _facts({"kind": "probe_arp", "target": "a", "layer": "address",
+                    "outcome": "no_answer", "ip": "10.0.0.5"},
+                   {"kind": "address", "interface": "eth1", "ip": "10.0.0.11", "prefix": 24,
+                    "family": 4, "scope": "global"})
+    findings = build_findings(kb, run(kb, facts))
+    assert [(f.rule.id, [s.rule.id for s in f.supporting]) for f in findings] == [
+        ("t.wide", ["t.hop"])]
 
 
 def test_template_titles_render(tmp_path: Path) -> None:
