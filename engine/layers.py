@@ -248,6 +248,10 @@ def _name(tf: _TargetFacts) -> tuple[str, str]:
     if parsed is not None and parsed.get("is_ip"):
         return SKIPPED, "the target is an address: no name to resolve"
     system = [f for f in tf.of("probe_resolve") if f.get("via") == "system"]
+    proxy = tf.proxy
+    if tf.proxied and proxy is not None:
+        here = f" (here: {system[0].get('outcome')})" if system else ""
+        return SKIPPED, f"the proxy {proxy.get('proxy')} resolves the name{here}"
     if not system:
         return UNKNOWN, ""
     s = system[0]

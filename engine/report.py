@@ -83,6 +83,10 @@ class Finding:
         of the same story, wherever it ranks."""
         return self.may_support(other) and other.basis < self.basis
 
+    def shares_evidence(self, other: Finding) -> bool:
+        """``other`` (ranked below) rests on a fact this finding rests on."""
+        return self.may_support(other) and bool(self.basis & other.basis)
+
     def explains(self, other: Finding) -> bool:
         """Whether ``other`` (ranked below) is a consequence or restatement of this finding."""
         if not self.may_support(other):
@@ -133,8 +137,9 @@ def fold_consequences(ranked: list[Finding]) -> list[Finding]:
 
     First restatements: a finding whose basis is a strict part of another's folds under the
     one with the largest basis, which takes the better rank of the two. Then, in rank order,
-    each finding folds under the first higher-ranked one that explains it; a parent's basis
-    grows by its children's, so passes repeat until nothing moves."""
+    each finding folds under the first higher-ranked one that shares its evidence, else the
+    first that explains it otherwise; a parent's basis grows by its children's, so passes
+    repeat until nothing moves."""
     kept = []
     for finding in ranked:
         wider = [k for k in ranked if k is not finding and k.restates(finding)]
@@ -152,7 +157,8 @@ def fold_consequences(ranked: list[Finding]) -> list[Finding]:
         moved = False
         survivors: list[Finding] = []
         for finding in kept:
-            parent = next((k for k in survivors if k.explains(finding)), None)
+            parent = next((k for k in survivors if k.shares_evidence(finding)),
+                          next((k for k in survivors if k.explains(finding)), None))
             if parent is None:
                 survivors.append(finding)
                 continue

@@ -118,3 +118,23 @@ BY_KIND: dict[str, frozenset[str]] = {
     "probe_arp": frozenset({SINGLE, DUPLICATE, NO_ANSWER, NOT_POSSIBLE, ERROR}),
     "probe_dad": frozenset({UNIQUE, DUPLICATE, NOT_POSSIBLE, ERROR}),
 }
+
+# The outcomes that are not a failure of what each probe checks. Every other outcome of BY_KIND
+# is a failure, and some rule must read it at warning or above (the floor is
+# knowledge/floor.yaml; tests/engine/test_outcome_coverage.py checks each kind and outcome).
+PASSING: dict[str, frozenset[str]] = {
+    "probe_target": frozenset({PARSED}),
+    "probe_resolve": frozenset({RESOLVED}),
+    "probe_route": frozenset({ROUTED}),
+    "probe_icmp": frozenset({REPLY, NOT_POSSIBLE}),
+    "probe_tcp": frozenset({OPEN}),
+    "probe_tls": frozenset({TLS_OK}),
+    "probe_proxy": frozenset({DIRECT, BYPASSED, PROXIED_OK}),
+    "probe_http": frozenset({HTTP_OK}),
+    "probe_listen": frozenset({CAN_LISTEN}),
+    # UDP has no handshake: an answer, a port-unreachable or silence only tell where a TCP
+    # failure lies (the probe is sent only after one); it fails when it cannot send at all.
+    "probe_udp": frozenset({REPLY, REFUSED, TIMEOUT}),
+    "probe_arp": frozenset({SINGLE, NOT_POSSIBLE}),
+    "probe_dad": frozenset({UNIQUE, NOT_POSSIBLE}),
+}

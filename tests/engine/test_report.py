@@ -175,6 +175,6 @@ def test_shipped_rules_give_one_error_for_a_refused_default_port() -> None:
         {"kind": "probe_tcp", "target": "http://localhost", "layer": "transport",
          "outcome": "refused", "ip": "127.0.0.1", "port": 80, "errno": "ECONNREFUSED"})
     report = _report(kb, facts)
-    assert [(f["rule"], [s["rule"] for s in f["supporting"]]) for f in report["findings"]
-            if f["severity"] != "info"] == [
-        ("transport.default-port-assumed", ["transport.tcp-refused"])]
+    raised = [f for f in report["findings"] if f["severity"] != "info"]
+    assert [f["rule"] for f in raised] == ["transport.default-port-assumed"]
+    assert "transport.tcp-refused" in [s["rule"] for s in raised[0]["supporting"]]

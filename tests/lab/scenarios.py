@@ -2,9 +2,10 @@
 
 Each builder takes the test's :class:`~netlab.Lab`, builds a small but realistic network with
 exactly one fault, and returns a :class:`Scenario`: the namespace to run whynet in, the target
-the user would type, the environment and arguments, and what a good diagnosis names (checklist
-items, first failing layer). ``test_scenarios.py`` proves each fault with plain sockets first, so
-when whynet's verdict is wrong the lab is not to blame.
+the user would type, the environment and arguments, and what a good diagnosis is: the rule
+ranked first, the first failing layer of the report's layer table, and no other error-level
+finding unless the scenario names it and says why. ``test_scenarios.py`` proves each fault with
+plain sockets first, so when whynet's verdict is wrong the lab is not to blame.
 
 Most scenarios start from :func:`office`, one address plan for all (namespaces isolate tests, so
 readable fixed addresses are safe even when tests run in parallel)::
@@ -50,7 +51,14 @@ class Scenario:
     args: tuple[str, ...] = ()            # extra diagnose arguments, e.g. ("--listen", "80")
     user: str | None = None               # run whynet as this user (None: root)
     checklist: tuple[str, ...] = ()       # checklist items a good diagnosis cites; () = healthy
-    layer: str | None = None              # first failing layer expected; None = healthy
+    # The first failing layer in the report's layer table (where the fault shows, which may
+    # sit above the layer of its cause: a hosts-file entry resolves, to the wrong address, and
+    # the connection fails); None: no layer fails (healthy, a --listen question, a latent fault).
+    layer: str | None = None
+    rules: tuple[str, ...] = ()           # the rule expected on top (any of these)
+    # Other rules this scenario may also raise at error level, each with why it is a cause of
+    # its own and not a consequence of the top finding. Empty: one fault, one error.
+    other_errors: dict[str, str] = field(default_factory=dict)
     expect: str = ""                      # the conclusion, in one sentence, for humans
     nodes: dict[str, Namespace] = field(default_factory=dict)
     servers: dict[str, Server] = field(default_factory=dict)
@@ -181,6 +189,16 @@ VERDICTS = {
 }
 
 
+#: The rule that names each verdict (ICMP passes the firewall, so a drop is "ping answers, TCP
+#: is dropped"; a tcp reset cannot be told from a closed port).
+VERDICT_RULES = {
+    "drop": "transport.ping-ok-tcp-dropped",
+    "tcp-reset": "transport.tcp-refused",
+    "icmp-port-unreachable": "firewall.rejected-with-icmp-port-unreachable",
+    "icmpx-admin-prohibited": "firewall.rejected-admin-prohibited",
+}
+
+
 def firewall_verdict(lab: Lab, verdict: str = "drop", where: str = "server") -> Scenario:
     """A firewall on TCP 8080 where a web service listens. ``where="server"``: the target's own
     input chain; ``where="gw"``: a router on the path (so "refused" comes from a middlebox, B1).
@@ -202,7 +220,7 @@ def firewall_verdict(lab: Lab, verdict: str = "drop", where: str = "server") -> 
     checklist = ("F5", "B1") if where == "gw" or verdict != "drop" else ("F5",)
     return o.scenario(
         f"firewall-{verdict}-at-{where}", f"{APP}:8080", servers={"web": web},
-        checklist=checklist, layer="transport",
+        checklist=checklist, layer="transport", rules=(VERDICT_RULES[verdict],),
         info={"verdict": verdict, "where": where, "firewall": fw},
         expect=f"TCP 8080 {'times out: a silent drop' if verdict == 'drop' else 'is rejected'} "
                f"by a firewall on the {where}, not a dead service",
@@ -227,6 +245,7 @@ def outbound_blocked(lab: Lab) -> Scenario:
     )
     return o.scenario("outbound-blocked", f"http://{APP}/", servers={"web": web},
                       checklist=("F1", "F2"), layer="transport",
+                      rules=("firewall.local-output-blocks",),
                       expect="the local firewall's output chain drops the connection (EPERM)")
 
 
@@ -255,9 +274,11 @@ def udp_only_rule(lab: Lab, run_on: str = "client") -> Scenario:
     )
     sc = o.scenario(f"udp-only-rule-{run_on}", f"{APP}:8080", servers=servers,
                     checklist=("F3",), layer="transport",
+                    rules=("transport.udp-passes-tcp-dropped",),
                     expect="TCP 8080 is dropped; the firewall only opens UDP 8080")
     if run_on == "server":
         sc.client, sc.target, sc.args = o.server, None, ("--listen", "8080")
+        sc.layer, sc.rules = None, ("firewall.listen-port-open-for-udp-only",)
     return sc
 
 
@@ -276,6 +297,7 @@ def silent_middlebox(lab: Lab) -> Scenario:
     )
     return o.scenario("silent-middlebox", f"https://{APP}/", env=env, servers={"web": web},
                       checklist=("B4", "F5"), layer="transport",
+                      rules=("transport.ping-ok-tcp-dropped",),
                       expect="ping answers but TCP 443 times out: something on the path drops it")
 
 
@@ -306,10 +328,12 @@ def snat_allow_list(lab: Lab, run_on: str = "client") -> Scenario:
     checklist = ("F6", "N1", "N2") if run_on == "server" else ("F5",)
     sc = o.scenario(f"snat-allow-list-{run_on}", f"{APP}:8080", servers=servers,
                     checklist=checklist, layer="transport",
+                    rules=("transport.ping-ok-tcp-dropped",),
                     info={"seen_as": f"{FAR}.1"},
                     expect=f"the server allows {CLIENT_IP} but sees {FAR}.1 after NAT")
     if run_on == "server":
         sc.client, sc.target, sc.args = o.server, None, ("--listen", "8080")
+        sc.layer, sc.rules = None, ("firewall.listen-port-allow-list",)
     return sc
 
 
@@ -325,6 +349,7 @@ def two_default_gateways(lab: Lab) -> Scenario:
     web = o.server.http_server(SERVER_IP, 80)
     return o.scenario("two-default-gateways", f"http://{APP}/", servers={"web": web},
                       nodes={"gw2": gw2}, checklist=("R1",), layer="route",
+                      rules=("routing.target-fails-via-one-of-two-gateways",),
                       expect=f"two default routes; the preferred one via {BENCH}.1 ({bench_if}) "
                              "does not reach the server")
 
@@ -337,7 +362,8 @@ def overlapping_subnets(lab: Lab) -> Scenario:
     bench_if = bench.plug(o.client, f"{LAN}.11/24", metric=50)
     web = o.server.http_server(LAN_SERVER_IP, 80)
     return o.scenario("overlapping-subnets", f"http://{LAN_SERVER_IP}/", servers={"web": web},
-                      checklist=("R2",), layer="address", info={"wrong_if": bench_if},
+                      checklist=("R2",), layer="link", info={"wrong_if": bench_if},
+                      rules=("addressing.overlap-sends-target-to-wrong-link",),
                       expect=f"eth0 and {bench_if} both hold {LAN}.0/24; the route via "
                              f"{bench_if} wins and the server is not there")
 
@@ -352,6 +378,7 @@ def policy_routing(lab: Lab) -> Scenario:
     web = o.server.http_server(SERVER_IP, 80)
     return o.scenario("policy-routing", f"http://{APP}/", servers={"web": web},
                       nodes={"gw2": gw2}, checklist=("R3",), layer="route",
+                      rules=("routing.policy-rule-sends-target-to-failing-path",),
                       expect=f"rule 1000 sends {FAR}.0/24 to table 100 via {BENCH}.1")
 
 
@@ -361,7 +388,7 @@ def no_route(lab: Lab) -> Scenario:
     o = office(lab, client_route=False)
     web = o.server.http_server(SERVER_IP, 80)
     return o.scenario("no-route", f"http://{APP}/", servers={"web": web},
-                      checklist=("R4",), layer="route",
+                      checklist=("R4",), layer="route", rules=("routing.no-route-to-target",),
                       expect=f"{SERVER_IP} is outside {LAN}.0/24 and there is no default route")
 
 
@@ -376,7 +403,8 @@ def hosts_override(lab: Lab) -> Scenario:
     o.client.write_hosts({f"{LAN}.99": APP})
     web = o.server.http_server(SERVER_IP, 80)
     return o.scenario("hosts-override", f"http://{APP}/", servers={"web": web},
-                      nodes={"oldsrv": old}, checklist=("R5", "B5"), layer="name",
+                      nodes={"oldsrv": old}, checklist=("R5", "B5"), layer="transport",
+                      rules=("name.hosts-file-overrides-dns",),
                       info={"hosts_ip": f"{LAN}.99", "dns_ip": SERVER_IP},
                       expect=f"the hosts file says {LAN}.99, DNS says {SERVER_IP}")
 
@@ -401,6 +429,7 @@ def dns_dead(lab: Lab, mode: str = "closed") -> Scenario:
     web = o.server.http_server(SERVER_IP, 80)
     return o.scenario(f"dns-dead-{mode}", f"http://{APP}/", servers={"web": web},
                       nodes={"olddns": olddns}, checklist=("D1",), layer="name",
+                      rules=("name.nameserver-not-answering",),
                       info={"nameserver": f"{LAN}.54", "mode": mode},
                       expect=f"the only nameserver {LAN}.54 does not answer ({mode})")
 
@@ -424,7 +453,11 @@ def split_dns(lab: Lab) -> Scenario:
     return o.scenario("split-dns", f"{APP}:8443",
                       servers={"public_dns": public, "public_site": pub_site, "app": app},
                       nodes={"pubdns": pubdns, "pubweb": pubweb}, checklist=("D2",),
-                      layer="name", info={"public": f"{INTERNET}.80", "internal": SERVER_IP},
+                      layer="transport", rules=("name.split-dns-disagrees",),
+                      other_errors={"transport.tcp-refused": (
+                          "resolvers that disagree are often right (GeoDNS, CDNs), so split DNS "
+                          "is a warning and cannot vouch for the refusal at the address used")},
+                      info={"public": f"{INTERNET}.80", "internal": SERVER_IP},
                       expect=f"{INTERNET}.53 says {INTERNET}.80, {DNS_IP} says {SERVER_IP}; "
                              "the first is used and 8443 is closed there")
 
@@ -460,7 +493,8 @@ def dead_proxy(lab: Lab) -> Scenario:
     web, env = _trusted_tls(lab, o.server, SERVER_IP)
     env |= _proxy_env(f"http://{PROXY_IP}:{PROXY_PORT}")
     return o.scenario("dead-proxy", f"https://{APP}/", env=env, servers={"web": web},
-                      nodes={"proxy": proxy}, checklist=("P2",), layer="proxy",
+                      nodes={"proxy": proxy}, checklist=("P2",), layer="transport",
+                      rules=("proxy.dead",),
                       expect=f"the configured proxy {PROXY_IP}:{PROXY_PORT} refuses connections")
 
 
@@ -475,7 +509,7 @@ def no_proxy_bypass(lab: Lab) -> Scenario:
     env |= _proxy_env(f"http://{PROXY_IP}:{PROXY_PORT}", no_proxy=".corp.test,localhost")
     return o.scenario("no-proxy-bypass", f"https://{APP}/", env=env,
                       servers={"web": web, "proxy": squid}, nodes={"proxy": proxy},
-                      checklist=("P2",), layer="proxy",
+                      checklist=("P2",), layer="transport", rules=("proxy.no-proxy-bypass-fails",),
                       expect="NO_PROXY matches the target, so it goes direct; only the proxy "
                              "may reach it")
 
@@ -492,7 +526,7 @@ def proxy_port_policy(lab: Lab) -> Scenario:
     env |= _proxy_env(f"http://{PROXY_IP}:{PROXY_PORT}")
     return o.scenario("proxy-port-policy", f"https://{APP}:8443/", env=env,
                       servers={"web": web, "proxy": squid}, nodes={"proxy": proxy},
-                      checklist=("P1", "P2"), layer="proxy",
+                      checklist=("P1", "P2"), layer="proxy", rules=("proxy.refuses-target",),
                       expect="the proxy answers CONNECT to port 8443 with 403: it allows 443 only")
 
 
@@ -507,7 +541,8 @@ def tls_intercept(lab: Lab) -> Scenario:
     env |= _proxy_env(f"http://{PROXY_IP}:{PROXY_PORT}")
     return o.scenario("tls-intercept", f"https://{APP}/", env=env,
                       servers={"web": web, "proxy": mitm}, nodes={"proxy": proxy},
-                      checklist=("P3", "T1"), layer="tls", info={"issuer": "Intercept Proxy CA"},
+                      checklist=("P3", "T1"), layer="tls", rules=("tls.reissued-by-proxy",),
+                      info={"issuer": "Intercept Proxy CA"},
                       expect="through the proxy the certificate is issued by Intercept Proxy CA")
 
 
@@ -518,7 +553,7 @@ def tls_self_signed(lab: Lab) -> Scenario:
     o = office(lab)
     web = o.server.tls_server(SERVER_IP, 443, lab.self_signed([APP]))
     return o.scenario("tls-self-signed", f"https://{APP}/", servers={"web": web},
-                      checklist=("T2", "T1"), layer="tls",
+                      checklist=("T2", "T1"), layer="tls", rules=("tls.self-signed",),
                       expect="the certificate is self-signed and not trusted")
 
 
@@ -527,7 +562,7 @@ def tls_wrong_name(lab: Lab) -> Scenario:
     o = office(lab)
     web, env = _trusted_tls(lab, o.server, SERVER_IP, names=("www.corp.test",))
     return o.scenario("tls-wrong-name", f"https://{APP}/", env=env, servers={"web": web},
-                      checklist=("T1",), layer="tls",
+                      checklist=("T1",), layer="tls", rules=("tls.name-mismatch",),
                       expect=f"the certificate is for www.corp.test, not {APP}")
 
 
@@ -536,7 +571,7 @@ def tarpit_service(lab: Lab) -> Scenario:
     o = office(lab)
     pit = o.server.tarpit(SERVER_IP, 443)
     return o.scenario("tarpit", f"https://{APP}/", servers={"pit": pit},
-                      checklist=("B2",), layer="tls",
+                      checklist=("B2",), layer="tls", rules=("tls.handshake-no-answer",),
                       expect="TCP connects but the TLS handshake gets no answer")
 
 
@@ -548,6 +583,7 @@ def url_default_port(lab: Lab) -> Scenario:
     web, env = _trusted_tls(lab, o.server, SERVER_IP, port=8443)
     return o.scenario("url-default-port", f"https://{APP}", env=env, servers={"web": web},
                       checklist=("R6",), layer="transport", info={"real_port": 8443},
+                      rules=("transport.default-port-assumed",),
                       expect="https means port 443, where nothing listens; the service is on 8443")
 
 
@@ -556,7 +592,7 @@ def port_in_use(lab: Lab) -> Scenario:
     o = office(lab)
     squatter = o.client.http_server("0.0.0.0", 8080)
     return o.scenario("port-in-use", None, args=("--listen", "8080"),
-                      servers={"squatter": squatter}, checklist=("C2",), layer="transport",
+                      servers={"squatter": squatter}, checklist=("C2",), rules=("ports.in-use",),
                       expect="port 8080 is already in use by another process")
 
 
@@ -565,7 +601,7 @@ def privileged_port(lab: Lab) -> Scenario:
     o = office(lab)
     o.client.sysctl("net.ipv4.ip_unprivileged_port_start", 1024)
     return o.scenario("privileged-port", None, args=("--listen", "80"), user="nobody",
-                      checklist=("C2",), layer="transport",
+                      checklist=("C2",), rules=("ports.privileged",),
                       expect="port 80 is privileged and whynet runs as a non-root user")
 
 
@@ -580,6 +616,7 @@ def duplicate_ip(lab: Lab) -> Scenario:
     o.lan.plug(impostor, f"{LAN_SERVER_IP}/24", mac="52:54:00:00:00:99")
     return o.scenario("duplicate-ip", f"http://{LAN_SERVER_IP}/", servers={"web": web},
                       nodes={"impostor": impostor}, checklist=("C1",), layer="address",
+                      rules=("address.duplicate-ip-on-link",),
                       info={"macs": (o.server.mac("eth0"), "52:54:00:00:00:99")},
                       expect=f"two hosts answer ARP for {LAN_SERVER_IP}")
 
@@ -610,7 +647,9 @@ def duplicate_mac(lab: Lab, where: str = "lan") -> Scenario:
         servers["web"] = o.server.http_server(SERVER_IP, 80)
         target = f"http://{APP}/"
     return o.scenario(f"duplicate-mac-{where}", target, nodes=nodes, servers=servers,
-                      checklist=("R8",), layer="link", info={"mac": DUP_MAC},
+                      checklist=("R8",), info={"mac": DUP_MAC},
+                      rules=("link.duplicate-mac-neighbours" if where == "lan" else
+                             "link.duplicate-mac",),
                       expect=f"{DUP_MAC} belongs to two {'neighbours' if where == 'lan' else 'NICs'}")
 
 

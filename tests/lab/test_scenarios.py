@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import socket
-from pathlib import Path
 
 import dns.exception
 import pytest
@@ -24,21 +23,49 @@ pytestmark = pytest.mark.lab
 DROP_WAIT = 1.0  # how long a test waits to call a silent drop a timeout
 
 
+@pytest.fixture
+def sc(lab: Lab, request: pytest.FixtureRequest) -> Scenario:
+    """The scenario named by the test's ``@scenarios(...)`` parameter, built in ``lab``."""
+    return S.ALL[request.param](lab)
+
+
+def scenarios(*names: str) -> pytest.MarkDecorator:
+    """Run the test once per scenario name (``S.ALL``), with the built scenario as ``sc``."""
+    unknown = set(names) - set(S.ALL)
+    assert not unknown, unknown
+    return pytest.mark.parametrize("sc", names, indirect=True)
+
+
+def first_failing_layer(report: dict, target: str | None) -> str | None:
+    return next((row["layer"] for row in report.get("layers") or []
+                 if row["target"] == target and row["status"] == "fail"), None)
+
+
 def whynet_verdict(lab: Lab, sc: Scenario) -> dict:
-    """Run whynet where the scenario says and judge it: a healthy control gives no finding at
-    warning or above (exit 0); a fault gives exit 1 and its checklist item on the *top-ranked*
-    finding."""
+    """Run whynet where the scenario says and judge it exactly.
+
+    A healthy control gives no finding at warning or above (exit 0) and no failing layer. A
+    fault gives exit 1, the scenario's rule ranked first, its first failing layer in the layer
+    table, and no other error-level finding except those the scenario names with a reason
+    (consequences of the fault fold under the top finding as its supporting evidence)."""
     run = lab.run_whynet(sc.client, *sc.diagnose_args(), env=sc.env, user=sc.user)
     assert run.report is not None, f"no JSON report (exit {run.exit_code}): {run.stderr}"
     findings = run.report["findings"]
-    summary = [(f["rank"], f["rule"], f["checklist"], f["severity"]) for f in findings]
+    summary = [(f["rank"], f["rule"], f["severity"], [s["rule"] for s in f["supporting"]])
+               for f in findings]
+    layer = first_failing_layer(run.report, sc.target)
     if sc.healthy:
         assert run.exit_code == 0, summary
         assert not [f for f in findings if f["severity"] != "info"], summary
+        assert layer is None, run.report["layers"]
         return run.report
     assert run.exit_code == 1, (run.stderr, summary)
     top = findings[0]
-    assert set(sc.checklist) & set(top["checklist"]), (sc.expect, summary)
+    assert top["rule"] in sc.rules, (sc.expect, summary)
+    assert set(sc.checklist) & set(top["checklist"]), (sc.checklist, summary)
+    assert layer == sc.layer, (sc.name, run.report["layers"])
+    errors = {f["rule"] for f in findings[1:] if f["severity"] == "error"}
+    assert errors <= set(sc.other_errors), (sc.expect, summary)
     return run.report
 
 
@@ -71,8 +98,8 @@ def http_status(lab: Lab, sc: Scenario, url: str) -> str:
 
 # --- healthy controls ---------------------------------------------------------------------------
 
-def test_healthy_http(lab: Lab) -> None:
-    sc = S.healthy_http(lab)
+@scenarios("healthy-http")
+def test_healthy_http(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(S.APP) == [S.SERVER_IP]
     assert http_status(lab, sc, sc.target or "") == "200"
     report = whynet_verdict(lab, sc)
@@ -82,8 +109,8 @@ def test_healthy_http(lab: Lab) -> None:
         f"[name via {S.DNS_IP}; direct]"]
 
 
-def test_healthy_https(lab: Lab) -> None:
-    sc = S.healthy_https(lab)
+@scenarios("healthy-https")
+def test_healthy_https(lab: Lab, sc: Scenario) -> None:
     got = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=sc.env["SSL_CERT_FILE"])
     assert got.ok and got.issuer_cn == "Corp Root CA"
     assert http_status(lab, sc, sc.target or "") == "200"
@@ -92,19 +119,21 @@ def test_healthy_https(lab: Lab) -> None:
 
 # --- firewalls ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("where", ["server", "gw"])
 @pytest.mark.parametrize(
-    ("verdict", "outcome", "err"),
+    ("sc", "outcome", "err"),
     [
-        ("drop", "timeout", None),
-        ("tcp-reset", "refused", errno.ECONNREFUSED),
-        ("icmp-port-unreachable", "refused", errno.ECONNREFUSED),
-        ("icmpx-admin-prohibited", "unreachable", errno.EHOSTUNREACH),
+        (f"firewall-{verdict}-at-{where}", outcome, err)
+        for verdict, outcome, err in [
+            ("drop", "timeout", None),
+            ("tcp-reset", "refused", errno.ECONNREFUSED),
+            ("icmp-port-unreachable", "refused", errno.ECONNREFUSED),
+            ("icmpx-admin-prohibited", "unreachable", errno.EHOSTUNREACH),
+        ]
+        for where in ("server", "gw")
     ],
+    indirect=["sc"],
 )
-def test_firewall_verdict(lab: Lab, verdict: str, where: str, outcome: str,
-                          err: int | None) -> None:
-    sc = S.firewall_verdict(lab, verdict, where)
+def test_firewall_verdict(lab: Lab, sc: Scenario, outcome: str, err: int | None) -> None:
     got = sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT)
     assert (got.outcome, got.errno) == (outcome, err), got
     if outcome != "timeout":
@@ -114,8 +143,8 @@ def test_firewall_verdict(lab: Lab, verdict: str, where: str, outcome: str,
     assert sc.client.connect(S.SERVER_IP, 8080).outcome == "open"
 
 
-def test_outbound_blocked(lab: Lab) -> None:
-    sc = S.outbound_blocked(lab)
+@scenarios("outbound-blocked")
+def test_outbound_blocked(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(S.APP) == [S.SERVER_IP]  # DNS is let through
     got = sc.client.connect(S.SERVER_IP, 80, timeout=DROP_WAIT)
     assert got.outcome == "timeout", got  # TCP: the SYN is dropped locally and retried
@@ -126,43 +155,47 @@ def test_outbound_blocked(lab: Lab) -> None:
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
 
 
-def test_udp_only_rule(lab: Lab) -> None:
-    sc = S.udp_only_rule(lab)
+@scenarios("udp-only-rule-client")
+def test_udp_only_rule(lab: Lab, sc: Scenario) -> None:
     assert sc.client.udp(S.SERVER_IP, 8080, b"hello") == b"hello"
     assert sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
     assert sc.client.ping(S.SERVER_IP)
     whynet_verdict(lab, sc)
 
 
-def test_udp_only_rule_seen_from_the_server(lab: Lab) -> None:
+@scenarios("udp-only-rule-server")
+def test_udp_only_rule_seen_from_the_server(lab: Lab, sc: Scenario) -> None:
     from .netlab import bind_port
 
-    sc = S.udp_only_rule(lab, "server")
     assert sc.client is sc.nodes["server"] and sc.args == ("--listen", "8080")
     assert sc.client.call(bind_port, S.SERVER_IP, 8080) is None  # free: only the firewall blocks
-    sc.client.http_server(S.SERVER_IP, 8080)  # start the service the user asked about
+    # No service yet, and still no RST: the firewall drops TCP 8080 before any socket could.
     assert sc.nodes["client"].connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
-    whynet_verdict(lab, sc)
+    whynet_verdict(lab, sc)  # before the service starts, as the user asks it
+    sc.client.http_server(S.SERVER_IP, 8080)
+    sc.client.exec("nft", "add", "rule", "inet", "filter", "input", "tcp", "dport", "8080",
+                   "accept")  # the repair: the rule for the right protocol
+    assert sc.nodes["client"].connect(S.SERVER_IP, 8080).outcome == "open"
 
 
-def test_silent_middlebox(lab: Lab) -> None:
-    sc = S.silent_middlebox(lab)
+@scenarios("silent-middlebox")
+def test_silent_middlebox(lab: Lab, sc: Scenario) -> None:
     assert sc.client.ping(S.SERVER_IP)  # ICMP passes...
     assert sc.client.connect(S.SERVER_IP, 443, timeout=DROP_WAIT).outcome == "timeout"  # TCP not
     assert sc.nodes["gw"].connect(S.SERVER_IP, 443).outcome == "open"  # the service is up
     whynet_verdict(lab, sc)
 
 
-def test_snat_allow_list(lab: Lab) -> None:
-    sc = S.snat_allow_list(lab)
+@scenarios("snat-allow-list-client")
+def test_snat_allow_list(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
     seen = sc.client.call(read_line, S.SERVER_IP, 9000).split()[0]
     assert seen == sc.info["seen_as"] != S.CLIENT_IP
     whynet_verdict(lab, sc)
 
 
-def test_snat_allow_list_seen_from_the_server(lab: Lab) -> None:
-    sc = S.snat_allow_list(lab, "server")
+@scenarios("snat-allow-list-server")
+def test_snat_allow_list_seen_from_the_server(lab: Lab, sc: Scenario) -> None:
     assert sc.client is sc.nodes["server"] and sc.target is None
     assert f"ip saddr {S.CLIENT_IP}" in sc.client.exec("nft", "list", "ruleset").stdout
     whynet_verdict(lab, sc)
@@ -174,8 +207,8 @@ def route_get(sc: Scenario, ip: str) -> dict:
     return sc.client.ip_json("route", "get", ip)[0]
 
 
-def test_two_default_gateways(lab: Lab) -> None:
-    sc = S.two_default_gateways(lab)
+@scenarios("two-default-gateways")
+def test_two_default_gateways(lab: Lab, sc: Scenario) -> None:
     defaults = [r for r in sc.client.ip_json("route") if r["dst"] == "default"]
     assert len(defaults) == 2
     assert route_get(sc, S.SERVER_IP)["gateway"] == f"{S.BENCH}.1"
@@ -186,8 +219,8 @@ def test_two_default_gateways(lab: Lab) -> None:
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
 
 
-def test_overlapping_subnets(lab: Lab) -> None:
-    sc = S.overlapping_subnets(lab)
+@scenarios("overlapping-subnets")
+def test_overlapping_subnets(lab: Lab, sc: Scenario) -> None:
     assert route_get(sc, S.LAN_SERVER_IP)["dev"] == sc.info["wrong_if"]
     # ARP on the empty segment gives up after ~3 s (EHOSTUNREACH); before that it is a timeout.
     got = sc.client.connect(S.LAN_SERVER_IP, 80, timeout=DROP_WAIT)
@@ -197,8 +230,8 @@ def test_overlapping_subnets(lab: Lab) -> None:
     assert sc.client.connect(S.LAN_SERVER_IP, 80).outcome == "open"
 
 
-def test_policy_routing(lab: Lab) -> None:
-    sc = S.policy_routing(lab)
+@scenarios("policy-routing")
+def test_policy_routing(lab: Lab, sc: Scenario) -> None:
     assert route_get(sc, S.SERVER_IP)["gateway"] == f"{S.BENCH}.1"
     assert [r for r in sc.client.ip_json("route", "show", "table", "main")
             if r["dst"] == "default"][0]["gateway"] == S.GW_IP
@@ -209,8 +242,8 @@ def test_policy_routing(lab: Lab) -> None:
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
 
 
-def test_no_route(lab: Lab) -> None:
-    sc = S.no_route(lab)
+@scenarios("no-route")
+def test_no_route(lab: Lab, sc: Scenario) -> None:
     got = sc.client.connect(S.SERVER_IP, 80)
     assert (got.outcome, got.errno) == ("unreachable", errno.ENETUNREACH), got
     assert got.elapsed < 0.5  # decided locally, no packet sent
@@ -221,8 +254,8 @@ def test_no_route(lab: Lab) -> None:
 
 # --- names --------------------------------------------------------------------------------------
 
-def test_hosts_override(lab: Lab) -> None:
-    sc = S.hosts_override(lab)
+@scenarios("hosts-override")
+def test_hosts_override(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(S.APP) == [sc.info["hosts_ip"]]  # what applications get
     assert sc.client.dns(S.DNS_IP, S.APP) == [sc.info["dns_ip"]]  # what DNS says
     assert sc.client.connect(sc.info["hosts_ip"], 80).outcome == "refused"
@@ -250,8 +283,8 @@ def dns_over_connected_udp(server: str, name: str) -> int | None:
         sock.close()
 
 
-def test_dns_dead_closed(lab: Lab) -> None:
-    sc = S.dns_dead(lab, "closed")
+@scenarios("dns-dead-closed")
+def test_dns_dead_closed(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(dns_over_connected_udp, sc.info["nameserver"], S.APP) == \
         errno.ECONNREFUSED
     # dnspython's resolver uses unconnected sockets: it never hears the ICMP, only a timeout.
@@ -264,8 +297,8 @@ def test_dns_dead_closed(lab: Lab) -> None:
     whynet_verdict(lab, sc)
 
 
-def test_dns_dead_dropped(lab: Lab) -> None:
-    sc = S.dns_dead(lab, "dropped")
+@scenarios("dns-dead-dropped")
+def test_dns_dead_dropped(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(dns_over_connected_udp, sc.info["nameserver"], S.APP) == \
         errno.ETIMEDOUT
     assert sc.client.ping(sc.info["nameserver"])  # the host is up, its DNS is not
@@ -273,8 +306,8 @@ def test_dns_dead_dropped(lab: Lab) -> None:
     whynet_verdict(lab, sc)
 
 
-def test_split_dns(lab: Lab) -> None:
-    sc = S.split_dns(lab)
+@scenarios("split-dns")
+def test_split_dns(lab: Lab, sc: Scenario) -> None:
     public, internal = sc.info["public"], sc.info["internal"]
     assert sc.client.dns(f"{S.INTERNET}.53", S.APP) == [public]
     assert sc.client.dns(S.DNS_IP, S.APP) == [internal]
@@ -287,8 +320,8 @@ def test_split_dns(lab: Lab) -> None:
 
 # --- proxies ------------------------------------------------------------------------------------
 
-def test_dead_proxy(lab: Lab) -> None:
-    sc = S.dead_proxy(lab)
+@scenarios("dead-proxy")
+def test_dead_proxy(lab: Lab, sc: Scenario) -> None:
     got = sc.client.connect(S.PROXY_IP, S.PROXY_PORT)
     assert (got.outcome, got.errno) == ("refused", errno.ECONNREFUSED)
     assert sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=sc.env["SSL_CERT_FILE"]).ok  # direct ok
@@ -296,15 +329,15 @@ def test_dead_proxy(lab: Lab) -> None:
     whynet_verdict(lab, sc)
 
 
-def test_proxy_port_policy(lab: Lab) -> None:
-    sc = S.proxy_port_policy(lab)
+@scenarios("proxy-port-policy")
+def test_proxy_port_policy(lab: Lab, sc: Scenario) -> None:
     assert sc.nodes["proxy"].connect(S.SERVER_IP, 8443).outcome == "open"  # firewall lets it by
     assert "403" in http_status(lab, sc, sc.target or "")  # the proxy's own rule refuses
     whynet_verdict(lab, sc)
 
 
-def test_no_proxy_bypass(lab: Lab) -> None:
-    sc = S.no_proxy_bypass(lab)
+@scenarios("no-proxy-bypass")
+def test_no_proxy_bypass(lab: Lab, sc: Scenario) -> None:
     bypass = sc.client.python(
         "import urllib.request as u; print(u.proxy_bypass_environment('app.corp.test'))",
         env=sc.env,
@@ -317,8 +350,8 @@ def test_no_proxy_bypass(lab: Lab) -> None:
     whynet_verdict(lab, sc)
 
 
-def test_tls_intercept(lab: Lab) -> None:
-    sc = S.tls_intercept(lab)
+@scenarios("tls-intercept")
+def test_tls_intercept(lab: Lab, sc: Scenario) -> None:
     ca = sc.env["SSL_CERT_FILE"]
     direct = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=ca)
     assert direct.ok and direct.issuer_cn == "Corp Root CA"
@@ -331,16 +364,16 @@ def test_tls_intercept(lab: Lab) -> None:
 
 # --- tls ----------------------------------------------------------------------------------------
 
-def test_tls_self_signed(lab: Lab) -> None:
-    sc = S.tls_self_signed(lab)
+@scenarios("tls-self-signed")
+def test_tls_self_signed(lab: Lab, sc: Scenario) -> None:
     got = sc.client.tls(S.SERVER_IP, 443, S.APP)
     assert not got.ok and got.error == "self-signed certificate", got
     assert got.issuer_cn == got.subject_cn == S.APP
     whynet_verdict(lab, sc)
 
 
-def test_tls_wrong_name(lab: Lab) -> None:
-    sc = S.tls_wrong_name(lab)
+@scenarios("tls-wrong-name")
+def test_tls_wrong_name(lab: Lab, sc: Scenario) -> None:
     ca = sc.env["SSL_CERT_FILE"]
     got = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=ca)
     assert not got.ok and "Hostname mismatch" in got.error, got
@@ -349,8 +382,8 @@ def test_tls_wrong_name(lab: Lab) -> None:
     whynet_verdict(lab, sc)
 
 
-def test_tarpit(lab: Lab) -> None:
-    sc = S.tarpit_service(lab)
+@scenarios("tarpit")
+def test_tarpit(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(S.SERVER_IP, 443).outcome == "open"
     with pytest.raises(TimeoutError):
         sc.client.tls(S.SERVER_IP, 443, S.APP, timeout=0.5)
@@ -359,8 +392,8 @@ def test_tarpit(lab: Lab) -> None:
 
 # --- ports --------------------------------------------------------------------------------------
 
-def test_url_default_port(lab: Lab) -> None:
-    sc = S.url_default_port(lab)
+@scenarios("url-default-port")
+def test_url_default_port(lab: Lab, sc: Scenario) -> None:
     got = sc.client.connect(S.SERVER_IP, 443)
     assert (got.outcome, got.errno) == ("refused", errno.ECONNREFUSED)
     assert sc.client.tls(S.SERVER_IP, sc.info["real_port"], S.APP,
@@ -368,17 +401,17 @@ def test_url_default_port(lab: Lab) -> None:
     whynet_verdict(lab, sc)
 
 
-def test_port_in_use(lab: Lab) -> None:
+@scenarios("port-in-use")
+def test_port_in_use(lab: Lab, sc: Scenario) -> None:
     from .netlab import bind_port
 
-    sc = S.port_in_use(lab)
     assert sc.client.call(bind_port, "0.0.0.0", 8080) == errno.EADDRINUSE
     assert sc.client.call(bind_port, "0.0.0.0", 8081) is None
     whynet_verdict(lab, sc)
 
 
-def test_privileged_port(lab: Lab) -> None:
-    sc = S.privileged_port(lab)
+@scenarios("privileged-port")
+def test_privileged_port(lab: Lab, sc: Scenario) -> None:
     code = (
         "import socket\n"
         "for port in (80, 8080):\n"
@@ -394,30 +427,37 @@ def test_privileged_port(lab: Lab) -> None:
 
 # --- link layer ---------------------------------------------------------------------------------
 
-def test_duplicate_ip(lab: Lab) -> None:
-    sc = S.duplicate_ip(lab)
+@scenarios("duplicate-ip")
+def test_duplicate_ip(lab: Lab, sc: Scenario) -> None:
     assert sorted(sc.client.arp("eth0", S.LAN_SERVER_IP)) == sorted(sc.info["macs"])
     whynet_verdict(lab, sc)
 
 
-def test_duplicate_mac_on_the_lan(lab: Lab) -> None:
-    sc = S.duplicate_mac(lab, "lan")
+@scenarios("duplicate-mac-lan")
+def test_duplicate_mac_on_the_lan(lab: Lab, sc: Scenario) -> None:
     neigh = {n["dst"]: n.get("lladdr") for n in sc.client.ip_json("neigh")}
     assert neigh[f"{S.LAN}.21"] == neigh[f"{S.LAN}.22"] == S.DUP_MAC
     whynet_verdict(lab, sc)
 
 
-def test_duplicate_mac_on_local_nics(lab: Lab) -> None:
-    sc = S.duplicate_mac(lab, "local")
+@scenarios("duplicate-mac-local")
+def test_duplicate_mac_on_local_nics(lab: Lab, sc: Scenario) -> None:
     macs = {link["ifname"]: link["address"] for link in sc.client.ip_json("link")}
     assert macs["eth0"] == macs["eth1"] == S.DUP_MAC
     whynet_verdict(lab, sc)
 
 
 def test_every_builder_is_exercised() -> None:
-    """ALL (used for whynet runs) and the tests above name the same scenarios."""
-    source = Path(__file__).read_text()
-    builders = {getattr(S, n) for n in dir(S) if callable(getattr(S, n))}
-    for name, build in S.ALL.items():
-        if build in builders:
-            assert f"S.{build.__name__}(" in source, name
+    """Every scenario in ALL, each variant of each builder, is built and judged by a test here
+    (the ``sc`` parameter of the tests' ``@scenarios`` / parametrize marks)."""
+    named: set[str] = set()
+    for test in [v for k, v in globals().items() if k.startswith("test_") and callable(v)]:
+        for mark in getattr(test, "pytestmark", []):
+            if mark.name != "parametrize":
+                continue
+            argnames = mark.args[0]
+            names = ([a.strip() for a in argnames.split(",")] if isinstance(argnames, str)
+                     else list(argnames))
+            if "sc" in names:
+                named |= {v if len(names) == 1 else v[names.index("sc")] for v in mark.args[1]}
+    assert named == set(S.ALL), (set(S.ALL) - named, named - set(S.ALL))

@@ -194,3 +194,12 @@ def test_two_arp_answers_fail_the_address_layer() -> None:
         "fail", "2 machines answer ARP for 192.0.2.80 on eth0: 52:54:00:00:00:01, "
                 "52:54:00:00:00:99")
     assert first_failing_layer(layer_summary([t], duplicate), t) == "address"
+
+
+def test_the_proxy_resolves_a_proxied_targets_name() -> None:
+    t = "https://app.example.test/"
+    facts = host_facts() + web_target(t, resolved=False) + [
+        probe("probe_proxy", t, "proxied_ok", proxy="http://192.0.2.3:3128",
+              variable="HTTPS_PROXY", proxy_reachable=True, connect_status=200)]
+    assert _rows(facts, t)["name"] == (
+        "skipped", "the proxy http://192.0.2.3:3128 resolves the name (here: nxdomain)")
