@@ -134,7 +134,15 @@ class Snapshot:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=1, sort_keys=False, default=str)
+        """The snapshot as JSON, one fact per line. Each fact goes through json's C encoder
+        (``indent`` would force the pure-Python one: 40 s for a busy node's 200,000 facts)."""
+        data = self.to_json()
+        facts = data.pop("facts")
+        head = json.dumps(data, indent=1, default=str)[:-2]  # without the closing "\n}"
+        if not facts:
+            return head + ',\n "facts": []\n}'
+        body = ",\n".join(json.dumps(f, default=str) for f in facts)
+        return f'{head},\n "facts": [\n{body}\n ]\n}}'
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.dumps() + "\n", encoding="utf-8")

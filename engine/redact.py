@@ -15,6 +15,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from engine.kinds import fields_without_secrets, secret_text_fields
@@ -301,10 +302,16 @@ def redact_fact(fact: Fact) -> Fact:
     return Fact(fact.kind, fact.id, dict(fact.source), fields)
 
 
+@lru_cache(maxsize=1 << 14)
+def _redact_text_once(text: str) -> str:
+    """:func:`redact_text`, remembered: the parts of firewall rules (``-p tcp``) repeat."""
+    return redact_text(text)
+
+
 def _redact_strings(value: Any) -> Any:
     """Every string inside ``value`` through :func:`redact_text`; keys and shape kept."""
     if isinstance(value, str):
-        return redact_text(value)
+        return _redact_text_once(value)
     if isinstance(value, list):
         return [_redact_strings(v) for v in value]
     if isinstance(value, Mapping):

@@ -69,7 +69,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.collectors import base
+from engine.collectors import base, iptables
 from engine.collectors.firewall_common import (
     PortMatch,
     absent_backend,
@@ -120,8 +120,14 @@ class _Table:
         return (self.family, self.name)
 
 
-def parse_ruleset(text: str, source: Mapping[str, Any] = SOURCE) -> list[Fact]:
-    """Facts from the text of ``nft -j list ruleset``; a ``collection_error`` if it is not one."""
+def parse_ruleset(text: str, source: Mapping[str, Any] = SOURCE,
+                  read_elsewhere: frozenset[str] = frozenset()) -> list[Fact]:
+    """Facts from the text of ``nft -j list ruleset``; a ``collection_error`` if it is not one.
+
+    ``read_elsewhere``: the families (``ip``, ``ip6``) whose iptables-nft tables the iptables
+    collector reads authoritatively on this machine. Their chains and rules are then not
+    recorded here a second time (read once, not two facts per rule); they still count in
+    ``total_rule_count``. Without it they are recorded with ``authoritative=False``."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -134,6 +140,8 @@ def parse_ruleset(text: str, source: Mapping[str, Any] = SOURCE) -> list[Fact]:
     facts: list[Fact] = []
     for table in tables.values():
         table.managed_by = _manager(table)
+        if table.managed_by == "iptables-nft" and table.family in read_elsewhere:
+            continue
         facts.extend(_table_facts(table, source))
     facts.insert(0, _backend(tables, source))
     return facts
@@ -662,4 +670,4 @@ def collect(ctx: base.CollectContext) -> list[Fact]:
             backend_fact("nftables", "firewall_backend:nftables", SOURCE, present=True),
             collection_error(NAME, result.failure(), SOURCE),
         ]
-    return parse_ruleset(result.stdout, SOURCE)
+    return parse_ruleset(result.stdout, SOURCE, iptables.nf_tables_families())
