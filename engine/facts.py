@@ -57,7 +57,9 @@ class Fact:
         return {"kind": self.kind, "id": self.id, "source": dict(self.source), **self.fields}
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "fact") -> Fact:
+    def from_json(cls, data: Any, where: str = "fact", *, owned: bool = False) -> Fact:
+        """A fact from its JSON object. ``owned``: ``data`` was parsed for this fact alone and
+        becomes its fields (no copy: a busy node's snapshot is then held once, not twice)."""
         if not isinstance(data, Mapping):
             raise FactError(f"{where}: expected an object, got {type(data).__name__}")
         kind, fid, source = data.get("kind"), data.get("id"), data.get("source")
@@ -67,12 +69,12 @@ class Fact:
             raise FactError(f"{where}: missing or non-string 'id'")
         if not isinstance(source, Mapping):
             raise FactError(f"{where} ({fid}): 'source' must be an object")
-        fields = dict(data)
+        fields = data if owned and isinstance(data, dict) else dict(data)
         del fields["kind"], fields["id"], fields["source"]
         problems = field_problems(kind, fields)
         if problems:
             raise FactError(f"{where} ({fid}): {problems[0]}")
-        return cls(kind=kind, id=fid, source=dict(source), fields=fields)
+        return cls(kind=kind, id=fid, source=source if owned else dict(source), fields=fields)
 
     def describe_source(self) -> str:
         """``/etc/hosts:7``, ``command: ip -j route``, ``netlink: RTM_GETROUTE``..."""
@@ -149,14 +151,11 @@ class Snapshot:
 
     @classmethod
     def loads(cls, text: str, name: str = "snapshot") -> Snapshot:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FactError(f"{name}: not JSON ({exc.msg} at line {exc.lineno})") from None
-        return cls.from_json(data, name)
+        return cls.from_json(_parse_json(text, name), name, owned=True)
 
     @classmethod
-    def from_json(cls, data: Any, name: str = "snapshot") -> Snapshot:
+    def from_json(cls, data: Any, name: str = "snapshot", *, owned: bool = False) -> Snapshot:
+        """``owned``: ``data`` was parsed for this snapshot alone; its objects are reused."""
         if isinstance(data, Mapping) and "findings" in data and "justification" in data:
             raise FactError(f"{name}: this is a whynet report, not a snapshot (make a snapshot "
                             "with `whynet collect -o FILE`; read a report with `whynet why`)")
@@ -169,7 +168,8 @@ class Snapshot:
             )
         if not isinstance(data["facts"], list):
             raise FactError(f"{name}: 'facts' must be a list")
-        facts = [Fact.from_json(f, f"{name}: fact #{i}") for i, f in enumerate(data["facts"])]
+        facts = [Fact.from_json(f, f"{name}: fact #{i}", owned=owned)
+                 for i, f in enumerate(data["facts"])]
         seen: set[str] = set()
         for f in facts:
             if f.id in seen:
@@ -189,7 +189,16 @@ class Snapshot:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise FactError(f"{p}: cannot read snapshot ({exc.__class__.__name__}: {exc})") from None
-        return cls.loads(text, str(p))
+        data = _parse_json(text, str(p))
+        del text  # the parsed facts are all that is kept: the text would double the peak
+        return cls.from_json(data, str(p), owned=True)
+
+
+def _parse_json(text: str, name: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FactError(f"{name}: not JSON ({exc.msg} at line {exc.lineno})") from None
 
 
 def unique_ids(facts: Iterable[Fact]) -> list[Fact]:

@@ -119,8 +119,10 @@ def relevant(kb_rules: Iterable[Rule], facts: Iterable[Fact]) -> list[Fact]:
     by_kind: dict[str, list[tuple[tuple[str, Callable[[Any], bool]], ...]]] = {}
     for rule in kb_rules:
         for cond in rule.when:
+            # t.compiled is matching.field_passes without thawing experta's frozen values:
+            # a fact's fields are plain JSON values already.
             by_kind.setdefault(cond.kind, []).append(
-                tuple((t.field, t.check) for t in cond.alpha_tests))
+                tuple((t.field, t.compiled) for t in cond.alpha_tests))
     out = []
     for f in facts:
         conds = by_kind.get(f.kind)

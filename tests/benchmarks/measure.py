@@ -1,0 +1,106 @@
+"""One measurement in a fresh interpreter; prints one JSON line (seconds, peak memory).
+
+``python -m tests.benchmarks.measure json-load FILE``     the floor: json.load of a snapshot
+``python -m tests.benchmarks.measure diagnose FILE``      whynet diagnose --snapshot FILE, in-process
+``python -m tests.benchmarks.measure silent-drops N T``   N targets behind a silent drop (lab)
+``python -m tests.benchmarks.measure probe T TARGET...``  (inside the lab's client namespace)
+
+Imports happen before the clock starts (the start-up figures measure those separately); peak
+memory is the process's peak resident set (``resource``), so each run has a process of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _emit(seconds: float, **extra: Any) -> None:
+    print(json.dumps({"seconds": seconds, "peak_mib": _peak_mib(), **extra}))
+
+
+def json_load(path: str) -> None:
+    start = time.perf_counter()
+    with open(path, encoding="utf-8") as fh:
+        json.load(fh)
+    _emit(time.perf_counter() - start)
+
+
+def diagnose(path: str) -> None:
+    from engine.diagnose import diagnose as run_diagnosis
+    from engine.knowledge import load_knowledge
+
+    start = time.perf_counter()
+    kb = load_knowledge(include_user=False)
+    report = run_diagnosis(kb, [], snapshot=path)
+    text = json.dumps(report, default=str)
+    _emit(time.perf_counter() - start, report_bytes=len(text),
+          rules=sorted({f["rule"] for f in report["findings"]}),
+          warnings=sorted({f["rule"] for f in report["findings"]
+                           if f["severity"] in ("warning", "error")}))
+
+
+def probe(timeout: float, targets: list[str]) -> None:
+    """Inside the client namespace: collect, then probe every target (what diagnose does
+    before inference); the probing time is what a silent drop can stretch."""
+    from engine.collectors import collect_all
+    from engine.collectors.base import CollectContext
+    from engine.probes import probe as run_probes
+    from engine.probes.target import parse_target
+
+    facts = collect_all(CollectContext(env={}))
+    parsed = [parse_target(t) for t in targets]
+    start = time.perf_counter()
+    probe_facts = run_probes(parsed, facts, timeout=timeout, env={}, listen_ports=[])
+    seconds = time.perf_counter() - start
+    outcomes = sorted({f.fields.get("outcome") for f in probe_facts if f.kind == "probe_tcp"})
+    _emit(seconds, targets=len(parsed), tcp_outcomes=outcomes)
+
+
+def silent_drops(n: int, timeout: float) -> None:
+    """A client and a server namespace on one cable; the server drops every TCP SYN to ports
+    9000.. silently (nft drop). N targets ``10.X.0.2:900k``; the probe time from the client."""
+    from tests.lab.netlab import Lab
+
+    with Lab() as lab:
+        client, server = lab.host("client"), lab.host("server")
+        lab.link(client, server, "10.77.0.1/24", "10.77.0.2/24")
+        server.nft("table inet bench_drop {\n"
+                   "  chain input {\n"
+                   "    type filter hook input priority filter; policy accept;\n"
+                   "    tcp dport 9000-9999 drop\n"
+                   "  }\n"
+                   "}\n")
+        targets = [f"10.77.0.2:{9000 + i}" for i in range(n)]
+        code = ("import sys; from tests.benchmarks.measure import main; "
+                f"sys.argv = ['measure', 'probe', {str(timeout)!r}, *{targets!r}]; main()")
+        proc = client.python(code, env={"PYTHONPATH": sys.path[0] or "."},
+                             timeout=timeout * 4 + 120)
+        if proc.returncode != 0:
+            raise SystemExit(f"probe failed: {proc.stderr[-2000:]}")
+        print(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    what, *args = sys.argv[1:]
+    if what == "json-load":
+        json_load(args[0])
+    elif what == "diagnose":
+        diagnose(args[0])
+    elif what == "probe":
+        probe(float(args[0]), args[1:])
+    elif what == "silent-drops":
+        silent_drops(int(args[0]), float(args[1]))
+    else:
+        raise SystemExit(f"unknown measurement {what!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Findings unchanged by the relation step (issue 9): on recorded inputs, every shipped relation
+gives exactly the pairs a pairwise evaluation gives, and every rule matching a relation fires
+for exactly the pairs the pairwise form of its conditions accepts.
+
+The inputs: the facts of every rule example in the knowledge base, a recorded snapshot, facts
+parsed from the recorded link, address, route and neighbour outputs, and those recordings with
+clashes added (cloned MACs, a subnet inside another, two neighbours behind one MAC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import expr, relations
+from engine.collectors.links import parse_addresses, parse_links
+from engine.collectors.routes import parse_neighbors
+from engine.facts import Fact
+from engine.inference import FactView, example_facts, run
+from engine.knowledge import KnowledgeBase, Relation, Rule, load_knowledge
+from tests.benchmarks.generate import base_snapshot
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _recorded() -> list[Fact]:
+    facts: list[Fact] = []
+    for prefix in ("host", "netns"):
+        links = FIXTURES / "links"
+        facts += parse_links((links / f"{prefix}-ip-j-d-link-show.json").read_text())
+        facts += parse_addresses((links / f"{prefix}-ip-j-addr-show.json").read_text())
+        facts += parse_neighbors((FIXTURES / "routes" / f"{prefix}-ip-j-neigh-show.json")
+                                 .read_text())
+    return [Fact(f.kind, f"{i}:{f.id}", f.source, f.fields) for i, f in enumerate(facts)]
+
+
+def _with_clashes(facts: list[Fact]) -> list[Fact]:
+    """The recordings plus copies that clash with them: the same MAC on another interface,
+    a /30 inside an existing subnet on another interface, a second IP behind a neighbour's MAC."""
+    out = list(facts)
+    for f in facts:
+        fields = dict(f.fields)
+        if f.kind == "interface" and f.fields.get("mac"):
+            fields["name"] = f"clone-{f.fields['name']}"
+            fields["master"] = None
+        elif f.kind == "address" and f.fields.get("family") == 4 and f.fields.get("network"):
+            net = expr._net(f.fields["network"])
+            for offset in (0, 8):  # one /30 sharing the subnet's start, one inside it
+                first = net.network_address + offset
+                out.append(Fact(f.kind, f"clash:{offset}:{f.id}", f.source, {
+                    **fields, "interface": f"clone{offset}-{f.fields['interface']}",
+                    "prefix": 30, "network": f"{first}/30", "ip": str(first + 1)}))
+            continue
+        elif f.kind == "neighbor" and f.fields.get("mac") and f.fields.get("family") == 4:
+            fields["ip"] = str(expr._ip(f.fields["ip"]) + 100)
+        else:
+            continue
+        out.append(Fact(f.kind, f"clash:{f.id}", f.source, fields))
+    return out
+
+
+def _inputs(kb: KnowledgeBase) -> Iterator[tuple[str, list[Fact]]]:
+    for rule in kb.active_rules:
+        for ex in rule.examples:
+            yield f"{rule.id} / {ex.name}", example_facts(ex.facts)
+    yield "recorded snapshot", list(base_snapshot().facts)
+    yield "recorded links, addresses, neighbours", _recorded()
+    yield "recordings with clashes", _with_clashes(_recorded())
+
+
+def _joined(rel: Relation, a: Fact, b: Fact) -> bool:
+    """The join, decided pair by pair as a rule's test: would have (no index)."""
+    left, right = rel.left, rel.right_side
+    if rel.join == "same":
+        return bool(set(relations._keys(a, left.fields)) & set(relations._keys(b, right.fields)))
+    va, vb = a.fields.get(left.fields[0]), b.fields.get(right.fields[0])
+    nets_a = [relations._network(v, a) for v in (va if isinstance(va, list) else [va])]
+    nets_b = [relations._network(v, b) for v in (vb if isinstance(vb, list) else [vb])]
+    for na in nets_a:
+        for nb in nets_b:
+            if na is None or nb is None or na.version != nb.version:
+                continue
+            if rel.join == "overlaps" and na.overlaps(nb):  # type: ignore[arg-type]
+                return True
+            if rel.join == "covers" and nb.subnet_of(na):  # type: ignore[arg-type]
+                return True
+    return False
+
+
+def pairwise(rel: Relation, facts: list[Fact]) -> set[tuple[str, str]]:
+    lefts = [f for f in facts if f.kind == rel.left.kind and rel.left.admits(f.fields)]
+    rights = [f for f in facts if f.kind == rel.right_side.kind
+              and rel.right_side.admits(f.fields)]
+    pairs = set()
+    for a in lefts:
+        for b in rights:
+            if a.id == b.id or (rel.right is None and rel.join != "covers" and a.id > b.id):
+                continue
+            if not _joined(rel, a, b):
+                continue
+            if rel.test and not expr.evaluate(rel.test, {"left": FactView(a),
+                                                         "right": FactView(b)}):
+                continue
+            pairs.add((a.id, b.id))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge(include_user=False)
+
+
+def test_the_shipped_relations_are_used(kb: KnowledgeBase) -> None:
+    assert {r.name for r in kb.used_relations} >= {
+        "subnet_overlap", "duplicate_mac", "shared_neighbour_mac", "address_on_virtual_network"}
+
+
+def test_every_relation_gives_the_pairwise_pairs_on_every_input(kb: KnowledgeBase) -> None:
+    found_any: dict[str, int] = {}
+    for name, facts in _inputs(kb):
+        for rel in kb.used_relations:
+            indexed = {(f.fields["left"], f.fields["right"])
+                       for f in relations.compute([rel], facts)}
+            assert indexed == pairwise(rel, facts), (rel.name, name)
+            found_any[rel.name] = found_any.get(rel.name, 0) + len(indexed)
+    assert all(found_any.values()), found_any  # each relation is exercised with real pairs
+
+
+def _relation_only_rules(kb: KnowledgeBase) -> list[Rule]:
+    """Rules whose one positive condition is a relation: their pairwise form is that
+    relation's pairs filtered by the condition's own match and test."""
+    out = []
+    for rule in kb.active_rules:
+        positive = [c for c in rule.when if not c.negated]
+        if len(positive) == 1 and positive[0].sides and len(rule.when) == 1:
+            out.append(rule)
+    return out
+
+
+def _pairwise_rule(rule: Rule, rel: Relation, facts: list[Fact]) -> set[tuple[str, ...]]:
+    cond = rule.when[0]
+    by_id = {f.id: f for f in facts}
+    fired = set()
+    for left, right in pairwise(rel, facts):
+        scope: dict[str, Any] = {}
+        names = dict(cond.sides)
+        for name, side in names.items():
+            scope[name] = FactView(by_id[left if side == "left" else right])
+        value = relations._key_value(
+            next(iter(set(relations._keys(by_id[left], rel.left.fields))
+                      & set(relations._keys(by_id[right], rel.right_side.fields))))
+        ) if rel.join == "same" else None
+        relation_fields = {"value": value}
+        if not all(t.var is not None or t.check(relation_fields.get(t.field))
+                   for t in cond.tests):
+            continue
+        scope.update({t.var: relation_fields.get(t.field) for t in cond.tests if t.var})
+        if cond.test and not expr.evaluate(cond.test, scope):
+            continue
+        fired.add(tuple(sorted((left, right))))
+    return fired
+
+
+def test_rules_on_relations_fire_for_the_pairwise_pairs(kb: KnowledgeBase) -> None:
+    rules = _relation_only_rules(kb)
+    assert {r.id for r in rules} >= {"addressing.overlapping-subnets", "link.duplicate-mac",
+                                     "link.duplicate-mac-neighbours"}
+    fired_somewhere = set()
+    for name, facts in _inputs(kb):
+        result = run(kb, facts)
+        for rule in rules:
+            rel = kb.relations[rule.when[0].kind]
+            expected = _pairwise_rule(rule, rel, facts)
+            got = {tuple(sorted(a.bindings[n] for n, _ in rule.when[0].sides))
+                   for a in result.activations_of(rule.id)}
+            assert got == expected, (rule.id, name)
+            if got:
+                fired_somewhere.add(rule.id)
+    assert fired_somewhere == {r.id for r in rules}
