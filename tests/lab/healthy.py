@@ -71,7 +71,7 @@ def _tunnel(client: Namespace, vpn: Namespace, ifname: str = "wg0") -> None:
     client.ip("link", "add", ifname, "address", mac, "type", "veth", "peer", "name", peer,
               "address", mac, "netns", vpn.netns)
     for ns, dev, cidr in ((client, ifname, f"{VPN_CLIENT_IP}/24"), (vpn, peer, f"{VPN_GW_IP}/24")):
-        ns.ip("link", "set", dev, "arp", "off")
+        ns.ip("link", "set", dev, "arp", "off", "mtu", "1420")  # wg-quick's default MTU
         ns.ip("link", "set", dev, "up")
         ns.add_address(dev, cidr)
 
@@ -498,6 +498,18 @@ def hosts_agrees(lab: Lab) -> Scenario:
                     "the hosts file and DNS agree", servers={"web": web})
 
 
+def search_domain(lab: Lab) -> Scenario:
+    """A short name completed by the search list (``search corp.test``, glibc's ndots:1), as
+    users type ``http://app/`` on a corporate network."""
+    o = office(lab)
+    o.client.write_resolv_conf([DNS_IP], search=["corp.test"])
+    web = o.server.http_server(SERVER_IP, 80)
+    sc = _healthy(o.scenario, "search-domain", "http://app/", [(SERVER_IP, 80)],
+                  "app is completed to app.corp.test by the search list", servers={"web": web})
+    sc.info["names"] = {"app": [SERVER_IP]}
+    return sc
+
+
 # --- proxies and TLS --------------------------------------------------------------------------
 
 def _egress_via_proxy(o: Office) -> None:
@@ -555,6 +567,38 @@ def trusted_inspection(lab: Lab) -> Scenario:
 
 # --- host firewalls ---------------------------------------------------------------------------
 
+def server_input_drop(lab: Lab) -> Scenario:
+    """A server hardened the usual nftables way (Debian's /etc/nftables.conf pattern): input
+    policy drop, loopback, established, ICMP, SSH and HTTP accepted; output open. It reaches
+    the world and serves its own site."""
+    o = office(lab)
+    c = o.client
+    c.nft(
+        "table inet filter {\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy drop;\n"
+        '    iif "lo" accept\n'
+        "    ct state established,related accept\n"
+        "    ct state invalid drop\n"
+        "    meta l4proto { icmp, ipv6-icmp } accept\n"
+        "    tcp dport { 22, 80 } accept\n"
+        "  }\n"
+        "  chain forward {\n"
+        "    type filter hook forward priority filter; policy drop;\n"
+        "  }\n"
+        "  chain output {\n"
+        "    type filter hook output priority filter; policy accept;\n"
+        "  }\n"
+        "}\n"
+    )
+    own = c.http_server("0.0.0.0", 80)
+    web = o.server.http_server(SERVER_IP, 80)
+    return _healthy(o.scenario, "server-input-drop", f"http://{APP}/",
+                    [(SERVER_IP, 80), ("10.20.0.10", 80)],
+                    "input policy drop with the service ports open; output open",
+                    args=("http://10.20.0.10/",), servers={"web": web, "own": own})
+
+
 def ufw_host(lab: Lab) -> Scenario:
     """A server with ufw enabled (deny incoming, allow outgoing, allow 22/tcp and 8080/tcp) and
     a service on 8080: whynet asks about the world and about its own service."""
@@ -596,6 +640,8 @@ ALL: dict[str, Callable[[Lab], Scenario]] = {
     "corporate-proxy": corporate_proxy,
     "trusted-inspection": trusted_inspection,
     "ufw-host": ufw_host,
+    "server-input-drop": server_input_drop,
+    "search-domain": search_domain,
 }
 
 

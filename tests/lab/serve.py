@@ -188,10 +188,14 @@ def split_hostport(text: str, default_port: int) -> tuple[str, int]:
 
 def pipe(a: socket.socket, b: socket.socket) -> None:
     """Relay both ways until either side closes; TLS sockets may hold decrypted bytes unseen by
-    select(), so those are drained first."""
+    select(), so those are drained first. Reads never block: a readable TLS socket may carry
+    only a record with no application data (a TLS 1.3 session ticket), and a blocking read
+    would then wait for data while the other side's request sits unread."""
     sel = selectors.DefaultSelector()
     sel.register(a, selectors.EVENT_READ)
     sel.register(b, selectors.EVENT_READ)
+    a.setblocking(False)
+    b.setblocking(False)
     try:
         while True:
             pending = [s for s in (a, b) if isinstance(s, ssl.SSLSocket) and s.pending()]
@@ -199,10 +203,16 @@ def pipe(a: socket.socket, b: socket.socket) -> None:
             if not readable:
                 return
             for sock in readable:
-                data = sock.recv(65536)
+                try:
+                    data = sock.recv(65536)
+                except (ssl.SSLWantReadError, BlockingIOError):
+                    continue  # nothing for the application yet
                 if not data:
                     return
-                (b if sock is a else a).sendall(data)
+                other = b if sock is a else a
+                other.settimeout(IO_TIMEOUT)
+                other.sendall(data)
+                other.setblocking(False)
     except OSError as exc:
         log(f"relay ended: {exc}")
     finally:
