@@ -725,3 +725,48 @@ BYSTANDERS: dict[str, Callable[[Lab], Scenario]] = {
     "syslog-host-remote-drops": syslog_host_remote_drops,
     "docker-host-remote-drops": docker_host_remote_drops,
 }
+
+
+# --- the rules made quieter still speak -----------------------------------------------------------
+
+def output_udp_only(lab: Lab, backend: str = "nftables") -> Scenario:
+    """Default-deny outgoing that opens port 5000 for UDP only, while the service is TCP 5000
+    (F3 seen from the client): the UDP rule sits on the output path, so it is the cause.
+    ``backend="ufw"`` builds the same with ufw (its rules live in chains OUTPUT jumps to)."""
+    o = office(lab)
+    web = o.server.http_server(SERVER_IP, 5000)
+    c = o.client
+    if backend == "ufw":
+        if not shutil.which("ufw"):
+            import pytest
+
+            pytest.skip("ufw is not installed")
+        shutil.copytree("/etc/ufw", Path("/etc/netns") / c.netns / "ufw", symlinks=True)
+        for ufw_args in (("default", "deny", "outgoing"), ("allow", "out", "53"),
+                         ("allow", "out", "5000/udp")):
+            c.exec("ufw", *ufw_args)
+        c.exec("ufw", "--force", "enable", timeout=60)
+    else:
+        c.nft(
+            "table inet filter {\n"
+            "  chain output {\n"
+            "    type filter hook output priority filter; policy drop;\n"
+            '    oifname "lo" accept\n'
+            "    ct state established,related accept\n"
+            "    udp dport 53 accept\n"
+            "    tcp dport 53 accept\n"
+            "    udp dport 5000 accept\n"
+            "  }\n"
+            "}\n"
+        )
+    return o.scenario(f"output-udp-only-{backend}", f"{APP}:5000", servers={"web": web},
+                      checklist=("F3",), layer="transport",
+                      info={"expected": "firewall.udp-allowed-tcp-not"},
+                      expect="this host's output chain opens 5000 for UDP only")
+
+
+#: name -> builder(lab): faults a rule of issue 10's false-alarm list must still name.
+STILL_FIRING: dict[str, Callable[[Lab], Scenario]] = {
+    "output-udp-only-nftables": output_udp_only,
+    "output-udp-only-ufw": lambda lab: output_udp_only(lab, "ufw"),
+}

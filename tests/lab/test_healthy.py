@@ -65,3 +65,18 @@ def test_healthy_local_setup_is_not_blamed_for_a_remote_fault(lab: Lab, name: st
     fired |= {s.get("rule") for f in run.report["findings"] for s in f.get("supporting") or []
               if isinstance(s, dict)}
     assert not fired & set(sc.info["not_blamed"]), fired
+
+
+@pytest.mark.parametrize("name", sorted(H.STILL_FIRING))
+def test_quieter_rule_still_names_its_fault(lab: Lab, name: str) -> None:
+    """The false-alarm fixes narrowed rules; on the fault they exist for they still fire."""
+    sc = H.STILL_FIRING[name](lab)
+    assert sc.client.connect(H.SERVER_IP, 5000, timeout=1.0).outcome == "timeout"
+    run = lab.run_whynet(sc.client, *sc.diagnose_args("--timeout", str(PROBE_TIMEOUT)),
+                         env=sc.env, user=sc.user)
+    assert run.report is not None, f"no JSON report (exit {run.exit_code}): {run.stderr}"
+    assert run.exit_code == 1, run.stderr
+    fired = {f["rule"] for f in run.report["findings"]}
+    fired |= {s.get("rule") for f in run.report["findings"] for s in f.get("supporting") or []
+              if isinstance(s, dict)}
+    assert sc.info["expected"] in fired, fired
