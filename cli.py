@@ -163,9 +163,13 @@ Examples:
 @click.option("--quiet", is_flag=True,
               help="Text: print only the verdict, one line per target (one line without "
                    "targets).")
+@click.option("--stun", "stun_servers", multiple=True, metavar="HOST[:PORT]",
+              envvar="WHYNET_STUN",
+              help="Ask this STUN server which public address this host is seen from (N3); "
+                   "default port 3478. Env: WHYNET_STUN (space-separated).")
 def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple[int, ...],
              fmt: str, output: str | None, save: str | None, timeout: float,
-             knowledge: tuple[str, ...], quiet: bool) -> None:
+             knowledge: tuple[str, ...], quiet: bool, stun_servers: tuple[str, ...]) -> None:
     """Collect (or load), probe TARGETS, infer, and report the likely causes.
 
     With no TARGETS, whynet checks this host's own set-up (links, addresses, routes,
@@ -181,6 +185,13 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
     for port in listen_ports:
         if not 0 < port < 65536:
             fail(f"--listen {port}: port out of range 1-65535")
+    from engine.probes.stun import StunError, parse_server
+
+    for server in stun_servers:
+        try:
+            parse_server(server)
+        except StunError as exc:
+            fail(str(exc))
     if output:
         _check_output("-o", output)
     if save:
@@ -192,7 +203,8 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
         with progress_line() as progress:
             report = run_diagnosis(kb, list(targets), snapshot=snapshot, timeout=timeout,
                                    listen_ports=list(listen_ports), env=dict(os.environ),
-                                   progress=progress, history_file=history_path())
+                                   progress=progress, history_file=history_path(),
+                                   stun_servers=list(stun_servers))
     except (FactError, TargetError) as exc:
         fail(str(exc))
     text = json.dumps(report, indent=1, default=str)

@@ -28,11 +28,13 @@ def diagnose(
     env: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
     history_file: Path | None = None,
+    stun_servers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run a whole diagnosis; raises FactError (bad snapshot) or TargetError (bad target).
     ``progress`` hears each stage as it starts (the command line shows it on a terminal).
     ``history_file``: a live run reads the earlier runs' time patterns from it (N4) and
-    appends its own outcome per target (``engine.history``)."""
+    appends its own outcome per target (``engine.history``). ``stun_servers``: ask each for
+    the public address this host is seen from (N3)."""
     from engine.probes.target import parse_target
 
     def stage(text: str) -> None:
@@ -51,14 +53,16 @@ def diagnose(
         snap = Snapshot(collect_all(CollectContext(env=dict(env or {}))))
         facts, host, collected_at = snap.facts, snap.host, snap.collected_at
     probe_facts: list[Fact] = []
-    if parsed or listen_ports:
+    if parsed or listen_ports or stun_servers:
         from engine.probes import probe
 
         waiting = [t.raw for t in parsed]
+        others = ", ".join([*(["listen ports"] if listen_ports else []),
+                            *(f"STUN {s}" for s in stun_servers or [])])
 
         def probing() -> None:
             done = len(parsed) - len(waiting)
-            stage(f"probing {', '.join(waiting) or 'listen ports'} (timeout {timeout:g}s each"
+            stage(f"probing {', '.join(waiting) or others} (timeout {timeout:g}s each"
                   f"{f'; {done} of {len(parsed)} targets done' if done else ''})")
 
         def target_done(raw: str) -> None:
@@ -68,7 +72,8 @@ def diagnose(
 
         probing()
         probe_facts = probe(parsed, facts, timeout=timeout, env=dict(env or {}),
-                            listen_ports=list(listen_ports or []), on_target_done=target_done)
+                            listen_ports=list(listen_ports or []), on_target_done=target_done,
+                            stun_servers=list(stun_servers or []))
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.
     all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])

@@ -311,6 +311,22 @@ KINDS: dict[str, KindSpec] = {
            **_PROBE_COMMON, ip=("ip", "this host's address asked for"),
            interface=("str", "interface it is on"),
            macs=("list", "MACs of the other machines that answered for it")),
+        _k("probe_stun", "probes.stun", "the public address the world sees, from a STUN "
+           "server the user named (N3), and the routers on the way out",
+           **_PROBE_COMMON, server=("str", "the server as given (HOST[:PORT])"),
+           ip=("ip", "the server's address"), port=("int", "the server's UDP port"),
+           local_ip=("ip", "this host's source address"), local_port=("int", "source port"),
+           public_ip=("ip", "the address the server saw, or null"),
+           public_port=("int", "the port the server saw, or null"),
+           translated=("bool", "the server saw another address or port: NAT on the way"),
+           public_ip_not_global=("bool", "the address seen is itself private or shared"),
+           hops=("list", "routers answering TTL-limited copies, in order ('*': no answer)"),
+           rfc1918_hops=("list", "routers with private addresses before the first public one"),
+           shared_hops=("list", "routers in 100.64.0.0/10 (carrier-grade NAT) before it"),
+           cgnat=("bool", "carrier-grade NAT: a router, this host or the address seen is in "
+                          "100.64.0.0/10"),
+           double_nat=("bool", "translated, no CGNAT, and two or more private routers before "
+                               "the public internet")),
         _k("probe_tcp", "probes.tcp", "a TCP connect",
            **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port"),
            errno=("str", "ECONNREFUSED, EHOSTUNREACH, ... or null"),

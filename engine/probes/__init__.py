@@ -14,7 +14,8 @@ For every target, concurrently with every other target:
    ``probe_http`` (through the proxy when one applies, else to the first open address).
 
 Plus one ``probe_listen`` per ``--listen`` port, and one ``probe_dad`` per IPv4 source address
-the targets' routes use (does another machine hold it? see ``probes.dad``).
+the targets' routes use (does another machine hold it? see ``probes.dad``), and one
+``probe_stun`` per STUN server the user named (the public address, ``probes.stun``).
 Every step is bounded by ``timeout``, so a target costs at most about four timeouts (resolve,
 connect, TLS, HTTP) however many targets there are. Nothing here needs root; what does (raw
 ICMP, ARP) says so in its fact's error.
@@ -41,6 +42,7 @@ from engine.probes.listen import probe_listen
 from engine.probes.proxy import probe_proxy, tunnel_connector
 from engine.probes.proxy_env import ProxyDecision
 from engine.probes.route import probe_route
+from engine.probes.stun import probe_stun
 from engine.probes.target import Target, TargetError, parse_target
 from engine.probes.tcp import probe_tcp
 from engine.probes.tls import probe_tls
@@ -57,12 +59,13 @@ _HANDSHAKE_DONE = frozenset({O.TLS_OK, O.TLS_UNTRUSTED, O.TLS_NAME_MISMATCH})
 
 async def run_probes(
     targets: Sequence[Target], facts: Sequence[Fact], *, timeout: float,
-    env: Mapping[str, str], listen_ports: Sequence[int] = (),
+    env: Mapping[str, str], listen_ports: Sequence[int] = (), stun_servers: Sequence[str] = (),
     on_target_done: Callable[[str], None] | None = None,
 ) -> list[Fact]:
     """Probe every target and listen port at once; the facts in a stable order, unique ids.
     ``on_target_done`` hears each target (as typed) when its probes are over."""
     ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts))
+    stun = asyncio.gather(*(probe_stun(s, timeout) for s in stun_servers))
 
     async def one_target(target: Target) -> list[Fact]:
         found = await probe_one_target(target, ctx)
@@ -75,13 +78,14 @@ async def run_probes(
     listens, own = await asyncio.gather(
         asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports)),
         probe_own_addresses(probed, timeout))
-    return unique_ids(probed + list(listens) + own)
+    return unique_ids(probed + list(listens) + own + list(await stun))
 
 
 def probe(
     targets: Sequence[Target], facts: Sequence[Fact], *, timeout: float = DEFAULT_TIMEOUT,
     env: Mapping[str, str] | None = None, listen_ports: Sequence[int] = (),
     on_target_done: Callable[[str], None] | None = None,
+    stun_servers: Sequence[str] = (),
 ) -> list[Fact]:
     """Synchronous :func:`run_probes` for the CLI.
 
@@ -94,7 +98,8 @@ def probe(
     try:
         return loop.run_until_complete(run_probes(
             targets, facts, timeout=timeout, env=os.environ if env is None else env,
-            listen_ports=listen_ports, on_target_done=on_target_done))
+            listen_ports=listen_ports, on_target_done=on_target_done,
+            stun_servers=stun_servers))
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
         loop.close()

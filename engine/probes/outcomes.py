@@ -56,6 +56,7 @@ NOT_HTTP = "not_http"
 SINGLE = "single"
 DUPLICATE = "duplicate"
 UNIQUE = "unique"
+MAPPED = "mapped"
 
 # --- probe_listen ---------------------------------------------------------------------------
 CAN_LISTEN = "can_listen"
@@ -95,6 +96,7 @@ MEANINGS: dict[str, str] = {
     DUPLICATE: "several machines (MACs) answered ARP for one address, or another machine "
                "answered for this host's own address: a duplicate IP",
     UNIQUE: "nobody else answered an ARP probe for this host's own address",
+    MAPPED: "a STUN server answered with the public address and port it saw",
     CAN_LISTEN: "this user can bind the port on all addresses now",
     IN_USE: "the port is already bound by another socket",
     PRIVILEGED: "the port is below net.ipv4.ip_unprivileged_port_start and this user may not "
@@ -117,6 +119,7 @@ BY_KIND: dict[str, frozenset[str]] = {
     "probe_udp": frozenset({REPLY, REFUSED, TIMEOUT, ERROR}),
     "probe_arp": frozenset({SINGLE, DUPLICATE, NO_ANSWER, NOT_POSSIBLE, ERROR}),
     "probe_dad": frozenset({UNIQUE, DUPLICATE, NOT_POSSIBLE, ERROR}),
+    "probe_stun": frozenset({MAPPED, TIMEOUT, ERROR}),
 }
 
 # The outcomes that are not a failure of what each probe checks. Every other outcome of BY_KIND

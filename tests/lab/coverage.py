@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from .netlab import Lab
 from .scenarios import APP, CLIENT_IP, FAR, GW_IP, Scenario, office
@@ -158,3 +159,53 @@ def time_based_block(lab: Lab, *, scheduled: bool) -> Scenario:
     return o.scenario("time-based-block", target, env=env, checklist=("N4",),
                       layer="transport", expect="history.fails-at-certain-times",
                       info={"state": state})
+
+
+# --- N3: the public address, from a STUN server the user names ------------------------------
+
+STUN_PY = Path(__file__).resolve().parent / "stun_server.py"
+STUN_IP = "203.0.113.50"
+STUN_PORT = 3478
+# What sits between the home router and the internet: its WAN address and the upstream side.
+UPSTREAMS = {
+    "cgnat": ("100.64.0.2/24", "100.64.0.1/24"),    # the ISP's carrier-grade NAT
+    "double": ("192.168.1.2/24", "192.168.1.1/24"),  # the ISP's modem-router, NAT too
+}
+
+
+def behind_nat(lab: Lab, upstream: str | None) -> Scenario:
+    """client ─ lan ─ home router (NAT) [─ upstream router (NAT)] ─ STUN server 203.0.113.50.
+
+    ``upstream`` None: the home router's WAN is on the public segment itself (one NAT, the
+    healthy control); "cgnat": the ISP hands it 100.64.0.2 and translates again; "double":
+    an ISP modem-router with a private LAN in front of it.
+    """
+    client, home, stun = lab.host("client"), lab.router("gw"), lab.host("stun")
+    lan = lab.switch("lan")
+    lan.plug(client, f"{CLIENT_IP}/24")
+    lan.plug(home, f"{GW_IP}/24")
+    client.default_route(GW_IP)
+    client.write_resolv_conf([GW_IP])  # as a home router's DHCP says; no name is looked up
+    internet = lab.switch("internet")
+    internet.plug(stun, f"{STUN_IP}/24")
+    nodes = {"home": home, "stun": stun}
+    if upstream is None:
+        wan = internet.plug(home, "203.0.113.2/24")
+    else:
+        isp = lab.router("isp")
+        home_wan, isp_inside = UPSTREAMS[upstream]
+        wan, _ = lab.link(home, isp, home_wan, isp_inside)
+        home.default_route(isp_inside.split("/")[0])
+        isp_out = internet.plug(isp, "203.0.113.1/24")
+        lab.masquerade(isp, isp_out)
+        nodes["isp"] = isp
+    lab.masquerade(home, wan)
+    server = stun.spawn("stun", [lab.python, str(STUN_PY), "--host", STUN_IP, "--port",
+                                 str(STUN_PORT)], ip=STUN_IP, port=STUN_PORT)
+    args = ("--stun", f"{STUN_IP}:{STUN_PORT}")
+    name = f"nat-{upstream or 'single'}"
+    if upstream is None:
+        return Scenario(name, client, None, args=args, nodes=nodes, servers={"stun": server})
+    expect = {"cgnat": "nat.carrier-grade", "double": "nat.double"}[upstream]
+    return Scenario(name, client, None, args=args, checklist=("N3",), expect=expect,
+                    nodes=nodes, servers={"stun": server})

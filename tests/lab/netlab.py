@@ -15,7 +15,8 @@ Safety, by construction:
 
 - Namespaces are never linked to the host's namespace: every veth is created inside lab
   namespaces (``ip -n``), so no lab packet can leave the machine.
-- Addresses are checked: only private ranges, documentation ranges and ULA (``LAB_RANGES``).
+- Addresses are checked: only private ranges, shared (CGNAT) space, documentation ranges and ULA
+  (``LAB_RANGES``).
 - Every subprocess has a timeout; servers announce readiness (no sleeps); names carry the pid of
   the run that made them (``wl<pid>-<n>-<name>``) so a later run removes what a killed run left
   (``remove_stale``) without touching a run that is still going.
@@ -68,13 +69,14 @@ CMD_TIMEOUT = 15.0
 READY_TIMEOUT = 10.0
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-#: The only networks lab addresses may come from: RFC 1918, RFC 5737 documentation, RFC 3849
-#: documentation and RFC 4193 unique-local. Nothing here is routed on the internet, and the lab
-#: is not connected to the host anyway: this is a second fence, not the first.
+#: The only networks lab addresses may come from: RFC 1918, RFC 6598 shared address space
+#: (carrier-grade NAT), RFC 5737 documentation, RFC 3849 documentation and RFC 4193
+#: unique-local. Nothing here is routed on the internet, and the lab is not connected to the
+#: host anyway: this is a second fence, not the first.
 LAB_RANGES = tuple(
     ipaddress.ip_network(n)
     for n in (
-        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
         "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
         "2001:db8::/32", "fc00::/7",
     )
