@@ -77,12 +77,13 @@ def progress_line(stream: Any = None) -> Iterator[Callable[[str], None]]:
 
 # --- what the report says about each target ----------------------------------------------------
 
-def first_failures(layers: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """For each target, the first layer whose status is fail (B2)."""
-    out: dict[str, str] = {}
-    for row in layers:
-        if row.get("status") == "fail" and row["target"] not in out:
-            out[row["target"]] = row["layer"]
+def first_failures(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """For each target, the row of its lowest layer whose status is fail (B2)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for row in report.get("layers", []):
+        if (isinstance(row, Mapping) and row.get("status") == "fail"
+                and isinstance(row.get("target"), str) and row["target"] not in out):
+            out[row["target"]] = row
     return out
 
 
@@ -108,7 +109,8 @@ def finding_targets(report: Mapping[str, Any]) -> list[list[str]]:
             return set()
         seen.add(fact_id)
         fact = facts.get(fact_id) or {}
-        found = {fact["target"]} if fact.get("target") in names else set()
+        target = fact.get("target")
+        found = {target} if isinstance(target, str) and target in names else set()
         act = activations.get(derived_by.get(fact_id, ""))
         for bound in (act or {}).get("bindings", {}).values():
             found |= targets_of(str(bound), seen)
@@ -166,14 +168,13 @@ def verdicts(report: Mapping[str, Any]) -> list[str]:
     concerns = finding_targets(report)
     untargeted = [f for f, ts in zip(findings, concerns, strict=True)
                   if not ts and _at_least_warning(f)]
-    layers = [row for row in report.get("layers", []) if isinstance(row, Mapping)]
+    failures = first_failures(report)
     lines = []
     for name in names:
         own = [f for f, ts in zip(findings, concerns, strict=True)
                if name in ts and _at_least_warning(f)]
         top: Mapping[str, Any] | None = own[0] if own else (untargeted[0] if untargeted else None)
-        failing = next((row for row in layers
-                        if row.get("target") == name and row.get("status") == "fail"), None)
+        failing = failures.get(name)
         label = clean(name, one_line=True)
         if failing is not None:
             where = (f"{clean(failing.get('layer'))} fails: "
@@ -210,26 +211,17 @@ def verdict_texts(report: Mapping[str, Any]) -> list[Text]:
 
 # --- the terminal --------------------------------------------------------------------------------
 
-def layer_table(layers: Sequence[Mapping[str, Any]], target: str | None = None) -> Table:
-    """The layers of one target (lowest first); all targets' when ``target`` is None."""
-    title = (f"Layers of {clean(target, one_line=True)} (lowest first)" if target is not None
-             else "Layers (lowest first)")
-    table = Table(title=title, show_lines=False, expand=False)
-    if target is None:
-        names = [clean(r.get("target", ""), one_line=True) for r in layers]
-        # A target is a name to copy: its column is never narrower than the longest one.
-        table.add_column("target", min_width=max(map(len, names), default=6), no_wrap=True)
+def layer_table(target: str, layers: Sequence[Mapping[str, Any]]) -> Table:
+    """The layers of one target, lowest first (the target is in the title, not on each row)."""
+    table = Table(title=Text(f"Layers of {clean(target, one_line=True)} (lowest first)"),
+                  show_lines=False, expand=False)
     table.add_column("layer", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("summary")
     for row in layers:
         status = clean(row.get("status", "unknown"))
-        cells: list[Text] = [Text(clean(row.get("layer", ""))),
-                             Text(status, style=f"whynet.{status}"),
-                             Text(clean(row.get("summary", "")))]
-        if target is None:
-            cells.insert(0, Text(clean(row.get("target", ""), one_line=True)))
-        table.add_row(*cells)
+        table.add_row(Text(clean(row.get("layer", ""))), Text(status, style=f"whynet.{status}"),
+                      Text(clean(row.get("summary", ""))))
     return table
 
 
@@ -306,7 +298,7 @@ def render_text(report: Mapping[str, Any], con: Console, *, quiet: bool = False)
     paths = [row for row in report.get("paths", []) if isinstance(row, Mapping)]
     for name in target_names(report):
         con.print()
-        con.print(layer_table([r for r in layers if r.get("target") == name], name))
+        con.print(layer_table(name, [r for r in layers if r.get("target") == name]))
         for row in paths:
             if row.get("target") == name:
                 con.print(Text.assemble(("path: ", "dim"), clean(row.get("path", ""))))

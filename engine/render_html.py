@@ -18,6 +18,7 @@ from typing import Any
 from engine.facts import describe_source
 from engine.render import (
     finding_targets,
+    first_failures,
     report_findings,
     report_notes,
     rule_file,
@@ -201,7 +202,8 @@ def _layer_rows(layers: Sequence[Mapping[str, Any]]) -> str:
 def _target_section(report: Mapping[str, Any], name: str, verdict: str) -> str:
     layers = [r for r in report.get("layers", []) if isinstance(r, Mapping)
               and r.get("target") == name]
-    failing = next((str(r.get("layer")) for r in layers if r.get("status") == "fail"), None)
+    failing_row = first_failures(report).get(name)
+    failing = str(failing_row.get("layer")) if failing_row is not None else None
     paths = [f for f in report.get("facts", []) if isinstance(f, Mapping)
              and f.get("kind") == "network_path" and f.get("target") == name]
     if paths:

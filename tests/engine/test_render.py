@@ -120,7 +120,8 @@ def test_rule_ids_are_never_cut(width: int) -> None:
 
 def test_first_failing_layer_per_target() -> None:
     report = recorded("dns-dead.json")
-    assert first_failures(report["layers"]) == {"http://app.corp.test/": "name"}
+    assert {t: row["layer"] for t, row in first_failures(report).items()} == {
+        "http://app.corp.test/": "name"}
 
 
 def _plant(report: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +153,7 @@ def test_hostile_values_are_shown_literally_and_without_control_characters() -> 
         text = text_of(report, quiet=quiet, width=400)
         _assert_shown_safely(text)
         assert text.startswith("[fd00::99]:22: transport fails: [link=")
+        assert quiet or "Layers of [fd00::99]:22 (lowest first)" in text
 
 
 def test_why_and_why_not_show_hostile_facts_literally() -> None:
