@@ -263,9 +263,11 @@ def _rule_from(report: Mapping[str, Any], rule_id: str,
 
 
 def _report_knowledge_files(report: Mapping[str, Any]) -> tuple[str, ...]:
-    """The rule files a report was made with that exist here, so why/why-not find their rules
-    (loading them again with the user directories is harmless: each file loads once)."""
-    files = report.get("knowledge", {}).get("files", [])
+    """The user's rule files a report was made with that exist here, so why/why-not find their
+    rules (loading them again with the user directories is harmless: each file loads once).
+    The shipped files it names are left out: they come with this whynet, perhaps elsewhere."""
+    used = report.get("knowledge", {})
+    files = used.get("user_files", used.get("files", []))
     return tuple(str(f) for f in files if isinstance(f, str) and Path(f).is_file())
 
 

@@ -36,7 +36,7 @@ from engine import __version__
 from engine.facts import Fact
 from engine.inference import Activation, InferenceResult
 from engine.kinds import LAYERS, SEVERITIES
-from engine.knowledge import CONFIDENCES, KnowledgeBase, Rule
+from engine.knowledge import CONFIDENCES, KnowledgeBase, Rule, builtin_knowledge_dir
 from engine.redact import redact_fact, redact_report, redact_text
 
 # Kinds with more facts than this are shortened in the report to those that some rule could
@@ -301,9 +301,18 @@ def build_report(
         },
         "rule_errors": [e.to_json() for e in result.errors],
         "skipped_rules": skipped_rules(kb, facts),
-        "knowledge": {"files": [str(Path(f).resolve()) for f in kb.files],
-                      "rules": len(kb.active_rules)},
+        "knowledge": _knowledge_used(kb),
     })
+
+
+def _knowledge_used(kb: KnowledgeBase) -> dict[str, Any]:
+    """The rule files a report was made with (resolved), and which of them are the user's:
+    ``why``/``why-not`` load those again, the shipped ones come with whynet itself."""
+    shipped = builtin_knowledge_dir().resolve()
+    files = [Path(f).resolve() for f in kb.files]
+    return {"files": [str(f) for f in files],
+            "user_files": [str(f) for f in files if shipped not in f.parents],
+            "rules": len(kb.active_rules)}
 
 
 def exit_code(report: Mapping[str, Any]) -> int:

@@ -55,6 +55,8 @@ def test_own_rule_directory_through_diagnose_why_why_not_and_rules_test(
     report = json.loads(report_path.read_text())
     assert report["findings"][0]["rule"] == "mysite.dev-server-down"
     assert report["findings"][0]["file"].startswith(str(mine))
+    assert sorted(report["knowledge"]["user_files"]) == sorted(
+        str(f.resolve()) for f in (mine, other, user / "tuning.yaml"))
 
     res = runner.invoke(main, ["why", "mysite.dev-server-down"])
     assert res.exit_code == 0, res.output
