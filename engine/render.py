@@ -37,7 +37,17 @@ THEME = Theme({
     "whynet.info": "cyan",
     "whynet.source": "dim cyan",
     "whynet.cond": "magenta",
+    "whynet.code": "bold",
 })
+
+
+def prose(value: Any) -> Text:
+    """Rule text (explanation, advice) with its `code` spans shown as code, backticks gone
+    (the rule format's one piece of markup; the HTML report renders it as <code>)."""
+    parts = clean(value).split("`")
+    if len(parts) % 2 == 0:  # unbalanced: show the text as written
+        return Text(clean(value))
+    return Text.assemble(*[(p, "whynet.code") if i % 2 else p for i, p in enumerate(parts)])
 
 
 def markup(value: Any) -> str:
@@ -235,10 +245,10 @@ def finding_panel(f: Mapping[str, Any], targets: Sequence[str] = (), *,
     """A finding in a box; the ``whynet why RULE`` line inside it unless the box is too narrow
     to hold it whole (the caller then prints it below)."""
     sev = clean(f.get("severity", "info"))
-    body: list[RenderableType] = [Text(clean(f.get("explanation", "")))]
+    body: list[RenderableType] = [prose(f.get("explanation", ""))]
     for extra in f.get("also", []):
-        body.append(Text(f"also: {clean(extra)}"))
-    body.append(Text.assemble(("advice: ", "bold"), clean(f.get("advice", ""))))
+        body.append(Text.assemble("also: ", prose(extra)))
+    body.append(Text.assemble(("advice: ", "bold"), prose(f.get("advice", ""))))
     body.append(Text(f"evidence: {', '.join(clean(e) for e in f.get('evidence', []))}",
                      style="whynet.source"))
     for sub in f.get("supporting", []) or []:
@@ -278,7 +288,7 @@ def supporting_line(sub: Any) -> Text:
     sev = clean(sub.get("severity", "info"))
     return Text.assemble(("supporting: ", "bold"), (sev, f"whynet.{sev}"),
                          f" {clean(sub.get('title', ''), one_line=True)} "
-                         f"({clean(sub.get('rule', ''))}): {clean(sub.get('explanation', ''))}")
+                         f"({clean(sub.get('rule', ''))}): ", prose(sub.get("explanation", "")))
 
 
 def report_notes(report: Mapping[str, Any]) -> list[str]:

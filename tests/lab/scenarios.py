@@ -245,7 +245,7 @@ def outbound_blocked(lab: Lab) -> Scenario:
     )
     return o.scenario("outbound-blocked", f"http://{APP}/", servers={"web": web},
                       checklist=("F1", "F2"), layer="transport",
-                      rules=("firewall.local-output-blocks",),
+                      rules=("firewall.connection-blocked-by-rule", "firewall.local-output-blocks"),
                       expect="the local firewall's output chain drops the connection (EPERM)")
 
 
@@ -333,7 +333,8 @@ def snat_allow_list(lab: Lab, run_on: str = "client") -> Scenario:
                     expect=f"the server allows {CLIENT_IP} but sees {FAR}.1 after NAT")
     if run_on == "server":
         sc.client, sc.target, sc.args = o.server, None, ("--listen", "8080")
-        sc.layer, sc.rules = None, ("firewall.listen-port-allow-list",)
+        sc.layer = None
+        sc.rules = ("firewall.listen-blocked-by-rule", "firewall.listen-port-allow-list")
     return sc
 
 
