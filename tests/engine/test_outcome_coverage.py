@@ -36,6 +36,8 @@ FIELDS: dict[str, dict[str, Any]] = {
     "probe_udp": {"ip": "192.0.2.80", "port": 8443, "error": "Operation not permitted"},
     "probe_arp": {"ip": "192.0.2.1", "interface": "eth0", "macs": []},
     "probe_dad": {"ip": "192.0.2.10", "interface": "eth0", "macs": []},
+    "probe_stun": {"server": "stun.example.test:3478", "ip": "192.0.2.30", "port": 3478,
+                   "error": "it failed"},
 }
 #: What an outcome implies for other fields (an HTTP error has a status, two ARP answers...).
 IMPLIED: dict[tuple[str, str], dict[str, Any]] = {
