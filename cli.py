@@ -512,6 +512,10 @@ def rules_test(paths: tuple[str, ...], knowledge: tuple[str, ...], verbose: bool
     for r in results:
         if verbose or not r.passed or r.example.expect == "known-miss":
             click.echo(clean(r.describe()))
+    untested = sorted(r.id for r in kb.rules if r.id in kb.disabled
+                      and (only is None or r.file in only) and r.examples)
+    if untested:  # a disabled rule never runs, so its examples are not run either
+        click.echo(clean(f"not tested (disabled): {', '.join(untested)}"))
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
     click.echo(f"{passed} passed, {failed} failed")

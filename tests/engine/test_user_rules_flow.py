@@ -12,6 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli import main
+from engine.knowledge import builtin_knowledge_dir
 
 
 def _closed_loopback_port() -> int:
@@ -72,5 +73,11 @@ def test_own_rule_directory_through_diagnose_why_why_not_and_rules_test(
     assert res.exit_code == 0, res.output
     assert f"is disabled (by `disabled:` in {user / 'tuning.yaml'}:2)" in res.output
 
+    res = runner.invoke(main, ["why", "transport.tcp-timeout-silent-drop"])
+    assert res.exit_code == 1 and "is disabled" in res.output
+
     res = runner.invoke(main, ["rules", "test", str(user)])
     assert (res.exit_code, res.output) == (0, "4 passed, 0 failed\n")
+    res = runner.invoke(main, ["rules", "test", str(builtin_knowledge_dir() / "transport.yaml")])
+    assert res.exit_code == 0, res.output
+    assert "not tested (disabled): transport.tcp-timeout-silent-drop" in res.output
