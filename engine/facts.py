@@ -60,14 +60,14 @@ class Fact:
     def from_json(cls, data: Any, where: str = "fact", *, owned: bool = False) -> Fact:
         """A fact from its JSON object. ``owned``: ``data`` was parsed for this fact alone and
         becomes its fields (no copy: a busy node's snapshot is then held once, not twice)."""
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):  # dict: no ABC check
             raise FactError(f"{where}: expected an object, got {type(data).__name__}")
         kind, fid, source = data.get("kind"), data.get("id"), data.get("source")
         if not isinstance(kind, str) or not kind:
             raise FactError(f"{where}: missing or non-string 'kind'")
         if not isinstance(fid, str) or not fid:
             raise FactError(f"{where}: missing or non-string 'id'")
-        if not isinstance(source, Mapping):
+        if type(source) is not dict and not isinstance(source, Mapping):
             raise FactError(f"{where} ({fid}): 'source' must be an object")
         fields = data if owned and isinstance(data, dict) else dict(data)
         del fields["kind"], fields["id"], fields["source"]

@@ -4,9 +4,12 @@
 ``python -m tests.benchmarks.measure diagnose FILE``      whynet diagnose --snapshot FILE, in-process
 ``python -m tests.benchmarks.measure silent-drops N T``   N targets behind a silent drop (lab)
 ``python -m tests.benchmarks.measure probe T TARGET...``  (inside the lab's client namespace)
+``python -m tests.benchmarks.measure collect-ns RULES``   whynet collect vs the raw commands (lab)
 
-Imports happen before the clock starts (the start-up figures measure those separately); peak
-memory is the process's peak resident set (``resource``), so each run has a process of its own.
+Wall time and CPU time are both reported: on a shared machine the CPU time of the work is the
+steadier figure (waiting for a core is not the program's cost). Imports happen before the
+clock starts (the start-up figures measure those separately); peak
+memory is the process's peak resident set (``VmHWM``), so each run has a process of its own.
 """
 
 from __future__ import annotations
@@ -15,10 +18,19 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 
 def _peak_mib() -> float:
+    """This process's peak resident memory. /proc's VmHWM belongs to this program alone;
+    ``ru_maxrss`` would start at the parent's size (it survives fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -27,21 +39,21 @@ def _emit(seconds: float, **extra: Any) -> None:
 
 
 def json_load(path: str) -> None:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with open(path, encoding="utf-8") as fh:
         json.load(fh)
-    _emit(time.perf_counter() - start)
+    _emit(time.perf_counter() - start, cpu=time.process_time() - cpu)
 
 
 def diagnose(path: str) -> None:
     from engine.diagnose import diagnose as run_diagnosis
     from engine.knowledge import load_knowledge
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     kb = load_knowledge(include_user=False)
     report = run_diagnosis(kb, [], snapshot=path)
     text = json.dumps(report, default=str)
-    _emit(time.perf_counter() - start, report_bytes=len(text),
+    _emit(time.perf_counter() - start, cpu=time.process_time() - cpu, report_bytes=len(text),
           rules=sorted({f["rule"] for f in report["findings"]}),
           warnings=sorted({f["rule"] for f in report["findings"]
                            if f["severity"] in ("warning", "error")}))
@@ -88,6 +100,44 @@ def silent_drops(n: int, timeout: float) -> None:
         print(proc.stdout.strip().splitlines()[-1])
 
 
+# What the collectors run, one after the other: the floor of a collection.
+RAW_COMMANDS = (
+    ("iptables-nft-save",), ("ip6tables-nft-save",), ("nft", "-j", "list", "ruleset"),
+    ("ip", "-j", "-d", "link", "show"), ("ip", "-j", "addr", "show"),
+    ("ip", "-j", "-d", "-4", "route", "show", "table", "all"),
+    ("ip", "-j", "-d", "-6", "route", "show", "table", "all"),
+    ("ip", "-j", "rule", "show"), ("ip", "-j", "-6", "rule", "show"),
+    ("ip", "-j", "neigh", "show"), ("ss", "-H", "-tulpne"),
+)
+
+
+def collect_in_namespace(rules: int) -> None:
+    """A namespace holding a kube-proxy ruleset of ``rules`` rules (iptables-nft): the raw
+    commands, then ``whynet collect``, each timed from the outside (start-up included)."""
+    from tests.benchmarks.generate import kube_proxy_ruleset
+    from tests.lab.netlab import Lab
+
+    with Lab() as lab:
+        node = lab.host("node")
+        node.exec("iptables-nft-restore", input=kube_proxy_ruleset(rules), timeout=300)
+        start, cpu = time.perf_counter(), _children_cpu()
+        for argv in RAW_COMMANDS:
+            node.exec(*argv, check=False, timeout=300)
+        raw, raw_cpu = time.perf_counter() - start, _children_cpu() - cpu
+        whynet = str(Path(sys.executable).with_name("whynet"))
+        start, cpu = time.perf_counter(), _children_cpu()
+        proc = node.exec(whynet, "collect", "-o", "/dev/null", timeout=600)
+        seconds, collect_cpu = time.perf_counter() - start, _children_cpu() - cpu
+        _emit(seconds, cpu=collect_cpu, raw=raw, raw_cpu=raw_cpu, ratio=seconds / raw,
+              cpu_ratio=collect_cpu / raw_cpu, said=proc.stderr.strip()[-200:])
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the commands run and waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     what, *args = sys.argv[1:]
     if what == "json-load":
@@ -98,6 +148,8 @@ def main() -> None:
         probe(float(args[0]), args[1:])
     elif what == "silent-drops":
         silent_drops(int(args[0]), float(args[1]))
+    elif what == "collect-ns":
+        collect_in_namespace(int(args[0]))
     else:
         raise SystemExit(f"unknown measurement {what!r}")
 

@@ -41,3 +41,10 @@ def test_targets_behind_a_silent_drop() -> None:
         pytest.skip("needs root for the lab namespaces")
     for n, result in figures.items():
         assert result["targets"] == n and result["tcp_outcomes"] == ["timeout"], result
+
+
+def test_collection_in_a_namespace() -> None:
+    result = scale.collection()
+    if result is None:
+        pytest.skip("needs root for the lab namespaces")
+    assert "wrote" in result["said"] and result["raw"] > 0, result
