@@ -34,7 +34,14 @@ CHECKLIST_IDS: frozenset[str] = frozenset(
 )
 #: Faults beyond the checklist, each with a rationale in docs/checklist.md ("X" items).
 BEYOND_CHECKLIST: dict[str, str] = {
-    "X1": "the next hop (gateway, or the target on the link) does not answer ARP/NDP",
+    "X1": "the next hop (gateway, or the target on the link) does not answer ARP/NDP: the "
+          "first hop of the path is dead, and every tool beyond it reports a timeout or 'no "
+          "route to host' that names the target instead",
+    "X2": "the interface the route uses has no carrier (cable, switch port, peer or wifi "
+          "association down): the kernel still routes through it, so the fault looks like a "
+          "dead target",
+    "X3": "IPv4 forwarding is off on a host whose containers or VMs use it as their gateway: "
+          "the host works and its guests reach nothing beyond it, which R7 and N2 do not cover",
 }
 CHECKLIST_IDS = CHECKLIST_IDS | frozenset(BEYOND_CHECKLIST)
 CONFIDENCES = ("observed", "inferred", "heuristic")  # how directly the evidence shows a cause

@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from .healthy import DOCKER_RULES, _bridge, _container
 from .netlab import Lab
 from .scenarios import APP, CLIENT_IP, FAR, GW_IP, Scenario, office
 
@@ -209,3 +210,39 @@ def behind_nat(lab: Lab, upstream: str | None) -> Scenario:
     expect = {"cgnat": "nat.carrier-grade", "double": "nat.double"}[upstream]
     return Scenario(name, client, None, args=args, checklist=("N3",), expect=expect,
                     nodes=nodes, servers={"stun": server})
+
+
+# --- X2: the route's interface has no carrier ---------------------------------------------------
+
+BRANCH_CLIENT, BRANCH_SERVER = "10.40.0.10", "10.40.0.20"
+
+
+def route_interface_down(lab: Lab) -> Scenario:
+    """The client has a second NIC cabled straight to a branch server (10.40.0.0/24); the
+    far end of that cable goes down (unplugged), so the NIC loses carrier while its connected
+    route stays and is still chosen."""
+    o = office(lab)
+    branch = lab.host("branch")
+    client_if, branch_if = lab.link(o.client, branch, f"{BRANCH_CLIENT}/24", f"{BRANCH_SERVER}/24")
+    branch.http_server(BRANCH_SERVER, 80)
+    branch.ip("link", "set", branch_if, "down")
+    return o.scenario("route-interface-down", f"http://{BRANCH_SERVER}/", checklist=("X2",),
+                      layer="link", expect="link.route-interface-down", nodes={"branch": branch},
+                      info={"client_if": client_if, "branch_if": branch_if})
+
+
+# --- X3: forwarding off on a container host -----------------------------------------------------
+
+def container_host_without_forwarding(lab: Lab) -> Scenario:
+    """healthy.docker_host's Docker host, with net.ipv4.ip_forward = 0: the host reaches the
+    world, its container reaches only the host."""
+    o = office(lab)
+    host = o.client
+    _bridge(host, "docker0", "172.17.0.1/16")
+    ctr = _container(lab, host, "docker0", "ctr", "172.17.0.2/16", "172.17.0.1", "veth1a2b3c4")
+    host.exec("iptables-restore", input=DOCKER_RULES)
+    host.sysctl("net.ipv4.ip_forward", 0)
+    web = o.server.http_server(o.records[APP], 80)
+    return o.scenario("container-host-no-forwarding", f"http://{APP}/", checklist=("X3",),
+                      expect="routing.forwarding-off-for-guests", nodes={"ctr": ctr},
+                      servers={"web": web})

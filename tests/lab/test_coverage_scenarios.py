@@ -149,3 +149,26 @@ def test_one_nat_with_a_public_address(lab: Lab) -> None:
     assert (fact["public_ip"], fact["hops"], fact["cgnat"], fact["double_nat"]) == (
         "203.0.113.2", ["10.20.0.1"], False, False)
     assert [f["rule"] for f in report["findings"]] == ["nat.public-address"]
+
+
+# --- beyond the checklist: X2 no carrier, X3 forwarding off -------------------------------------
+
+def test_route_interface_down(lab: Lab) -> None:
+    sc = C.route_interface_down(lab)
+    [route] = sc.client.ip_json("route", "get", C.BRANCH_SERVER)
+    assert route["dev"] == sc.info["client_if"]  # the dead link's route is still chosen
+    assert sc.client.connect(C.BRANCH_SERVER, 80, timeout=1.0).outcome != "open"
+    verdict(lab, sc)
+    sc.nodes["branch"].ip("link", "set", sc.info["branch_if"], "up")
+    sc.client.ping(C.BRANCH_SERVER, count=1, timeout=2.0)  # carrier back: neighbours relearn
+    assert sc.client.connect(C.BRANCH_SERVER, 80).outcome == "open"
+
+
+def test_container_host_without_forwarding(lab: Lab) -> None:
+    sc = C.container_host_without_forwarding(lab)
+    ctr = sc.nodes["ctr"]
+    assert sc.client.connect(SERVER_IP, 80).outcome == "open"  # the host itself is fine
+    assert ctr.connect(SERVER_IP, 80, timeout=1.0).outcome != "open"
+    verdict(lab, sc)
+    sc.client.sysctl("net.ipv4.ip_forward", 1)
+    assert ctr.connect(SERVER_IP, 80).outcome == "open"
