@@ -302,16 +302,17 @@ def redact_fact(fact: Fact) -> Fact:
     return Fact(fact.kind, fact.id, dict(fact.source), fields)
 
 
-@lru_cache(maxsize=1 << 14)
-def _redact_text_once(text: str) -> str:
-    """:func:`redact_text`, remembered: the parts of firewall rules (``-p tcp``) repeat."""
+@lru_cache(maxsize=1 << 16)
+def redact_text_cached(text: str) -> str:
+    """:func:`redact_text`, remembered: the parts of firewall rules (``-p tcp``) repeat, and a
+    rule's text redacted by its collector is seen again when the snapshot is written."""
     return redact_text(text)
 
 
 def _redact_strings(value: Any) -> Any:
     """Every string inside ``value`` through :func:`redact_text`; keys and shape kept."""
     if isinstance(value, str):
-        return _redact_text_once(value)
+        return redact_text_cached(value)
     if isinstance(value, list):
         return [_redact_strings(v) for v in value]
     if isinstance(value, Mapping):

@@ -60,7 +60,7 @@ from engine.collectors.firewall_common import (
     reached_from,
 )
 from engine.facts import Fact, collection_error, make_fact, unique_ids
-from engine.redact import redact_text
+from engine.redact import redact_text_cached
 
 NAME = "iptables"
 KINDS = ("firewall_backend", "firewall_chain", "firewall_rule", "collection_error",
@@ -295,7 +295,7 @@ def decode_rule(tokens: list[str], family: str = "ip", chains: set[str] | None =
     line as printed (rebuilt from ``tokens`` when not given).
     """
     state = _RuleState(family, chains or set(), blank_rule(
-        text=redact_text(text if text is not None else shlex.join(tokens)),
+        text=redact_text_cached(text if text is not None else shlex.join(tokens)),
     ))
     i, negated = 2, False
     while i < len(tokens):

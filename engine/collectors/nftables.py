@@ -78,7 +78,7 @@ from engine.collectors.firewall_common import (
     reached_from,
 )
 from engine.facts import Fact, collection_error, make_fact
-from engine.redact import redact_text
+from engine.redact import redact_text_cached
 
 NAME = "nftables"
 KINDS = ("firewall_backend", "firewall_chain", "firewall_rule", "collection_error",
@@ -296,7 +296,7 @@ def decode_rule(rule: Mapping[str, Any], sets: Mapping[str, list[Any]] | None = 
         f["protocol"] = f["protocols"][0]
     if rule.get("comment"):
         state.words.append(f'comment "{rule["comment"]}"')
-    f["text"] = redact_text(" ".join(state.words))
+    f["text"] = redact_text_cached(" ".join(state.words))
     return f
 
 
