@@ -77,11 +77,15 @@ def diagnose(
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.
     all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])
-    if probe_facts:
-        from engine.firewall.verdicts import firewall_verdicts
+    from engine.firewall.files import link
+    from engine.firewall.verdicts import firewall_verdicts
 
-        # Which rule of this host's ruleset decides each probed connection (from facts only).
-        all_facts += firewall_verdicts(all_facts)
+    # The firewall files against the live rules (F7), then which rule decides each probed
+    # connection (from facts only: a snapshot diagnoses like a live run).
+    links = link(all_facts)
+    all_facts += links.facts
+    if probe_facts:
+        all_facts += firewall_verdicts(all_facts, links.lines)
     layers: list[dict[str, Any]] = []
     paths: list[dict[str, str]] = []
     if parsed:

@@ -185,6 +185,24 @@ KINDS: dict[str, KindSpec] = {
                             "!= (none); port ranges as [lo, hi]; implied matches included"),
            vmap=("any", "nftables verdict map as {field, text, pairs: [{values, verdict, "
                         "target}]}, or null")),
+        _k("firewall_file", "collectors.firewall_files", "a firewall file people edit, read",
+           file=("str", "path"), backend=("str", "nftables, iptables, ip6tables, firewalld"),
+           rule_count=("int", "rule lines in it")),
+        _k("firewall_file_rule", "collectors.firewall_files", "one rule line of a firewall "
+           "file, as written (before the kernel normalises it)",
+           file=("str", "path"), line=("int", "line number"),
+           backend=("str", "nftables, iptables, ip6tables, firewalld"),
+           family=("str", "ip, ip6, inet...; null for firewalld"), table=("str", "table"),
+           chain=("str", "chain (firewalld: the zone); null for a set's elements"),
+           position=("int", "position among the chain's rules in the files, in load order"),
+           set=("str", "nftables: the set whose elements the line lists, or null"),
+           text=("str", "the line as written (variables expanded)"),
+           addresses=("list", "addresses and prefixes as written"),
+           host_bits=("list", "prefixes with host bits set (10.0.0.5/24): the kernel keeps "
+                              "10.0.0.0/24, the whole subnet"),
+           kernel_keeps=("list", "what the kernel makes of each of host_bits (10.0.0.0/24)"),
+           values=("list", "ports and normalised addresses it names (compared with the live "
+                           "rules)")),
         _k("firewalld_zone", "collectors.firewalld", "a firewalld zone",
            name=("str", "zone"), default=("bool", "the default zone"),
            interfaces=("list", "interfaces in it"), services=("list", "allowed services"),
@@ -443,6 +461,24 @@ KINDS: dict[str, KindSpec] = {
            assumed=("list", "rules that match on a field this packet leaves unknown (a "
                             "client address): they would decide for some values"),
            chains=("list", "base chains walked, in order")),
+        _k("firewall_file_drift", "firewall.files", "a chain whose rules in the file differ "
+           "from the rules loaded (edited but not reloaded, or changed at run time)",
+           file=("str", "the file"), line=("int", "its first line not loaded (or the chain's "
+                                                   "first rule line)"),
+           backend=("str", "nftables, iptables, ip6tables"), family=("str", "family"),
+           table=("str", "table"), chain=("str", "chain"),
+           chain_loaded=("bool", "the chain exists in the live ruleset at all"),
+           not_loaded=("list", "file rules not in the live ruleset ('line N: text')"),
+           not_in_file=("list", "live rules the file does not have"),
+           not_loaded_count=("int", "how many file rules are not loaded"),
+           not_in_file_count=("int", "how many live rules are not in the file")),
+        _k("firewall_file_wide_prefix", "firewall.files", "a prefix in a firewall file with the "
+           "network address of a subnet this host is on but a shorter length",
+           file=("str", "the file"), line=("int", "line"), text=("str", "the rule line"),
+           cidr=("cidr", "the prefix as written"), subnet=("cidr", "the local subnet"),
+           interface=("str", "the interface on that subnet"),
+           addresses=("int", "addresses the prefix covers"),
+           subnet_addresses=("int", "addresses of the subnet")),
     ]
 }
 

@@ -29,20 +29,19 @@ from engine.firewall.evaluate import Packet, RuleRef, Ruleset, Verdict
 MAX_LISTED = 12  # rules passed / assumed listed on a fact
 
 
-def file_lines(facts: Iterable[Fact]) -> dict[str, tuple[str, int | None]]:
-    """Live rule id -> (file, line), from the ``firewall_file_rule`` facts that name one."""
-    out: dict[str, tuple[str, int | None]] = {}
-    for f in facts:
-        if f.kind == "firewall_file_rule" and f.get("live_rule"):
-            out[str(f.get("live_rule"))] = (str(f.get("file")), f.get("line"))
-    return out
-
-
-def firewall_verdicts(facts: Sequence[Fact]) -> list[Fact]:
-    """The ``firewall_verdict`` facts for the probes and listen ports in ``facts``."""
+def firewall_verdicts(facts: Sequence[Fact],
+                      file_lines: Mapping[str, tuple[str, int | None]] | None = None
+                      ) -> list[Fact]:
+    """The ``firewall_verdict`` facts for the probes and listen ports in ``facts``;
+    ``file_lines`` maps live rule ids to the file and line they were loaded from
+    (``engine.firewall.files.link``; computed here when not given)."""
     if not any(f.kind in ("firewall_rule", "firewall_chain") for f in facts):
         return []
-    ruleset = Ruleset(facts, file_lines(facts))
+    if file_lines is None:
+        from engine.firewall.files import link
+
+        file_lines = link(facts).lines
+    ruleset = Ruleset(facts, file_lines)
     if not ruleset:
         return []
     out: list[Fact] = []
