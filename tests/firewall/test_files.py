@@ -94,7 +94,7 @@ def test_a_file_not_in_use_is_not_drift(tmp_path: Path) -> None:
     (its chains absent from the shared filter table): nothing to compare."""
     etc = tmp_path / "etc"
     shutil.copytree(FIXTURES / "etc", etc)
-    (etc / "ufw").mkdir()
+    (etc / "ufw").mkdir(exist_ok=True)
     (etc / "ufw" / "user.rules").write_text(
         "*filter\n:ufw-user-input - [0:0]\n-A ufw-user-input -p tcp --dport 22 -j ACCEPT\n"
         "COMMIT\n")
