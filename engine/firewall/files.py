@@ -10,8 +10,8 @@
   file does not have (added at run time, or removed from the file without a reload). Only tables
   that exist in the live ruleset are compared (a file of a disabled service is not in use), and
   for iptables files only chains that exist live (ufw's ``user.rules`` while ufw is off share the
-  ``filter`` table with everyone); chains that Docker, Kubernetes, fail2ban or libvirt rewrite at run
-  time are left out.
+  ``filter`` table with everyone); chains that ufw, Docker, Kubernetes, fail2ban or libvirt
+  rewrite at run time are left out.
 * ``firewall_file_wide_prefix``: a prefix in a file with the same network address as a subnet
   this host sits on but a shorter length (``10.20.0.0/16`` beside ``10.20.0.0/24``: a /24
   probably meant), the private ranges themselves (``10.0.0.0/8``...) excepted.
@@ -36,8 +36,9 @@ WHOLE_BLOCKS = frozenset(ipaddress.ip_network(n) for n in (
 _VERDICT = re.compile(r"(?:^|\s)(?:-j\s+|-g\s+)?(accept|drop|reject|return|jump|goto|queue|"
                       r"continue|masquerade|snat|dnat|redirect|log)\b", re.IGNORECASE)
 MAX_LISTED = 10
-# Tools that rewrite their chains at run time: a difference from a saved file is expected.
-DYNAMIC_OWNERS = frozenset({"docker", "kubernetes", "fail2ban", "libvirt"})
+# Tools that rewrite their chains at run time (ufw builds its logging chains from its own
+# settings, and reloads user.rules itself): a difference from a saved file is expected.
+DYNAMIC_OWNERS = frozenset({"docker", "kubernetes", "fail2ban", "libvirt", "ufw"})
 
 
 @dataclass
@@ -99,7 +100,8 @@ def _align(key: tuple[Any, ...], written: list[Fact], loaded: list[Fact], chain_
     extra = [lv for i, lv in enumerate(loaded) if i not in matched_loaded]
     if not missing and not extra:
         return
-    if any(lv.get("managed_by") in DYNAMIC_OWNERS for lv in loaded):
+    if any(lv.get("managed_by") in DYNAMIC_OWNERS for lv in loaded) or str(key[3]).startswith(
+            ("ufw-", "ufw6-")):
         return
     backend, family, table, chain = key
     first = missing[0] if missing else written[0]

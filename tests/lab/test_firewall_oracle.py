@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -190,9 +192,25 @@ def expected(verdict: Verdict, family: int) -> str | None:
 
 # --- one case ------------------------------------------------------------------------------------
 
+# Marks every packet for `nft monitor trace` before any generated chain sees it. It is part of
+# the ruleset the evaluator reads too (a statement it passes over).
+TRACE_TABLE = """table inet oracle_trace {
+  chain pre {
+    type filter hook prerouting priority -1000; policy accept;
+    meta nftrace set 1
+  }
+  chain out {
+    type filter hook output priority -1000; policy accept;
+    meta nftrace set 1
+  }
+}
+"""
+_TRACE_LINE = re.compile(r"^trace id (\S+) (\S+) (\S+) (\S+) (.*)$")
+
+
 def load(topology: Topology, case: Case) -> Ruleset:
     ns = topology.at(case.place)
-    ns.exec("nft", "-f", "-", input=case.nft)
+    ns.exec("nft", "-f", "-", input=TRACE_TABLE + case.nft)
     for family, text in case.iptables.items():
         ns.exec("iptables-nft-restore" if family == 4 else "ip6tables-nft-restore", input=text)
     facts = nftables.parse_ruleset(ns.exec("nft", "-j", "list", "ruleset").stdout)
@@ -208,11 +226,66 @@ def packet(case: Case, probe: Probe) -> Packet:
                   SERVER[probe.family], probe.sport, probe.dport, iif, oif)
 
 
+class Trace:
+    """``nft -a monitor trace`` in a namespace while the probes run: which rule or policy
+    ended each packet, by its source port."""
+
+    def __init__(self, ns: Namespace) -> None:
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns.netns, "nft", "-a", "monitor",
+                                      "trace"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        time.sleep(0.2)  # the monitor subscribes before the first packet
+
+    def finish(self, sports: set[int]) -> dict[int, tuple[str, str, str, int | None, str]]:
+        """sport -> (family, table, chain, handle or None for a policy, verdict) of the event
+        that ended the packet's walk (a drop; for others the last verdict seen)."""
+        time.sleep(0.1)
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        packet_of: dict[str, int] = {}
+        last: dict[str, tuple[str, str, str, int | None, str]] = {}
+        for line in out.splitlines():
+            m = _TRACE_LINE.match(line)
+            if m is None:
+                continue
+            trace_id, family, table, chain, rest = m.groups()
+            if rest.startswith("packet:"):
+                sport = re.search(r"(?:tcp|udp) sport (\d+)", rest)
+                if sport and int(sport.group(1)) in sports:
+                    packet_of.setdefault(trace_id, int(sport.group(1)))
+                continue
+            if table == "oracle_trace" or trace_id not in packet_of:
+                continue
+            verdict = re.search(r"\(verdict (\w+)", rest)
+            handle = re.search(r"# handle (\d+)", rest)
+            if rest.startswith("policy "):
+                last[trace_id] = (family, table, chain, None, rest.split()[1])
+            elif verdict and verdict.group(1) in ("accept", "drop"):
+                if last.get(trace_id, ("",) * 5)[4] != "drop":
+                    last[trace_id] = (family, table, chain,
+                                      int(handle.group(1)) if handle else None, verdict.group(1))
+        return {packet_of[t]: event for t, event in last.items()}
+
+
+def trace_agrees(verdict: Verdict, event: tuple[str, str, str, int | None, str]) -> bool:
+    """Does the rule the kernel traced as dropping the packet equal the evaluator's?"""
+    rule = verdict.deciding
+    if rule is None:
+        return False
+    family, table, chain, handle, _ = event
+    if (rule.family, rule.table, rule.chain) != (family, table, chain):
+        return False
+    if rule.backend == "nftables":
+        return rule.handle == handle
+    return (rule.position is None) == (handle is None)
+
+
 @dataclass
 class Tally:
     agree: int = 0
     unknown: int = 0
     disagreements: list[str] | None = None
+    traced: int = 0  # drops and rejects whose deciding rule nft's trace named too
 
     @property
     def decided(self) -> int:
@@ -234,14 +307,27 @@ def run_cases(topology: Topology, count: int, seed: int) -> Tally:
                 ns.exec("nft", "flush", "ruleset")
             ruleset = load(topology, case)
             verdicts = [ruleset.evaluate(packet(case, p)) for p in case.probes]
+            trace = Trace(topology.at(case.place))
             seen = list(pool.map(lambda p: topology.client.call(send, p, timeout=10),
                                  case.probes))
+            events = trace.finish({p.sport for p in case.probes})
             for probe, verdict, observed in zip(case.probes, verdicts, seen, strict=True):
                 want = expected(verdict, probe.family)
+                event = events.get(probe.sport)
                 if want is None:
                     tally.unknown += 1
-                elif want == observed or (want == "timeout" and observed == "EPERM"):
-                    tally.agree += 1
+                elif want != observed and not (want == "timeout" and observed == "EPERM"):
+                    tally.disagreements.append(
+                        f"{packet(case, probe).describe()}: evaluator {verdict.describe()} "
+                        f"(expects {want}), kernel: {observed}\n{case.text()}")
+                elif verdict.verdict in ("drop", "reject") and event and event[4] == "drop":
+                    tally.traced += 1
+                    if trace_agrees(verdict, event):
+                        tally.agree += 1
+                    else:
+                        tally.disagreements.append(
+                            f"{packet(case, probe).describe()}: evaluator "
+                            f"{verdict.describe()}, nft trace: {event}\n{case.text()}")
                 else:
                     tally.disagreements.append(
                         f"{packet(case, probe).describe()}: evaluator {verdict.describe()} "
@@ -258,7 +344,8 @@ def test_evaluator_agrees_with_the_kernel(lab: Lab) -> None:
     tally = run_cases(topology, CASES, SEED)
     total = tally.decided + tally.unknown
     print(f"\nfirewall oracle: {total} cases (seed {SEED}) in {time.monotonic() - started:.0f}s: "
-          f"{tally.agree}/{tally.decided} decided cases agree with the kernel, "
+          f"{tally.agree}/{tally.decided} decided cases agree with the kernel "
+          f"({tally.traced} drops/rejects also by the rule nft's trace names), "
           f"{tally.unknown} unknown ({100 * tally.unknown / total:.1f}%)")
     dump = os.environ.get("WHYNET_ORACLE_DUMP")
     if dump:

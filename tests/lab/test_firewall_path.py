@@ -20,7 +20,7 @@ from .netlab import Lab, Namespace
 pytestmark = pytest.mark.lab
 
 EXPECT = "firewall.connection-blocked-by-rule"
-PORT = 8443
+PORT = 9080  # not a TLS port: the probe stops at TCP
 
 
 def diagnose(lab: Lab, client: Namespace, target: str) -> dict[str, Any]:
