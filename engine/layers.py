@@ -302,6 +302,10 @@ def _tls(tf: _TargetFacts) -> tuple[str, str]:
         return UNKNOWN, ""
     good = [f for f in tls if f.get("outcome") == O.TLS_OK]
     f = good[0] if good else tls[0]
+    if not good and parsed is not None and parsed.get("scheme") is None and all(
+            t.get("outcome") == O.NOT_TLS for t in tls):
+        return SKIPPED, (f"port {parsed.get('port')} answers without TLS (no scheme given: "
+                         "TLS was only tried)")
     where = "via proxy" if f.get("via_proxy") else f.get("ip")
     if good:
         warn = f"; issuer looks like interception: {f.get('interception_hint')}" \

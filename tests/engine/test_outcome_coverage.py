@@ -69,7 +69,10 @@ def test_a_failing_probe_outcome_gives_a_finding(kb: KnowledgeBase, kind: str,
                                                  outcome: str) -> None:
     fact = {"kind": kind, "id": f"{kind}:x", "target": TARGET, "layer": "x",
             "outcome": outcome, **FIELDS[kind], **IMPLIED.get((kind, outcome), {})}
-    facts = example_facts([fact])
+    # every diagnosed target has its parsed form beside its probes
+    parsed = {"kind": "probe_target", "target": TARGET, "layer": "transport",
+              "outcome": O.PARSED, **FIELDS["probe_target"]}
+    facts = example_facts([fact] if kind == "probe_target" else [fact, parsed])
     findings = build_findings(kb, run(kb, facts))
     raised = [g for f in findings for g in (f, *f.supporting)
               if g.at_least_warning and f"{kind}:x" in g.evidence]

@@ -203,3 +203,14 @@ def test_the_proxy_resolves_a_proxied_targets_name() -> None:
               variable="HTTPS_PROXY", proxy_reachable=True, connect_status=200)]
     assert _rows(facts, t)["name"] == (
         "skipped", "the proxy http://192.0.2.3:3128 resolves the name (here: nxdomain)")
+
+
+def test_plain_service_on_a_port_where_tls_was_only_guessed_is_not_a_failure() -> None:
+    t = "app.example.test:8443"  # no scheme: TLS tried because 8443 usually carries it
+    facts = host_facts() + web_target(t, tls="not_tls", http=None)
+    assert _rows(facts, t)["tls"] == (
+        "skipped", "port 8443 answers without TLS (no scheme given: TLS was only tried)")
+    assert first_failing_layer(layer_summary([t], facts), t) is None
+    asked = "https://app.example.test:8443/"
+    facts = host_facts() + web_target(asked, tls="not_tls", http=None)
+    assert first_failing_layer(layer_summary([asked], facts), asked) == "tls"
