@@ -28,6 +28,7 @@ SYS_NET = Path("/sys/class/net")
 
 
 IFF_NOARP = 0x80  # <linux/if.h>
+PROXY_ARP_PATIENCE = 1.0  # s: Linux's proxy_delay (0.8 s) and a margin
 
 
 def interface_mac(interface: str) -> str | None:
@@ -65,14 +66,24 @@ def answering_macs(frames: list[bytes], target_ip: str) -> list[str]:
     return seen
 
 
-def ask_arp(interface: str, my_mac: str, my_ip: str, target_ip: str, wait: float) -> list[bytes]:
+def ask_arp(interface: str, my_mac: str, my_ip: str, target_ip: str, wait: float,
+            patience: float | None = None) -> list[bytes]:
+    """Send one ARP request, collect the frames that come back for ``wait`` seconds (every
+    holder, a second holder of a duplicate address too, answers within milliseconds on a LAN).
+    When nobody has answered by then, listen on up to ``patience`` seconds in all: a Linux
+    router answering by proxy ARP delays its reply by up to ``proxy_delay`` (0.8 s)."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
     try:
         sock.bind((interface, ETH_P_ARP))
         sock.send(arp_request_frame(my_mac, my_ip, target_ip))
         frames: list[bytes] = []
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
+        start = time.monotonic()
+        longest = max(wait, patience or 0.0)
+        while True:
+            answered = bool(answering_macs(frames, target_ip))
+            left = start + (wait if answered else longest) - time.monotonic()
+            if left <= 0:
+                break
             sock.settimeout(left)
             try:
                 frames.append(sock.recv(2048))
@@ -94,12 +105,14 @@ async def probe_arp(target: str, ip: str, interface: str, src: str, timeout: flo
     if my_mac is None:
         return None  # loopback, tun, wireguard: no link-layer addresses to clash
     watch = Stopwatch()
-    wait = min(0.5, timeout)  # every holder answers within a few ms on a LAN
+    wait = min(0.5, timeout)  # every holder answers within a few ms on a LAN...
+    patience = min(PROXY_ARP_PATIENCE, timeout)  # ...a proxy-ARP router up to 0.8 s late
     fid = f"probe_arp:{target}:{ip}"
     what = f"arp who-has {ip} on {interface}"
     try:
         frames = await asyncio.wait_for(
-            asyncio.to_thread(ask_arp, interface, my_mac, src, ip, wait), wait + 1.0)
+            asyncio.to_thread(ask_arp, interface, my_mac, src, ip, wait, patience),
+            patience + 1.0)
     except PermissionError:
         return probe_fact("probe_arp", fid, what, target=target, layer="address",
                           outcome=O.NOT_POSSIBLE, elapsed_ms=watch.ms(), ip=ip,

@@ -447,6 +447,29 @@ def management_nic(lab: Lab) -> Scenario:
                     nodes={"mgmtgw": mgmt_gw, "admin": admin})
 
 
+def onlink_proxy_arp(lab: Lab) -> Scenario:
+    """A provider's on-link route: ``10.99.0.0/16 dev eth1`` with no gateway, and the provider's
+    router answering ARP by proxy for every address behind it, so the two servers the client
+    talks to share the router's MAC in its neighbour table, by design."""
+    o = office(lab)
+    isp = lab.router("isp")
+    bench = lab.switch("uplink")
+    uplink = bench.plug(o.client, f"{BENCH}.10/24")
+    isp_if = bench.plug(isp, f"{BENCH}.1/24")
+    isp.sysctl(f"net.ipv4.conf.{isp_if}.proxy_arp", 1)
+    servers, nodes, reach = {}, {}, []
+    for n in (1, 2):
+        host, ip = lab.host(f"srv{n}"), f"10.99.{n}.20"
+        lab.link(host, isp, f"{ip}/24", f"10.99.{n}.1/24")
+        host.default_route(f"10.99.{n}.1")
+        servers[f"srv{n}"], nodes[f"srv{n}"] = host.http_server(ip, 80), host
+        reach.append((ip, 80))
+    o.client.add_route("10.99.0.0/16", dev=uplink)
+    return _healthy(o.scenario, "onlink-proxy-arp", "http://10.99.1.20/", reach,
+                    "two servers behind a proxy-ARP router share its MAC in the neighbour table",
+                    args=("http://10.99.2.20/",), servers=servers, nodes=nodes)
+
+
 # --- names --------------------------------------------------------------------------------------
 
 def _second_resolver(lab: Lab, o: object, role: str, ip: str,
@@ -634,6 +657,7 @@ ALL: dict[str, Callable[[Lab], Scenario]] = {
     "bonded-nic": bonded_nic,
     "dual-stack": dual_stack,
     "management-nic": management_nic,
+    "onlink-proxy-arp": onlink_proxy_arp,
     "several-resolvers": several_resolvers,
     "geodns": geodns,
     "hosts-agrees": hosts_agrees,
