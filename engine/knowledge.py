@@ -42,6 +42,9 @@ BEYOND_CHECKLIST: dict[str, str] = {
           "dead target",
     "X3": "IPv4 forwarding is off on a host whose containers or VMs use it as their gateway: "
           "the host works and its guests reach nothing beyond it, which R7 and N2 do not cover",
+    "X4": "a container or VM bridge's subnet covers a remote network: its connected route "
+          "captures traffic meant for the default gateway (R4's longest prefix, caused by a "
+          "virtual network R7 only lists)",
 }
 CHECKLIST_IDS = CHECKLIST_IDS | frozenset(BEYOND_CHECKLIST)
 CONFIDENCES = ("observed", "inferred", "heuristic")  # how directly the evidence shows a cause

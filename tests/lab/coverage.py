@@ -246,3 +246,23 @@ def container_host_without_forwarding(lab: Lab) -> Scenario:
     return o.scenario("container-host-no-forwarding", f"http://{APP}/", checklist=("X3",),
                       expect="routing.forwarding-off-for-guests", nodes={"ctr": ctr},
                       servers={"web": web})
+
+
+# --- X4: a container network over a remote subnet ----------------------------------------------
+
+REMOTE_SERVER = "10.30.5.20"
+
+
+def bridge_shadows_remote(lab: Lab) -> Scenario:
+    """A compose project's bridge br-5f2c1a took 10.30.0.0/16 on the client (one container on
+    it), while the office reaches a remote site 10.30.5.0/24 through the gateway."""
+    o = office(lab)
+    remote = lab.host("remote")
+    _, gw_if = lab.link(remote, o.gw, f"{REMOTE_SERVER}/24", "10.30.5.1/24")
+    remote.default_route("10.30.5.1")
+    remote.http_server(REMOTE_SERVER, 80)
+    _bridge(o.client, "br-5f2c1a", "10.30.0.1/16")
+    ctr = _container(lab, o.client, "br-5f2c1a", "ctr", "10.30.0.2/16", "10.30.0.1", "veth5f2c1a")
+    return o.scenario("bridge-shadows-remote", f"http://{REMOTE_SERVER}/", checklist=("X4",),
+                      layer="link", expect="routing.virtual-bridge-shadows-target",
+                      nodes={"remote": remote, "ctr": ctr})

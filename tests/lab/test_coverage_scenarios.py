@@ -172,3 +172,14 @@ def test_container_host_without_forwarding(lab: Lab) -> None:
     verdict(lab, sc)
     sc.client.sysctl("net.ipv4.ip_forward", 1)
     assert ctr.connect(SERVER_IP, 80).outcome == "open"
+
+
+def test_bridge_shadows_remote(lab: Lab) -> None:
+    sc = C.bridge_shadows_remote(lab)
+    [route] = sc.client.ip_json("route", "get", C.REMOTE_SERVER)
+    assert route["dev"] == "br-5f2c1a"
+    assert sc.client.connect(C.REMOTE_SERVER, 80, timeout=1.0).outcome != "open"
+    assert sc.nodes["gw"].connect(C.REMOTE_SERVER, 80).outcome == "open"  # the site is fine
+    verdict(lab, sc)
+    sc.client.ip("link", "del", "br-5f2c1a")
+    assert sc.client.connect(C.REMOTE_SERVER, 80).outcome == "open"
