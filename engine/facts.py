@@ -9,9 +9,11 @@ A fact is a flat record: ``kind`` (snake_case), ``id`` (stable within a snapshot
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import json
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,9 +191,24 @@ class Snapshot:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise FactError(f"{p}: cannot read snapshot ({exc.__class__.__name__}: {exc})") from None
-        data = _parse_json(text, str(p))
-        del text  # the parsed facts are all that is kept: the text would double the peak
-        return cls.from_json(data, str(p), owned=True)
+        with _without_gc_passes():
+            data = _parse_json(text, str(p))
+            del text  # the parsed facts are all that is kept: the text would double the peak
+            return cls.from_json(data, str(p), owned=True)
+
+
+@contextmanager
+def _without_gc_passes() -> Iterator[None]:
+    """Parsed JSON and facts hold no reference cycles, so the cycle collector's passes over
+    the growing heap while a big snapshot loads find nothing and only cost time (more than
+    linear in the snapshot's size). Switched off for the load, restored after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _parse_json(text: str, name: str) -> Any:
