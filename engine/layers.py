@@ -208,14 +208,17 @@ _PATH_ICMP = frozenset({"net-unreachable", "host-unreachable", "addr-unreachable
 
 
 def _path_failure(tf: _TargetFacts) -> str | None:
-    """Why a routed target still fails at the route layer, seen by the probes: every
-    connection drew an ICMP net/host-unreachable (from a router on the way, or from this host
-    when the last hop did not answer ARP; a silent next hop already fails the link layer)."""
+    """Why a routed target still fails at the route layer, seen by the probes: a router on
+    the way (or this host, when the last hop did not answer ARP) sent ICMP net/host-unreachable
+    for the connection or the ping, and no connection reached the target (an RST would show
+    the path works; a silent next hop already fails the link layer). The ping counts too: a
+    router rate-limits its ICMP errors, so the connection may only see a timeout."""
     tcp = tf.of("probe_tcp")
-    if tcp and all(f.get("outcome") == O.UNREACHABLE and f.get("icmp") in _PATH_ICMP
-                   for f in tcp):
-        f = tcp[0]
-        return f"{f.get('icmp')} from {f.get('icmp_from')} for {f.get('ip')}"
+    if any(f.get("outcome") in (O.OPEN, O.REFUSED) for f in tcp):
+        return None
+    for f in [*tcp, *tf.of("probe_icmp")]:
+        if f.get("outcome") == O.UNREACHABLE and f.get("icmp") in _PATH_ICMP:
+            return f"{f.get('icmp')} from {f.get('icmp_from')} for {f.get('ip')}"
     return None
 
 

@@ -177,6 +177,14 @@ def test_an_icmp_net_unreachable_from_the_gateway_fails_the_route_layer() -> Non
     assert first_failing_layer(layer_summary([t], facts), t) == "route"
 
 
+def test_a_ping_answered_net_unreachable_fails_the_route_when_tcp_only_times_out() -> None:
+    t = "http://192.0.2.80/"  # the router rate-limits ICMP errors: TCP saw no answer
+    facts = host_facts() + [f for f in web_target(t, tcp="timeout", http=None)] + [
+        probe("probe_icmp", t, "unreachable", ip="192.0.2.80", icmp="net-unreachable",
+              icmp_from="192.0.2.1")]
+    assert first_failing_layer(layer_summary([t], facts), t) == "route"
+
+
 def test_a_firewall_prohibited_answer_is_not_a_route_failure() -> None:
     t = "http://192.0.2.80/"
     facts = host_facts() + [f for f in web_target(t, http=None) if f.kind != "probe_tcp"]
