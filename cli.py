@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -76,9 +77,13 @@ def _load_report(path: str | None) -> dict[str, Any]:
     p = Path(path) if path else last_report_path()
     if not p.exists():
         fail(f"{p}: no report (run `whynet diagnose --save FILE` first, or pass --report FILE)")
+    from engine.files import SNAPSHOT_LIMIT, RefusedFile, read_regular
+
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(read_regular(p, SNAPSHOT_LIMIT).decode("utf-8"))
+    except RefusedFile as exc:
+        fail(f"{p}: cannot read report: {exc}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         fail(f"{p}: not a whynet report ({exc.__class__.__name__})")
     if isinstance(data, dict) and "facts" in data and "findings" not in data:
         fail(f"{p}: this is a whynet snapshot, not a report (diagnose it first: "
@@ -88,9 +93,27 @@ def _load_report(path: str | None) -> dict[str, Any]:
     return data
 
 
+MAX_TIMEOUT = 3600.0
+
+
+def _seconds(value: float) -> float:
+    """A --timeout: finite, above 0, at most an hour (nan, inf and 1e400 would reach asyncio
+    and the socket layer, which fail on them with tracebacks)."""
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+        raise click.BadParameter(f"{value}: give seconds above 0 and at most {MAX_TIMEOUT:g}")
+    return value
+
+
 def _write(path: str, text: str) -> None:
+    """Write an output file whole or not at all: a failed write never truncates what was there."""
+    from engine.files import write_atomically
+
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        fail(f"{path}: not written: the text is not valid Unicode (a lone surrogate)")
+    try:
+        write_atomically(path, data)
     except OSError as exc:
         fail(f"{path}: cannot write ({exc.strerror or exc})")
 
@@ -106,7 +129,9 @@ def main(debug: bool) -> None:
 
 @main.command()
 @click.option("-o", "--output", metavar="FILE", help="Write the snapshot here (default stdout).")
-@click.option("--timeout", default=10.0, show_default=True, help="Per-command timeout (s).")
+@click.option("--timeout", default=10.0, show_default=True, type=float,
+              callback=lambda ctx, param, value: _seconds(value),
+              help="Per-command timeout (s).")
 def collect(output: str | None, timeout: float) -> None:
     """Collect facts from this machine into a snapshot (secrets redacted)."""
     from engine.collectors import collect_all
@@ -158,6 +183,7 @@ Examples:
 @click.option("-o", "--output", metavar="FILE", help="Write the report here instead of stdout.")
 @click.option("--save", metavar="FILE", help="Also write the JSON report (for why / why-not).")
 @click.option("--timeout", default=3.0, show_default=True, type=float,
+              callback=lambda ctx, param, value: _seconds(value),
               help="Timeout for each probe (s).")
 @click.option("--knowledge", multiple=True, metavar="DIR", help=KNOWLEDGE_HELP)
 @click.option("--quiet", is_flag=True,
@@ -180,8 +206,6 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
     from engine.history import history_path
     from engine.probes.target import TargetError
 
-    if timeout <= 0:
-        fail("--timeout must be positive")
     for port in listen_ports:
         if not 0 < port < 65536:
             fail(f"--listen {port}: port out of range 1-65535")
@@ -239,12 +263,17 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
 
 
 def _remember(text: str) -> None:
-    """Keep the last report for `why` / `why-not` (best effort: a read-only home is fine)."""
+    """Keep the last report for `why` / `why-not` (best effort: a read-only home is fine).
+
+    Private (0600: reports describe the machine) and replaced atomically, so parallel runs
+    leave one whole report and `why` never reads a half-written one."""
+    from engine.files import write_atomically
+
     path = last_report_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
-    except OSError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomically(path, (text + "\n").encode("utf-8"), mode=0o600)
+    except (OSError, UnicodeEncodeError):
         pass
 
 
@@ -252,23 +281,31 @@ def _remember(text: str) -> None:
 
 def _rule_from(report: Mapping[str, Any], rule_id: str,
                knowledge: tuple[str, ...]) -> tuple[Any, Any]:
-    """The rule and the knowledge base it comes from (exit 2 for an unknown rule)."""
-    kb = _load_kb(knowledge + _report_knowledge_files(report))
+    """The rule and the knowledge base it comes from (exit 2 for an unknown rule).
+
+    Only rule files the user names (and the usual sources) are loaded: the files a report
+    lists came from whoever wrote the report, so they are named in the hint, never opened."""
+    kb = _load_kb(knowledge)
     rule = kb.get(rule_id)
     if rule is None:
         close = [r.id for r in kb.rules if rule_id.split(".")[-1] in r.id][:5]
         hint = f" (did you mean: {', '.join(close)})" if close else " (see `whynet rules list`)"
-        fail(f"unknown rule {rule_id!r}{hint}")
+        fail(f"unknown rule {rule_id!r}{hint}{_other_rule_files(report, kb)}")
     return rule, kb
 
 
-def _report_knowledge_files(report: Mapping[str, Any]) -> tuple[str, ...]:
-    """The user's rule files a report was made with that exist here, so why/why-not find their
-    rules (loading them again with the user directories is harmless: each file loads once).
-    The shipped files it names are left out: they come with this whynet, perhaps elsewhere."""
-    used = report.get("knowledge", {})
-    files = used.get("user_files", used.get("files", []))
-    return tuple(str(f) for f in files if isinstance(f, str) and Path(f).is_file())
+def _other_rule_files(report: Mapping[str, Any], kb: Any) -> str:
+    """A hint naming the rule files the report was made with that are not loaded here."""
+    knowledge = report.get("knowledge")
+    files = (knowledge.get("user_files", knowledge.get("files"))
+             if isinstance(knowledge, Mapping) else None)
+    if not isinstance(files, list):
+        return ""
+    loaded = {str(Path(f).resolve()) for f in kb.files}
+    others = [str(f) for f in files if isinstance(f, str) and f not in loaded][:3]
+    if not others:
+        return ""
+    return f"; the report was made with rules from {', '.join(others)}: pass --knowledge DIR"
 
 
 def _disabled_note(kb: Any, rule_id: str) -> str | None:

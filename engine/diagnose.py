@@ -71,7 +71,10 @@ def diagnose(
             probing()
 
         probing()
-        probe_facts = probe(parsed, facts, timeout=timeout, env=dict(env or {}),
+        # Trust-store paths in a snapshot name files on the machine it came from: probes here
+        # never open them (they would open whatever a stranger's snapshot names).
+        local = [f for f in facts if f.kind != "trust_store"] if snapshot else facts
+        probe_facts = probe(parsed, local, timeout=timeout, env=dict(env or {}),
                             listen_ports=list(listen_ports or []), on_target_done=target_done,
                             stun_servers=list(stun_servers or []))
     # Redact before inference: no explanation, report or log line can then carry a secret,

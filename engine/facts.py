@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import gc
 import json
+import re
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.files import SNAPSHOT_LIMIT, RefusedFile, read_regular
 from engine.kinds import field_problems
 from engine.redact import redact_fact
 
@@ -188,7 +190,9 @@ class Snapshot:
     def load(cls, path: str | Path) -> Snapshot:
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            text = read_regular(p, SNAPSHOT_LIMIT).decode("utf-8")
+        except RefusedFile as exc:
+            raise FactError(f"{p}: cannot read snapshot: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise FactError(f"{p}: cannot read snapshot ({exc.__class__.__name__}: {exc})") from None
         with _without_gc_passes():
@@ -213,9 +217,29 @@ def _without_gc_passes() -> Iterator[None]:
 
 def _parse_json(text: str, name: str) -> Any:
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FactError(f"{name}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise FactError(f"{name}: not a whynet snapshot (nested too deeply)") from None
+    check_unicode(text, data, name)
+    return data
+
+
+# A JSON escape of a UTF-16 surrogate: only then can a decoded string hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def check_unicode(text: str, data: Any, name: str) -> None:
+    """Refuse JSON whose strings hold a lone surrogate (``"\\ud800"``): not Unicode, so no
+    report, terminal or file could show it. Checked only when the text has such an escape."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise FactError(f"{name}: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff): "
+                        "not valid Unicode") from None
 
 
 def unique_ids(facts: Iterable[Fact]) -> list[Fact]:

@@ -16,6 +16,7 @@ This module knows no network: it works the same on a live fact base and on a sna
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,6 +147,14 @@ def _any_condition(conds: list[tuple[tuple[str, Callable[[Any], bool]], ...]],
     return False
 
 
+# A run's budget. A rule that matches its own derived facts (or two that feed each other) would
+# otherwise run until memory runs out; a rule matching every pair of 300 routes fires 45,150
+# times for one finding. Past these, the rule stops being recorded (one rule error names it)
+# or, for derived facts, the run stops, and the report carries everything found before.
+MAX_ACTIVATIONS_PER_RULE = 1000
+MAX_DERIVED_FACTS = 20000
+
+
 class _Runner:
     """Builds an experta engine for a knowledge base and records what happens in it."""
 
@@ -156,6 +165,11 @@ class _Runner:
         self.facts: dict[str, Fact] = {}
         self.derived: dict[str, str] = {}
         self._counter = 0
+        # The run's budget (see MAX_ACTIVATIONS_PER_RULE, MAX_DERIVED_FACTS).
+        self._fired: dict[str, int] = {}
+        self._derived_by: dict[str, int] = {}
+        self._derived_keys: dict[tuple[str, str], str] = {}
+        self.stopped = False
 
     # -- compilation ---------------------------------------------------------------------------
     def compile(self) -> type[KnowledgeEngine]:
@@ -251,8 +265,23 @@ class _Runner:
         return action
 
     # -- running -------------------------------------------------------------------------------
+    def _within_budget(self, rule: Rule) -> bool:
+        """Count this activation; False when the rule (or the run) has had its share."""
+        if self.stopped:
+            return False
+        fired = self._fired[rule.id] = self._fired.get(rule.id, 0) + 1
+        if fired <= MAX_ACTIVATIONS_PER_RULE:
+            return True
+        if fired == MAX_ACTIVATIONS_PER_RULE + 1:
+            self.errors.append(RuleError(rule.id, (
+                f"stopped after {MAX_ACTIVATIONS_PER_RULE} activations in one run; "
+                "the rest of its matches are not reported (fold_by, or a narrower when:)")))
+        return False
+
     def _fire(self, ke: KnowledgeEngine, rule: Rule, context: Mapping[str, Any],
               names: list[str], sides: Mapping[str, tuple[str, str]]) -> None:
+        if not self._within_budget(rule):
+            return
         scope = self._scope(context, names, sides)
         self._counter += 1
         act = Activation(
@@ -276,12 +305,30 @@ class _Runner:
         for n, d in enumerate(rule.then, 1):
             fields = {k: _plain(render_template(v, scope)) if isinstance(v, str) else v
                       for k, v in d.fields.items()}
+            key = (d.kind, json.dumps(fields, sort_keys=True, default=str))
+            same = self._derived_keys.get(key)
+            if same is not None:
+                act.derived.append(same)  # derived already: declaring it again changes nothing
+                continue
+            if self._derived_count(rule) > MAX_DERIVED_FACTS:
+                self.stopped = True
+                self.errors.append(RuleError(rule.id, (
+                    f"inference stopped: more than {MAX_DERIVED_FACTS} derived facts in one "
+                    f"run, {self._derived_by[rule.id]} of them by this rule (does its then: "
+                    "make facts its when: matches again?); the report has what came before")))
+                ke.halt()
+                return
             fid = f"{d.kind}:{act.id}:{n}"
             fact = Fact(d.kind, fid, {"rule": rule.id, "activation": act.id}, fields)
+            self._derived_keys[key] = fid
             self.facts[fid] = fact
             self.derived[fid] = act.id
             act.derived.append(fid)
             ke.declare(_to_experta(fact))
+
+    def _derived_count(self, rule: Rule) -> int:
+        self._derived_by[rule.id] = self._derived_by.get(rule.id, 0) + 1
+        return len(self.derived) + 1
 
 
 def _sides(rule: Rule) -> dict[str, tuple[str, str]]:

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from engine import expr
+from engine.files import RULE_FILE_LIMIT, RefusedFile, read_regular
 from engine.kinds import KINDS, LAYERS, SEVERITIES, field_problems
 from engine.matching import field_passes
 
@@ -126,9 +127,60 @@ class LineList(list):
 # pure-Python one, with the same safe constructors and the same line marks.
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Bounds on a rule file: the shipped ones are under 30 KB, 2,200 nodes and 12 levels deep.
+MAX_DEPTH = 64  # nesting of mappings and sequences
+MAX_NODES = 200_000  # nodes once every alias is expanded (billion laughs stays a few KB)
+
 
 class _LineLoader(_SafeBase):  # type: ignore[valid-type,misc]
-    pass
+    """A safe loader that keeps lines and, once the document is composed and before anything
+    is built from it, refuses deep nesting and counts what aliases expand to."""
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        if node is not None:
+            _check_shape(node)
+        return node
+
+
+def _check_shape(root: yaml.Node) -> None:
+    """Raise a ComposerError when the document nests more than MAX_DEPTH levels, has more than
+    MAX_NODES nodes once aliases are expanded, or an alias refers to a node containing it.
+    Iterative, each node visited once: nothing here can hit Python's recursion limit."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool, int]] = [(root, False, 1)]
+    while stack:
+        node, children_done, depth = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            size = 1 + sum(sizes[id(c)] for c in _children(node))
+            if size > MAX_NODES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases expand to more than {MAX_NODES} nodes",
+                    node.start_mark)
+            sizes[key] = size
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to a node containing it",
+                                              node.start_mark)
+        if depth > MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                                              node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True, depth))
+        stack.extend((c, False, depth + 1) for c in _children(node) if id(c) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
@@ -496,6 +548,7 @@ def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None
             continue
         seen[rule.id] = rule.location
         kb.rules.append(rule)
+    errors.extend(growing_cycles(kb.rules))
     for rid in sorted(kb.disabled - set(seen)):
         where, _, line = kb.disabled_at[rid].rpartition(":")
         errors.append(KnowledgeError(where, int(line), f"'disabled' names unknown rule {rid!r}"))
@@ -504,9 +557,63 @@ def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None
     return kb
 
 
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def _can_grow(value: Any) -> bool:
+    """A derived field whose template adds to what it copies (``"{a.path}/x"``, two
+    placeholders): fed back to the rule that made it, it gives a new, longer value each time.
+    A plain copy (``"{a.gateway}"``) or a literal gives the same fact again, which is dropped."""
+    if not isinstance(value, str):
+        return False
+    found = _PLACEHOLDER.findall(value)
+    return bool(found) and (len(found) > 1 or found[0] != value)
+
+
+def growing_cycles(rules: list[Rule]) -> list[KnowledgeError]:
+    """Rules whose ``then:`` leads back to their own ``when:`` (through derived kinds and the
+    rules matching them) with a field that can grow on each turn: such rules never finish.
+
+    The graph has an edge from each rule to every rule matching a kind it derives; a rule on a
+    cycle of that graph with a growing derived field is reported at its ``then:``."""
+    matching: dict[str, list[int]] = {}
+    for i, rule in enumerate(rules):
+        for cond in rule.when:
+            if not cond.negated:
+                matching.setdefault(cond.kind, []).append(i)
+    edges = [sorted({j for d in rule.then for j in matching.get(d.kind, [])}) for rule in rules]
+    errors = []
+    for i, rule in enumerate(rules):
+        growing = [d for d in rule.then if any(_can_grow(v) for v in d.fields.values())]
+        if not growing or not _reaches(edges, i, i):
+            continue
+        d = growing[0]
+        errors.append(KnowledgeError(rule.file, d.line, (
+            f"rule {rule.id!r} derives {d.kind!r} facts that lead back to its own when: with a "
+            "field that grows each time (a then: cycle that never ends): copy fields unchanged, "
+            "or derive a kind no rule on the way back matches")))
+    return errors
+
+
+def _reaches(edges: list[list[int]], start: int, goal: int) -> bool:
+    seen: set[int] = set()
+    todo = list(edges[start])
+    while todo:
+        node = todo.pop()
+        if node == goal:
+            return True
+        if node not in seen:
+            seen.add(node)
+            todo.extend(edges[node])
+    return False
+
+
 def _read_yaml(path: Path, errors: list[KnowledgeError]) -> LineDict | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, RULE_FILE_LIMIT).decode("utf-8")
+    except RefusedFile as exc:
+        errors.append(KnowledgeError(str(path), 1, f"cannot read: {exc}"))
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         errors.append(KnowledgeError(str(path), 1, f"cannot read: {exc.__class__.__name__}"))
         return None
@@ -518,8 +625,9 @@ def _read_yaml(path: Path, errors: list[KnowledgeError]) -> LineDict | None:
         msg = " ".join(str(x) for x in (exc.context, exc.problem) if x)
         errors.append(KnowledgeError(str(path), line, f"YAML error: {msg}"))
         return None
-    except yaml.YAMLError as exc:
-        errors.append(KnowledgeError(str(path), 1, f"YAML error: {exc}"))
+    except yaml.YAMLError as exc:  # a reader error (a byte YAML refuses): one line
+        text_line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
+        errors.append(KnowledgeError(str(path), text_line, f"YAML error: {' '.join(str(exc).split())}"))
         return None
     if doc is None:
         errors.append(KnowledgeError(str(path), 1, "empty rule file"))

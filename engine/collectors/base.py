@@ -91,10 +91,12 @@ def run_command(argv: list[str], timeout: float = DEFAULT_COMMAND_TIMEOUT) -> Co
 
 
 def read_text(path: Path, limit: int = 64 * 1024 * 1024) -> str:
-    """Read a file as text whatever its bytes (undecodable bytes become U+FFFD).
+    """Read a regular file of at most ``limit`` bytes as text whatever its bytes (undecodable
+    bytes become U+FFFD).
 
-    Raises OSError like open(); callers turn that into a collection_error fact.
+    Raises OSError like open() (and for a FIFO, a device, a file over the limit); callers turn
+    that into a collection_error fact.
     """
-    with open(path, "rb") as fh:
-        data = fh.read(limit)
-    return data.decode("utf-8", "replace")
+    from engine.files import read_regular
+
+    return read_regular(path, limit).decode("utf-8", "replace")

@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from engine.collectors import base
 from engine.facts import Fact, absent, collection_error, make_fact
+from engine.files import BUNDLE_LIMIT, check_regular, read_regular
 
 NAME = "certstores"
 KINDS = ("trust_store", "cert", "source_absent", "collection_error")
@@ -143,11 +144,10 @@ def parse_bundle(data: bytes, now: _dt.datetime | None = None) -> BundleResult:
 
 def read_bundle(path: Path) -> BundleResult:
     """Parse ``path`` once per (path, size, mtime); raises OSError like open()."""
-    st = os.stat(path)
+    st = check_regular(path, BUNDLE_LIMIT)  # a FIFO as SSL_CERT_FILE must not hang collect
     key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
     if key not in _CACHE:
-        with open(path, "rb") as fh:
-            _CACHE[key] = parse_bundle(fh.read())
+        _CACHE[key] = parse_bundle(read_regular(path, BUNDLE_LIMIT))
     return _CACHE[key]
 
 
@@ -300,7 +300,7 @@ def _keystore_fact(path: Path) -> Fact:
     count = None
     if readable:
         try:
-            count = keystore_count(path.read_bytes())
+            count = keystore_count(read_regular(path, BUNDLE_LIMIT))
         except OSError:
             readable = False
     return _store_fact("java", str(path), f"trust_store:java:{path}", {"file": str(path)},

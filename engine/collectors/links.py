@@ -67,7 +67,9 @@ def load_ip_json(text: str, collector: str, command: str) -> list[dict[str, Any]
     if not text.strip():
         return []
     try:
-        data = json.loads(text)
+        # strict=False: iproute2 prints control characters in names raw inside JSON strings
+        # (a link named $'a\x01b'); one odd name must not lose every interface.
+        data = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         return collection_error(
             collector, f"{command}: output is not JSON ({exc.msg} at line {exc.lineno})",
@@ -155,7 +157,14 @@ def parse_links(
     if isinstance(links, Fact):
         return [links]
     physical = frozenset(physical_names)
-    facts = [interface_fact(link, physical, netns, command) for link in links]
+    facts: list[Fact | None] = []
+    for link in links:
+        try:
+            facts.append(interface_fact(link, physical, netns, command))
+        except (TypeError, ValueError, AttributeError) as exc:  # one odd link, not all of them
+            facts.append(collection_error(
+                NAME, f"{command}: link {str(link.get('ifname'))!r} skipped: "
+                f"{exc.__class__.__name__}: {exc}", {"command": command}))
     return unique_ids(f for f in facts if f is not None)
 
 
@@ -229,8 +238,14 @@ def parse_addresses(text: str, command: str = command_text(ADDR_COMMAND)) -> lis
     facts: list[Fact] = []
     for link in links:
         ifname = str(link.get("ifname", "?"))
-        for info in link.get("addr_info") or []:
-            fact = address_fact(ifname, info, command) if isinstance(info, dict) else None
+        infos = link.get("addr_info")
+        for info in infos if isinstance(infos, list) else []:
+            try:
+                fact = address_fact(ifname, info, command) if isinstance(info, dict) else None
+            except (TypeError, ValueError, AttributeError) as exc:  # one odd address only
+                fact = collection_error(
+                    NAME, f"{command}: an address of {ifname!r} skipped: "
+                    f"{exc.__class__.__name__}: {exc}", {"command": command})
             if fact is not None:
                 facts.append(fact)
     return unique_ids(facts)

@@ -42,6 +42,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
 
 from engine.facts import Fact
+from engine.files import BUNDLE_LIMIT, check_regular
 from engine.probes import outcomes as O
 from engine.probes.common import Stopwatch, describe_exception, host_for_url, probe_fact
 from engine.probes.common import unique as _unique
@@ -213,6 +214,7 @@ def store_context(path: str) -> ssl.SSLContext:
     if os.path.isdir(path):
         context.load_verify_locations(capath=path)
     else:
+        check_regular(path, BUNDLE_LIMIT)  # OpenSSL would block on a FIFO, read /dev/zero
         context.load_verify_locations(cafile=path)
     return context
 
@@ -227,6 +229,8 @@ def default_context(env: Mapping[str, str]) -> tuple[ssl.SSLContext, str, list[s
         if not path:
             continue
         try:
+            if "cafile" in kwargs:
+                check_regular(path, BUNDLE_LIMIT)
             context.load_verify_locations(**kwargs)
         except (OSError, ssl.SSLError) as exc:
             errors.append(f"{path}: {describe_exception(exc)}")

@@ -1,0 +1,291 @@
+"""Hostile files, rule files and option values (issue 14, items 2, 3, 6, 7, 8).
+
+Each test reproduces one failure the issue lists and asserts the one-line error (or bounded
+result) that replaces it, within a time bound: a hang shows up as a timeout, not a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from engine import inference, knowledge
+from engine.facts import Fact, FactError, Snapshot
+from engine.files import read_regular
+from engine.inference import run
+from engine.knowledge import KnowledgeLoadError, load_files
+
+LOOP_RULE = """rules:
+  - id: test.rt-loop
+    title: derives the fact it matches
+    checklist: [R1]
+    severity: info
+    layer: route
+    when:
+      - fact: rt_loop
+        as: a
+    then:
+      - fact: rt_loop
+        fields: {value: "VALUE"}
+    explanation: "loop {a.value}"
+    advice: "none"
+    examples:
+      - name: seed
+        facts: [{kind: rt_loop, value: a}]
+        expect: fires
+      - name: none
+        facts: []
+        expect: silent
+"""
+
+
+def _whynet(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """whynet in a process of its own, as a user runs it (a hang fails the test by timeout)."""
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **env}, cwd=Path(__file__).parents[2])
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    return lines[0]
+
+
+# --- item 2: inference is bounded ---------------------------------------------------------------
+
+def test_a_growing_then_cycle_is_found_by_validate(tmp_path: Path) -> None:
+    (tmp_path / "loop.yaml").write_text(LOOP_RULE.replace("VALUE", "{a.value}x"))
+    res = CliRunner().invoke(main, ["rules", "validate", str(tmp_path)])
+    assert res.exit_code == 2
+    assert f"{tmp_path / 'loop.yaml'}:11: rule 'test.rt-loop' derives 'rt_loop'" in res.output
+
+
+def test_a_copying_then_cycle_ends_by_itself(tmp_path: Path) -> None:
+    """A derived fact identical to one already derived is not declared again."""
+    (tmp_path / "loop.yaml").write_text(LOOP_RULE.replace("VALUE", "{a.value}"))
+    kb = load_files([tmp_path / "loop.yaml"])
+    result = run(kb, [Fact("rt_loop", "seed", {}, {"value": "a"})])
+    assert len(result.derived) == 1
+    assert len(result.activations) == 2  # the seed, then its one copy; the copy's copy is dropped
+
+
+def test_a_runaway_rule_is_stopped_with_one_line_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were the cycle to slip past validation, the run's budget ends it; the rest stays."""
+    (tmp_path / "loop.yaml").write_text(LOOP_RULE.replace("VALUE", "{a.value}x"))
+    monkeypatch.setattr(knowledge, "growing_cycles", lambda rules: [])
+    kb = load_files([tmp_path / "loop.yaml"])
+    start = time.monotonic()
+    result = run(kb, [Fact("rt_loop", "seed", {}, {"value": "a"})])
+    assert time.monotonic() - start < 30
+    assert len(result.activations) == inference.MAX_ACTIVATIONS_PER_RULE
+    assert [e.rule for e in result.errors] == ["test.rt-loop"]
+    assert "stopped after" in result.errors[0].message
+
+
+def test_three_hundred_default_routes_are_bounded(tmp_path: Path) -> None:
+    facts = [Fact("route", f"route:{i}", {"command": "ip -j route"}, {
+        "destination": "default", "gateway": f"10.{i // 250}.{i % 250}.1", "interface": f"eth{i}",
+        "metric": i, "table": "main", "protocol": "static", "family": 4}) for i in range(300)]
+    snap = tmp_path / "snap.json"
+    Snapshot(facts, host="h").save(snap)
+    res = _whynet("diagnose", "--snapshot", str(snap), "--format", "json", timeout=120,
+                  XDG_CACHE_HOME=str(tmp_path))
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert report["findings"][0]["rule"] == "routing.multiple-default-gateways"
+    assert len(report["justification"]["activations"]) <= inference.MAX_ACTIVATIONS_PER_RULE + 10
+
+
+# --- item 3: YAML is bounded ----------------------------------------------------------------
+
+LAUGHS = """x: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+y: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+z: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+w: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+v: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+u: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+t: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+"""
+
+
+@pytest.mark.parametrize("where", ["match", "fields", "examples"])
+def test_billion_laughs_anywhere_is_one_error(tmp_path: Path, where: str) -> None:
+    use = {"match": "    when: [{fact: route, match: {destination: *g}}]\n",
+           "fields": "    when: [{fact: route}]\n    then: [{fact: x, fields: {a: *g}}]\n",
+           "examples": "    when: [{fact: route}]\n    examples: *g\n"}[where]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("junk:\n" + "".join("  " + line + "\n" for line in LAUGHS.splitlines())
+                    + "rules:\n  - id: a.b\n" + use)
+    start = time.monotonic()
+    with pytest.raises(KnowledgeLoadError) as err:
+        load_files([path])
+    assert time.monotonic() - start < 10
+    assert f"{path}:" in str(err.value) and "aliases expand to more than" in str(err.value)
+
+
+@pytest.mark.parametrize("depth", [100, 5000, 100_000])
+def test_deep_nesting_is_a_file_line_error(tmp_path: Path, depth: int) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("rules:\n  - " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(KnowledgeLoadError) as err:
+        load_files([path])
+    assert str(err.value).startswith(f"{path}:2: YAML error: "), str(err.value)
+    assert "nest" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_recursive_alias_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "rec.yaml"
+    path.write_text("rules: &r [*r]\n")
+    with pytest.raises(KnowledgeLoadError, match="refers to a node containing it"):
+        load_files([path])
+
+
+def test_a_huge_rule_file_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as fh:
+        fh.truncate(50 * 1024 * 1024)  # 50 MB, sparse
+    start = time.monotonic()
+    res = CliRunner().invoke(main, ["rules", "validate", str(path)])
+    assert time.monotonic() - start < 10
+    assert res.exit_code == 2 and f"{path}:1: cannot read: too large" in res.output
+
+
+# --- item 6 (issue): files that are not files --------------------------------------------------
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_or_a_device_is_never_read(fifo: Path) -> None:
+    for path in (fifo, Path("/dev/zero"), fifo.parent):
+        with pytest.raises(OSError, match="not a regular file"):
+            read_regular(path, 1024)
+        with pytest.raises(FactError, match="not a regular file"):
+            Snapshot.load(path)
+
+
+@pytest.mark.parametrize("command", [["diagnose", "--snapshot"], ["why", "x", "--report"],
+                                     ["rules", "validate"]])
+def test_fifo_and_dev_zero_as_inputs_are_one_line_errors(fifo: Path, command: list[str]) -> None:
+    for path in (str(fifo), "/dev/zero"):
+        res = _whynet(*command, path, timeout=30, XDG_CACHE_HOME=str(fifo.parent))
+        assert res.returncode == 2
+        line = _one_error_line(res.stderr)
+        assert "not a regular file" in line or "no *.yaml" in line, line
+
+
+def test_a_fifo_as_ssl_cert_file_does_not_hang_collect(fifo: Path) -> None:
+    res = _whynet("collect", timeout=60, SSL_CERT_FILE=str(fifo))
+    assert res.returncode == 0, res.stderr
+    facts = json.loads(res.stdout)["facts"]
+    assert any(f["kind"] == "collection_error" and "not a regular file (a FIFO)" in f["reason"]
+               for f in facts)
+
+
+def test_snapshot_trust_store_paths_are_not_opened_by_live_probes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A snapshot from another machine names its trust stores: probes here never open them."""
+    from engine import diagnose as diagnosis
+    from engine.knowledge import load_knowledge
+
+    seen: list[list[Fact]] = []
+    monkeypatch.setattr("engine.probes.probe",
+                        lambda targets, facts, **kw: seen.append(list(facts)) or [])
+    snap = tmp_path / "snap.json"
+    Snapshot([Fact("trust_store", "trust_store:x", {"file": "/etc/shadow"}, {
+        "path": "/etc/shadow", "runtime": "system", "store_type": "bundle", "exists": True,
+        "readable": True})], host="elsewhere").save(snap)
+    diagnosis.diagnose(load_knowledge(), ["https://127.0.0.1:9/"], snapshot=str(snap),
+                       timeout=1.0)
+    assert seen and not [f for f in seen[0] if f.kind == "trust_store"]
+
+
+def test_a_report_does_not_choose_which_rule_files_are_loaded(tmp_path: Path) -> None:
+    report = {"findings": [], "justification": {"activations": [], "derived": {}},
+              "facts": [], "knowledge": {"files": ["/bin/sh", str(tmp_path / "evil.yaml")]}}
+    (tmp_path / "evil.yaml").write_text("rules: [{id: evil.rule}]\n")
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    res = CliRunner().invoke(main, ["why", "evil.rule", "--report", str(tmp_path / "r.json")])
+    assert res.exit_code == 2
+    assert "unknown rule 'evil.rule'" in res.output and "pass --knowledge DIR" in res.output
+
+
+# --- item 7 (issue): last.json and outputs are replaced atomically -----------------------------
+
+def test_last_json_is_private_and_whole_after_parallel_runs(tmp_path: Path) -> None:
+    snap = tmp_path / "snap.json"
+    Snapshot([Fact("env_var", "env_var:NODE_ENV", {"env": "environment"}, {
+        "name": "NODE_ENV", "present": True, "category": "environment_marker", "value": "x",
+        "redacted": False})], host="h").save(snap)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    runs = [subprocess.Popen([sys.executable, "-m", "cli", "diagnose", "--snapshot", str(snap),
+                              "--format", "json"], stdout=subprocess.DEVNULL, env=env,
+                             cwd=Path(__file__).parents[2]) for _ in range(10)]
+    last = tmp_path / "cache" / "whynet" / "last.json"
+    reads = 0
+    while any(p.poll() is None for p in runs):
+        if last.exists():
+            json.loads(last.read_text())  # never empty, never truncated
+            reads += 1
+    assert all(p.wait(timeout=120) == 0 for p in runs)
+    json.loads(last.read_text())
+    assert stat.S_IMODE(last.stat().st_mode) == 0o600
+    assert not [p for p in last.parent.iterdir() if p.name != "last.json"]  # no temp left
+
+
+def test_a_failed_write_leaves_the_old_output(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    out.write_text("old report\n")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"whynet": "0.1.0", "schema": 1, "facts": [{"kind": "env_var", "id": "e", '
+                   '"source": {}, "name": "X", "value": "\\ud800"}]}')
+    for fmt in ("json", "text", "html"):
+        res = _whynet("diagnose", "--snapshot", str(bad), "--format", fmt, "-o", str(out),
+                      XDG_CACHE_HOME=str(tmp_path))
+        assert res.returncode == 2
+        assert "lone UTF-16 surrogate" in _one_error_line(res.stderr)
+        assert out.read_text() == "old report\n"
+    res = _whynet("diagnose", "--snapshot", str(bad), "-o", "/nonexistent/x")
+    assert res.returncode == 2
+
+
+# --- item 8 (issue): option values ---------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "0", "-1"])
+@pytest.mark.parametrize("command", ["diagnose", "collect"])
+def test_timeout_must_be_finite_and_positive(command: str, value: str) -> None:
+    res = CliRunner().invoke(main, [command, "--timeout", value])
+    assert res.exit_code == 2
+    assert "--timeout" in res.output and "above 0" in res.output
+
+
+# --- item 8 (issue): odd names in collector output ---------------------------------------------
+
+def test_one_odd_interface_name_loses_nothing_else() -> None:
+    """Recorded: iproute2 prints a control character in a link name raw inside its JSON."""
+    from engine.collectors import links
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "links"
+
+    def text(name: str) -> str:
+        return (fixtures / name).read_bytes().decode("utf-8", "replace")
+
+    interfaces = links.parse_links(text("oddname-ip-j-d-link-show.json"))
+    addresses = links.parse_addresses(text("oddname-ip-j-addr-show.json"))
+    assert {f.get("name") for f in interfaces} == {"lo", "a\x01b", "c\ufffdd"}
+    assert {f.get("ip") for f in addresses} == {"127.0.0.1", "::1", "10.9.0.1", "10.9.1.1"}
+    assert not [f for f in interfaces + addresses if f.kind == "collection_error"]
