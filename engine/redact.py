@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -187,23 +188,26 @@ def _looks_like_basic_credentials(token: str) -> bool:
         return False
 
 
-def _scheme_spans(text: str) -> list[Span]:
-    """Credentials after ``Bearer`` / ``Basic`` anywhere in the text."""
-    spans = [(m.start("cred"), m.end("cred"), REDACTED) for m in _BEARER.finditer(text)]
-    spans += [(m.start("cred"), m.end("cred"), REDACTED) for m in _BASIC.finditer(text)
-              if _looks_like_basic_credentials(m.group("cred"))]
-    return spans
+def _scheme_spans(text: str) -> tuple[list[Span], list[Span]]:
+    """Credentials after ``Bearer`` and after ``Basic`` anywhere in the text (two lists, each
+    in text order)."""
+    bearer = [(m.start("cred"), m.end("cred"), REDACTED) for m in _BEARER.finditer(text)]
+    basic = [(m.start("cred"), m.end("cred"), REDACTED) for m in _BASIC.finditer(text)
+             if _looks_like_basic_credentials(m.group("cred"))]
+    return bearer, basic
 
 
-def _apply(text: str, spans: list[Span]) -> str:
-    """``text`` with every span replaced; overlapping spans merge into one."""
-    if not spans:
+def _apply(text: str, *span_lists: list[Span]) -> str:
+    """``text`` with every span replaced; overlapping spans merge into one. Each list is in
+    text order already, so merging them is linear (no sort of all spans)."""
+    spans = heapq.merge(*span_lists)
+    first = next(spans, None)
+    if first is None:
         return text
-    spans.sort()
     out: list[str] = []
     done = 0
-    cur_start, cur_end, cur_mark = spans[0]
-    for start, end, mark in spans[1:]:
+    cur_start, cur_end, cur_mark = first
+    for start, end, mark in spans:
         if start < cur_end:
             cur_end = max(cur_end, end)
             continue
@@ -227,7 +231,7 @@ def redact_text(text: str) -> str:
     never hides the context (a key, a scheme word) that shows another."""
     if not _SUSPECT.search(text):
         return text
-    return _apply(text, _url_spans(text) + _pair_spans(text) + _scheme_spans(text))
+    return _apply(text, _url_spans(text), _pair_spans(text), *_scheme_spans(text))
 
 
 def redact_value(name: str, value: Any) -> Any:
