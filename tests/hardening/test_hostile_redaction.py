@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -289,3 +290,42 @@ def test_a_template_that_assembles_a_secret_is_redacted(tmp_path: Path) -> None:
     assert acts[0]["advice"] == f"curl -H 'Authorization: Bearer {REDACTED}"
     # NODE_ENV's value itself is no secret; only what the templates made of it is.
     assert f"token={CANARY}" not in res.output and f"Bearer {CANARY}" not in res.output
+
+
+def test_a_hostile_server_header_does_not_stall_diagnose(tmp_path: Path) -> None:
+    """A loopback server answering with a 6 KB ``token.`` Server header: 177 s at --timeout 2
+    with the backtracking pattern; now the probe and the whole run stay within bounds."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    port = server.getsockname()[1]
+    answer = (f"HTTP/1.1 200 OK\r\nServer: {'token.' * 1000}\r\nContent-Length: 0\r\n"
+              "Connection: close\r\n\r\n").encode()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        start = time.monotonic()
+        res = subprocess.run([sys.executable, "-m", "cli", "diagnose", f"http://127.0.0.1:{port}/",
+                              "--timeout", "2", "--format", "json"], capture_output=True, text=True,
+                             timeout=60, cwd=Path(__file__).resolve().parents[2],
+                             env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+        elapsed = time.monotonic() - start
+    finally:
+        server.close()
+    assert res.returncode in (0, 1), res.stderr
+    http = [f for f in json.loads(res.stdout)["facts"] if f["kind"] == "probe_http"]
+    assert http and http[0]["elapsed_ms"] < 3000
+    assert elapsed < 30  # collection and rule loading included, on a shared machine
