@@ -11,7 +11,8 @@ like a live run, and it knows no network.
   host's own addresses leaves through ``lo`` and comes back in through the input chains: both
   are walked.
 * For each ``--listen PORT``: a new TCP connection from an unknown client to this host, arriving
-  on the default route's interface (``input``), for IPv4 and IPv6. Rules that name a client
+  on the default route's interface (``input``), for each family that interface has a global
+  address of (IPv4 when none is known). Rules that name a client
   address are listed in ``assumed`` (an allow-list: they would decide for some clients).
 
 Nothing is emitted when no firewall rules or chains were collected.
@@ -68,7 +69,7 @@ def firewall_verdicts(facts: Sequence[Fact],
     for probe in facts:
         if probe.kind != "probe_listen" or probe.get("port") is None:
             continue
-        for family in (4, 6):
+        for family in sorted(daddr) or [4]:  # the families clients can reach this host by
             packet = Packet("input", family, str(probe.get("protocol") or "tcp"), None,
                             daddr.get(family), None, int(probe.get("port")), iif, None)
             out.append(verdict_fact(str(probe.get("target")), ruleset.evaluate(packet),

@@ -60,3 +60,16 @@ def test_listen_port_names_the_allow_list() -> None:
 
 def test_no_firewall_facts_no_verdicts() -> None:
     assert firewall_verdicts(probe("db:1500", "10.9.9.9", 1500)) == []
+
+
+def test_listen_families_follow_the_addresses() -> None:
+    listen = make_fact("probe_listen", "probe_listen:22", {"probe": "bind"},
+                       target="listen:22", layer="transport", outcome="can_listen", port=22,
+                       protocol="tcp")
+    route = make_fact("route", "route:default", {"command": "ip -j route"},
+                      destination="default", interface="eth0", table="main")
+    v6 = make_fact("address", "address:eth0:2001:db8::7", {"command": "ip -j addr"},
+                   interface="eth0", ip="2001:db8::7", prefix=64, family=6, scope="global")
+    only_v6 = firewall_verdicts([*ruleset(), listen, route, v6])
+    assert [(f["family"], f["ip"]) for f in only_v6] == [(6, "2001:db8::7")]
+    assert [f["family"] for f in firewall_verdicts([*ruleset(), listen, route])] == [4]
