@@ -138,7 +138,9 @@ KINDS: dict[str, KindSpec] = {
                               "fail2ban, kubernetes, libvirt; or null"),
            authoritative=("bool", "false when another collector's facts are the authoritative "
                                   "record of the same chain (nft view of iptables-nft tables)"),
-           devices=("list", "nftables netdev chains: the devices the chain is bound to")),
+           devices=("list", "nftables netdev chains: the devices the chain is bound to"),
+           handle=("int", "nftables: the chain's handle (creation order within its table)"),
+           table_handle=("int", "nftables: its table's handle (creation order)")),
         _k("firewall_rule", "collectors.firewall_*", "one firewall rule",
            backend=("str", "nftables, iptables, ip6tables, ufw, firewalld"),
            family=("str", "ip, ip6, inet, ..."), table=("str", "table"), chain=("str", "chain"),

@@ -114,6 +114,7 @@ class _Table:
     rules: list[dict[str, Any]] = field(default_factory=list)
     sets: dict[str, list[Any]] = field(default_factory=dict)
     managed_by: str | None = None
+    handle: int | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -159,7 +160,8 @@ def _group(items: list[Any]) -> dict[tuple[str, str], _Table]:
         if not isinstance(item, dict):
             continue
         if "table" in item:
-            table_of(item["table"], "name")
+            handle = item["table"].get("handle")
+            table_of(item["table"], "name").handle = handle if isinstance(handle, int) else None
         elif "chain" in item:
             chain = item["chain"]
             table_of(chain).chains[str(chain.get("name"))] = chain
@@ -246,7 +248,8 @@ def _chain_fact(table: _Table, chain: Mapping[str, Any], positions: Mapping[str,
         priority=_priority(chain.get("prio")) if chain.get("hook") else None,
         rule_count=positions.get(name, 0), reached_from=reach.get(name, []),
         managed_by=table.managed_by, authoritative=table.managed_by != "iptables-nft",
-        devices=_devices(chain),
+        devices=_devices(chain), table_handle=table.handle,
+        handle=chain.get("handle") if isinstance(chain.get("handle"), int) else None,
     )
 
 

@@ -11,9 +11,11 @@ The walk, as the kernel does it:
   sends; ``ingress`` (netdev chains bound to the input device), ``prerouting`` then ``input``
   for one it receives; ``prerouting``, ``forward``, ``postrouting`` for one it routes;
 * at each hook, every base chain of a matching family (``ip``/``ip6``/``inet``, iptables for
-  IPv4 and ip6tables for IPv6) in priority order. An accept (a rule's, or the chain policy)
-  ends that base chain only and the packet goes on to the next; a drop or reject ends
-  everything;
+  IPv4 and ip6tables for IPv6) in priority order; at equal priority the chain created last
+  runs first (the kernel inserts a new hook before those of the same priority; nftables and
+  iptables-nft chains are ordered by table and chain handle, legacy iptables' after them).
+  An accept (a rule's, or the chain policy) ends that base chain only and the packet goes on
+  to the next; a drop or reject ends everything;
 * in a chain, rules in order; ``jump`` pushes a return point, ``goto`` does not, ``return`` (or
   the end of a non-base chain) pops it; the end of a base chain applies its policy. Counters,
   logs (``LOG``, ``NFLOG``) and other non-terminating targets (``MARK``...) are passed over;
@@ -404,6 +406,7 @@ class _Chain:
     policy: str | None
     devices: list[str]
     command_line: int | None
+    created: tuple[int, int] = (0, 0)  # nftables: (table handle, chain handle)
     rules: list[_Rule] = field(default_factory=list)
     _index: tuple[list[int], dict[str, list[int]], dict[int, list[int]]] | None = None
 
@@ -508,13 +511,24 @@ class Ruleset:
         lines = file_lines or {}
         self.chains: dict[tuple[tuple[str, str | None, str, str], str], _Chain] = {}
         rules: list[Fact] = []
+        facts = list(facts)
+        # iptables-nft's chains are nftables chains: nft's view of them says when they were
+        # created (their handles), which orders them among nftables' own at one priority.
+        nft_created = {
+            (str(f.get("family")), str(f.get("table")), str(f.get("chain"))):
+                (int(f.get("table_handle") or 0), int(f.get("handle") or 0))
+            for f in facts if f.kind == "firewall_chain" and f.get("backend") == "nftables"}
         for f in facts:
             if f.kind == "firewall_chain" and f.get("authoritative") is not False:
                 key = _table_key(f)
                 self.chains[(key, str(f.get("chain")))] = _Chain(
                     key, str(f.get("chain")), f.id, f.get("hook"),
                     int(f.get("priority") or 0), f.get("policy"),
-                    list(f.get("devices") or []), f.source.get("line"))
+                    list(f.get("devices") or []), f.source.get("line"),
+                    nft_created.get((str(f.get("family")), str(f.get("table")),
+                                     str(f.get("chain"))), (0, 0))
+                    if f.get("backend") == "nftables" or f.get("variant") == "nf_tables"
+                    else (0, 0))
             elif f.kind == "firewall_rule" and f.get("authoritative") is not False:
                 rules.append(f)
         for f in rules:
@@ -530,7 +544,10 @@ class Ruleset:
             if chain.hook and chain.key[0] in ("nftables", "iptables", "ip6tables"):
                 self.base_chains.setdefault(str(chain.hook), []).append(chain)
         for chains in self.base_chains.values():
-            chains.sort(key=lambda c: (c.priority, c.key, c.name))
+            # At one priority the kernel runs the hook registered last first (it inserts a new
+            # hook before those of equal priority): nftables chains by creation, newest first.
+            chains.sort(key=lambda c: (c.priority, -c.created[0], -c.created[1], c.key,
+                                       c.name))
 
     def __bool__(self) -> bool:
         return bool(self.chains)
@@ -658,8 +675,15 @@ class Ruleset:
 
 
 def _conntrack_view(packet: Packet, hook: str, priority: int) -> Packet:
-    """The packet as a chain sees it: before conntrack (raw, priority -300) a packet has no
-    connection yet and ``ct state`` reads ``invalid``; at conntrack's own priority, unknown."""
+    """The packet as a chain at ``hook`` sees it. Before routing (ingress, prerouting) and on
+    local delivery (input) there is no output interface yet: ``oifname`` reads empty; a packet
+    this host sends has no input interface. Before conntrack (raw, priority -300) a packet has
+    no connection yet and ``ct state`` reads ``invalid``; at conntrack's own priority,
+    unknown."""
+    if hook in ("ingress", "prerouting", "input") and packet.oif:
+        packet = replace(packet, oif="")
+    if packet.direction == "output" and packet.iif is None:
+        packet = replace(packet, iif="")
     if hook not in CONNTRACK_HOOKS or priority > CONNTRACK_PRIORITY:
         return packet
     return replace(packet, ct_state="invalid" if priority < CONNTRACK_PRIORITY else "")
