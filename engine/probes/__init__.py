@@ -8,8 +8,9 @@ For every target, concurrently with every other target:
 3. ``probe_resolve``: the system resolver and each configured nameserver (names only);
 4. for each address (at most :data:`MAX_ADDRESSES`), in parallel: ``probe_route`` then
    ``probe_arp`` for its next hop, ``probe_icmp`` and, when there is a port, ``probe_tcp``
-   followed, if it timed out, by ``probe_udp`` to the same port, or, if it is open and the
-   target is TLS, by ``probe_tls`` (at most :data:`MAX_TLS_ADDRESSES` addresses);
+   with ``probe_udp`` to the same port sent once the handshake has gone unanswered for half the
+   timeout (kept if TCP times out), or, if it is open and the target is TLS, ``probe_tls``
+   (at most :data:`MAX_TLS_ADDRESSES` addresses); one ARP question per next hop in a run;
 5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
 
@@ -34,7 +35,7 @@ from engine.probes import outcomes as O
 from engine.probes.arp import probe_arp
 from engine.probes.common import probe_fact
 from engine.probes.context import ProbeContext
-from engine.probes.dad import probe_own_addresses
+from engine.probes.dad import OwnAddressProbes
 from engine.probes.dns import probe_dns
 from engine.probes.http import probe_http
 from engine.probes.icmp import probe_icmp
@@ -65,20 +66,20 @@ async def run_probes(
     """Probe every target and listen port at once; the facts in a stable order, unique ids.
     ``on_target_done`` hears each target (as typed) when its probes are over."""
     ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts))
+    # What depends on no target starts at once, in parallel with the targets.
     stun = asyncio.gather(*(probe_stun(s, timeout) for s in stun_servers))
+    listens = asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports))
+    own = OwnAddressProbes(timeout)
 
     async def one_target(target: Target) -> list[Fact]:
-        found = await probe_one_target(target, ctx)
+        found = await probe_one_target(target, ctx, own.route_found)
         if on_target_done is not None:
             on_target_done(target.raw)
         return found
 
     per_target = await asyncio.gather(*(one_target(t) for t in targets))
     probed = [f for group in per_target for f in group]
-    listens, own = await asyncio.gather(
-        asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports)),
-        probe_own_addresses(probed, timeout))
-    return unique_ids(probed + list(listens) + own + list(await stun))
+    return unique_ids(probed + list(await listens) + await own.results() + list(await stun))
 
 
 def probe(
@@ -115,8 +116,10 @@ def target_fact(target: Target) -> Fact:
     )
 
 
-async def probe_one_target(target: Target, ctx: ProbeContext) -> list[Fact]:
-    """Every probe for one target, in the order of the module docstring."""
+async def probe_one_target(target: Target, ctx: ProbeContext,
+                           on_route: Callable[[Fact], None] | None = None) -> list[Fact]:
+    """Every probe for one target, in the order of the module docstring. ``on_route`` hears
+    each route found (what the own-address probes start from)."""
     facts = [target_fact(target)]
     proxy_job = (asyncio.ensure_future(probe_proxy(target, ctx))
                  if target.port is not None else None)
@@ -126,7 +129,7 @@ async def probe_one_target(target: Target, ctx: ProbeContext) -> list[Fact]:
         name_facts, addresses = await probe_dns(target.raw, target.host, ctx)
         facts += name_facts
     per_address = await asyncio.gather(*(
-        _probe_address(target, ip, ctx, tls_allowed=i < MAX_TLS_ADDRESSES)
+        _probe_address(target, ip, ctx, on_route, tls_allowed=i < MAX_TLS_ADDRESSES)
         for i, ip in enumerate(addresses[:MAX_ADDRESSES])))
     for group in per_address:
         facts += group
@@ -137,17 +140,21 @@ async def probe_one_target(target: Target, ctx: ProbeContext) -> list[Fact]:
     return facts
 
 
-async def _probe_address(target: Target, ip: str, ctx: ProbeContext, *,
+async def _probe_address(target: Target, ip: str, ctx: ProbeContext,
+                         on_route: Callable[[Fact], None] | None, *,
                          tls_allowed: bool) -> list[Fact]:
     route, icmp, transport = await asyncio.gather(
-        _route_and_next_hop(target, ip, ctx), probe_icmp(target.raw, ip, ctx),
+        _route_and_next_hop(target, ip, ctx, on_route), probe_icmp(target.raw, ip, ctx),
         _transport(target, ip, ctx, tls_allowed))
     return [*route, icmp, *transport]
 
 
-async def _route_and_next_hop(target: Target, ip: str, ctx: ProbeContext) -> list[Fact]:
+async def _route_and_next_hop(target: Target, ip: str, ctx: ProbeContext,
+                              on_route: Callable[[Fact], None] | None) -> list[Fact]:
     """The route, then who answers ARP for its next hop (a duplicate IP shows only there)."""
     route = await probe_route(target.raw, ip, ctx)
+    if on_route is not None:
+        on_route(route)
     interface, src = route.get("interface"), route.get("src")
     if route.get("outcome") != O.ROUTED or not interface or not src:
         return [route]
@@ -160,11 +167,21 @@ async def _transport(target: Target, ip: str, ctx: ProbeContext, tls_allowed: bo
                      ) -> list[Fact]:
     if target.port is None:
         return []
-    tcp = await probe_tcp(target.raw, ip, target.port, ctx)
+    tcp_job = asyncio.ensure_future(probe_tcp(target.raw, ip, target.port, ctx))
+    # Does UDP to the same port get through where TCP does not (F3)? A handshake still
+    # unanswered after half the timeout is most likely dropped, so the datagram goes out then
+    # and its answer is awaited while TCP waits out the rest: a silent drop costs the timeout,
+    # not the timeout plus the UDP wait. Its fact is kept only if TCP does time out.
+    done, _ = await asyncio.wait({tcp_job}, timeout=ctx.timeout / 2)
+    udp_job = (None if done else
+               asyncio.ensure_future(probe_udp(target.raw, ip, target.port, ctx.timeout)))
+    tcp = await tcp_job
+    if udp_job is not None and tcp.get("outcome") == O.TIMEOUT:
+        return [tcp, await udp_job]
+    if udp_job is not None:
+        udp_job.cancel()
     if tcp.get("outcome") == O.OPEN and target.tls and tls_allowed:
         return [tcp, await probe_tls(target, ip, ctx)]
-    if tcp.get("outcome") == O.TIMEOUT:  # does UDP to the same port get through? (F3)
-        return [tcp, await probe_udp(target.raw, ip, target.port, ctx.timeout)]
     return [tcp]
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.facts import Fact
 from engine.probes import outcomes as O
-from engine.probes.common import Stopwatch, probe_fact
+from engine.probes.common import Stopwatch, once_per_run, probe_fact
 
 ETH_P_ARP = 0x0806
 SYS_NET = Path("/sys/class/net")
@@ -110,9 +110,9 @@ async def probe_arp(target: str, ip: str, interface: str, src: str, timeout: flo
     fid = f"probe_arp:{target}:{ip}"
     what = f"arp who-has {ip} on {interface}"
     try:
-        frames = await asyncio.wait_for(
+        frames = await once_per_run(("arp", interface, src, ip), lambda: asyncio.wait_for(
             asyncio.to_thread(ask_arp, interface, my_mac, src, ip, wait, patience),
-            patience + 1.0)
+            patience + 1.0))
     except PermissionError:
         return probe_fact("probe_arp", fid, what, target=target, layer="address",
                           outcome=O.NOT_POSSIBLE, elapsed_ms=watch.ms(), ip=ip,

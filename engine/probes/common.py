@@ -7,7 +7,8 @@ import errno as _errno
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 from engine.facts import Fact, make_fact
@@ -95,3 +96,17 @@ def in_daemon_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
 
     threading.Thread(target=work, name="whynet-blocking", daemon=True).start()
     return future
+
+
+# The questions each run has asked (one event loop per run), by what was asked.
+_ASKED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, asyncio.Future[Any]]] \
+    = weakref.WeakKeyDictionary()
+
+
+def once_per_run(key: Hashable, ask: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
+    """``ask()`` the first time ``key`` is asked in this run; later askers share its answer.
+    Fifty targets behind one gateway need one route lookup and one ARP question, not fifty."""
+    asked = _ASKED.setdefault(asyncio.get_running_loop(), {})
+    if key not in asked:
+        asked[key] = asyncio.ensure_future(ask())
+    return asked[key]

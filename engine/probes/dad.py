@@ -37,12 +37,13 @@ def assigned_here() -> set[tuple[str, str]]:
             for a in addrs if a.family == socket.AF_INET}
 
 
-def own_ipv4_addresses(probed: Sequence[Fact]) -> list[tuple[str, str]]:
+def own_ipv4_addresses(probed: Sequence[Fact],
+                       here: set[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """(interface, address) pairs worth probing: the IPv4 source addresses the targets' routes
-    use, on interfaces with a link layer, and assigned to this machine now. A loopback target
-    asks nothing on any network; facts from a snapshot describe another machine, whose
-    addresses are never probed from here."""
-    here = assigned_here()
+    use, on interfaces with a link layer, and assigned to this machine now (``here``, default
+    :func:`assigned_here`). A loopback target asks nothing on any network; facts from a
+    snapshot describe another machine, whose addresses are never probed from here."""
+    here = assigned_here() if here is None else here
     pairs: list[tuple[str, str]] = []
     for f in probed:
         if f.kind != "probe_route" or f.get("outcome") != O.ROUTED:
@@ -95,3 +96,24 @@ async def probe_own_addresses(probed: Sequence[Fact], timeout: float) -> list[Fa
     (see :func:`own_ipv4_addresses`), in parallel."""
     pairs = own_ipv4_addresses(probed)
     return list(await asyncio.gather(*(probe_dad(i, ip, timeout) for i, ip in pairs)))
+
+
+class OwnAddressProbes:
+    """:func:`probe_own_addresses`, started route by route: each own address is probed as soon
+    as a target's route names it, alongside that target's other probes rather than after all
+    of them (so duplicate address detection adds nothing to a run's length)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._here: set[tuple[str, str]] | None = None
+        self._jobs: dict[tuple[str, str], asyncio.Future[Fact]] = {}
+
+    def route_found(self, route: Fact) -> None:
+        if self._here is None:
+            self._here = assigned_here()
+        for pair in own_ipv4_addresses([route], self._here):
+            if pair not in self._jobs and len(self._jobs) < MAX_ADDRESSES:
+                self._jobs[pair] = asyncio.ensure_future(probe_dad(*pair, self.timeout))
+
+    async def results(self) -> list[Fact]:
+        return list(await asyncio.gather(*self._jobs.values()))

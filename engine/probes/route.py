@@ -21,7 +21,7 @@ from typing import Any
 from engine.collectors.base import CommandResult, run_command
 from engine.facts import Fact
 from engine.probes import outcomes as O
-from engine.probes.common import Stopwatch, probe_fact
+from engine.probes.common import Stopwatch, once_per_run, probe_fact
 from engine.probes.context import ProbeContext
 
 STANDARD_TABLES = frozenset({"main", "local", "default", "254", "255", "253"})
@@ -154,4 +154,4 @@ async def _policy_rules(ip: str, ctx: ProbeContext) -> list[dict[str, Any]]:
 
 
 async def _ip(argv: list[str], timeout: float) -> CommandResult:
-    return await asyncio.to_thread(run_command, argv, timeout)
+    return await once_per_run(("ip", *argv), lambda: asyncio.to_thread(run_command, argv, timeout))

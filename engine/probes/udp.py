@@ -21,15 +21,18 @@ from engine.probes.common import Stopwatch, describe_exception, probe_fact
 PAYLOAD = b"whynet udp probe\n"
 
 
-def _exchange(ip: str, port: int, wait: float) -> str:
+async def _exchange(ip: str, port: int, wait: float) -> str:
+    """Send the datagram and wait for an answer on the event loop (no thread: fifty targets
+    behind a silent drop must not queue for a thread pool)."""
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    loop = asyncio.get_running_loop()
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(wait)
+        sock.setblocking(False)
         sock.connect((ip, port))
         sock.send(PAYLOAD)
         try:
-            sock.recv(2048)
-        except TimeoutError:
+            await asyncio.wait_for(loop.sock_recv(sock, 2048), wait)
+        except asyncio.TimeoutError:
             return O.TIMEOUT
         except ConnectionRefusedError:
             return O.REFUSED
@@ -41,8 +44,8 @@ async def probe_udp(target: str, ip: str, port: int, timeout: float) -> Fact:
     wait = max(0.2, min(1.5, timeout / 2))
     error: str | None = None
     try:
-        outcome = await asyncio.wait_for(asyncio.to_thread(_exchange, ip, port, wait), wait + 1)
-    except (OSError, asyncio.TimeoutError) as exc:
+        outcome = await _exchange(ip, port, wait)
+    except OSError as exc:
         outcome, error = O.ERROR, describe_exception(exc)
     if outcome == O.TIMEOUT:
         error = f"no UDP answer within {wait:g}s (most UDP services ignore a stray datagram)"
