@@ -76,8 +76,9 @@ def _url_spans(text: str) -> list[Span]:
     """The user-info of every URL: from ``scheme://`` to the *last* ``@`` before the host.
 
     A password may hold any character (spaces, ``/``, more ``@``), so the last ``@`` on the
-    line before the next URL ends it. That errs on the safe side: an ``@`` later in a path or
-    a query (``/@scope/pkg``) hides the host too, never a password."""
+    line before the next URL ends it. That errs on the safe side: an ``@`` later in the line
+    hides the host too, never a password; only an ``@`` behind a ``/`` with no ``:`` before
+    it (a path such as ``/@scope/pkg``) is left alone."""
     if "://" not in text or "@" not in text:
         return []
     spans: list[Span] = []
@@ -98,10 +99,18 @@ def _url_spans(text: str) -> list[Span]:
             searched = following + 3
             following = text.find("://", searched)
             at = text.rfind("@", searched, following if -1 < following < line_end else line_end)
-        if at > start:
+        if at > start and not _path_before_at(text, start, at):
             spans.append((start, at, "***"))
         mark = following
     return spans
+
+
+def _path_before_at(text: str, start: int, at: int) -> bool:
+    """An ``@`` reached through a ``/`` with no ``:`` before it is in a path
+    (``registry.npmjs.org/@types/node``), not after credentials: user-info that ends in a
+    password has a ``:``, and a bare token holding ``/`` is no credential any client sends."""
+    slash = text.find("/", start, at)
+    return slash != -1 and text.find(":", start, at) == -1
 
 
 _SCHEME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-"

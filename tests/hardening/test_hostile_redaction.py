@@ -105,8 +105,11 @@ def test_the_six_kilobyte_token_string_is_instant() -> None:
     ("bogus://u:://pw://@/x", "bogus://***@/x"),
     ("see http://host/ and https://u:p@h", "see http://host/ and https://***@h"),
     ("http://bob:pw./@proxy.lab:3128", "http://***@proxy.lab:3128"),
-    # An @ later in the line errs on the safe side; no @ at all, nothing to hide.
-    ("https://registry.npmjs.org/@types/node", "https://***@types/node"),
+    # An @ later in the line errs on the safe side, unless a path leads to it (a / and no :);
+    # no @ at all, nothing to hide.
+    ("https://registry.npmjs.org/@types/node", "https://registry.npmjs.org/@types/node"),
+    ("see http://proxy:3128/x then mail me@corp", "see http://***@corp"),
+    ("https://u:p/w@host/@scope/pkg", "https://***@scope/pkg"),
     ("http://host:8080/path", "http://host:8080/path"),
 ])
 def test_url_userinfo_runs_to_the_last_at_before_the_host(url: str, expected: str) -> None:
