@@ -60,17 +60,27 @@ def read_regular(path: str | Path, limit: int) -> bytes:
 
     Opened non-blocking, so a FIFO is refused instead of waited on; a file that grows past the
     cap while being read is refused too."""
+    data = read_head(path, limit)
+    if len(data) > limit:
+        raise RefusedFile(path, f"too large (more than {limit} bytes)")
+    return data
+
+
+def read_head(path: str | Path, limit: int) -> bytes:
+    """At most the first ``limit + 1`` bytes of a regular file, whatever its size (a caller
+    that can use the head of a huge file, such as a hosts file, decides what to do with it).
+    Opened non-blocking and checked on the open descriptor, so a FIFO or a device is refused
+    (:class:`RefusedFile`) instead of waited on or read for ever."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
-        _refuse(path, os.fstat(fd), limit)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RefusedFile(path, f"not a regular file ({what_is(st.st_mode)})")
     except OSError:
         os.close(fd)
         raise
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise RefusedFile(path, f"too large (more than {limit} bytes)")
-    return data
+        return fh.read(limit + 1)
 
 
 def write_atomically(path: str | Path, data: bytes, mode: int | None = None) -> None:

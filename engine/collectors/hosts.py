@@ -24,6 +24,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import files
 from engine.collectors.base import CollectContext
 from engine.facts import Fact, absent, collection_error
 
@@ -130,8 +131,7 @@ def parse_hosts(data: bytes, path: str = "/etc/hosts", truncated: bool = False) 
 
 def read_head(path: Path) -> tuple[bytes, bool]:
     """The file's first :data:`MAX_FILE_BYTES` cut at a line end, and whether it was longer."""
-    with open(path, "rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
+    data = files.read_head(path, MAX_FILE_BYTES)  # a FIFO or a device is refused, not read
     if len(data) <= MAX_FILE_BYTES:
         return data, False
     return data[: data.rfind(b"\n", 0, MAX_FILE_BYTES) + 1], True

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from engine import files
 from engine.facts import Fact
 
 DEFAULT_NSSWITCH_HOSTS = ("files", "dns")  # glibc's default when nsswitch.conf has no hosts line
@@ -109,9 +110,12 @@ def _normal_ip(ip: str) -> str:
         return ip
 
 
+NSSWITCH_READ_LIMIT = 1024 * 1024  # nsswitch.conf is a few hundred bytes
+
+
 def _read_nsswitch_hosts(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = files.read_head(path, NSSWITCH_READ_LIMIT).decode("utf-8", errors="replace")
     except OSError:
         return list(DEFAULT_NSSWITCH_HOSTS)
     for line in text.splitlines():

@@ -29,6 +29,8 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
+from engine import files
+from engine.collectors.hosts import MAX_FILE_BYTES as HOSTS_READ_LIMIT
 from engine.facts import Fact
 from engine.probes import outcomes as O
 from engine.probes.common import (
@@ -57,7 +59,7 @@ class HostsMatch:
 def hosts_lookup(name: str, path: Path) -> list[HostsMatch]:
     """Lines of the hosts file that name ``name`` (case-insensitive), in file order."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = files.read_head(path, HOSTS_READ_LIMIT).decode("utf-8", errors="replace")
     except OSError:
         return []
     wanted = name.lower().rstrip(".")

@@ -188,6 +188,26 @@ def test_fifo_and_dev_zero_as_inputs_are_one_line_errors(fifo: Path, command: li
         assert "not a regular file" in line or "no *.yaml" in line, line
 
 
+def test_a_fifo_as_hosts_or_nsswitch_file_is_refused_not_waited_on(fifo: Path) -> None:
+    """The hosts collector, the probes' hosts lookup and the nsswitch reader open their files
+    without blocking: a FIFO is a collection_error or the default, at once."""
+    from engine.collectors import hosts
+    from engine.collectors.base import CollectContext
+    from engine.probes.context import _read_nsswitch_hosts
+    from engine.probes.dns import hosts_lookup
+
+    etc = fifo.parent / "etc"
+    etc.mkdir()
+    os.mkfifo(etc / "hosts")
+    start = time.monotonic()
+    facts = hosts.collect(CollectContext(etc=etc))
+    assert [f.kind for f in facts] == ["collection_error"]
+    assert "not a regular file (a FIFO)" in facts[0]["reason"]
+    assert hosts_lookup("db.lab", fifo) == []
+    assert _read_nsswitch_hosts(fifo) == _read_nsswitch_hosts(fifo.parent / "absent")
+    assert time.monotonic() - start < 5
+
+
 def test_a_fifo_as_ssl_cert_file_does_not_hang_collect(fifo: Path) -> None:
     res = _whynet("collect", timeout=60, SSL_CERT_FILE=str(fifo))
     assert res.returncode == 0, res.stderr
