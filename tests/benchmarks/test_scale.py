@@ -20,7 +20,10 @@ def test_doubling_each_kind() -> None:
     rows = scale.per_kind()
     assert [r.kind for r in rows] == list(GENERATORS)
     for row in rows:
-        assert row.facts[1] >= 2 * row.facts[0] - 10, row  # really twice as many facts
+        # Really twice as many added facts (the real snapshot they grow holds a few of the
+        # kind already: 14 routes on one machine, so compare what was added).
+        added = [n - (row.facts[0] - scale.SIZES[0]) for n in row.facts]
+        assert added[1] >= 2 * added[0] - 10, row
         assert row.rules[0] == row.rules[1], row  # the same findings at 10k and 20k
 
 
