@@ -96,6 +96,10 @@ def diagnose(
 
         # The drawn path is a fact too (B3), so rules can check that every hop is known.
         all_facts += network_paths(parsed, all_facts)
+        from engine.families import family_splits
+
+        # One address family failing while the other works (X10): both sides in one fact.
+        all_facts += family_splits(parsed, all_facts)
         layers = layer_summary(parsed, all_facts)
         paths = path_summary(parsed, all_facts)
     now = datetime.now().astimezone()

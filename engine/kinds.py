@@ -433,6 +433,26 @@ KINDS: dict[str, KindSpec] = {
            unknown_hops=("list", "hops no probe could show: name, address, source, next hop"),
            first_unknown=("str", "the first of them, or null"),
            text=("str", "the path as drawn in the report")),
+        _k("family_split", "engine.families", "a dual-stack target whose connections work "
+           "over one address family only (X10): every address of the other family timed out "
+           "or met an ICMP error, though this host routes it",
+           target=("str", "the target as the user wrote it"), port=("int", "the port tried"),
+           broken_family=("int", "4 or 6: the family whose connections all failed"),
+           working_family=("int", "4 or 6: the family a connection opened over"),
+           broken_ips=("list", "the addresses of the broken family"),
+           working_ips=("list", "the addresses that opened"),
+           broken_outcome=("str", "timeout or unreachable (both: 'timeout/unreachable')"),
+           broken_error=("str", "the error of the slowest failed connection, or null"),
+           broken_ms=("int", "how long that connection waited before giving up"),
+           icmp=("str", "the ICMP error a broken connection met, or null"),
+           icmp_from=("ip", "who sent it, or null"),
+           order=("list", "the addresses in the system resolver's order (getaddrinfo, RFC "
+                          "6724), the order sequential clients try them in"),
+           first_ip=("ip", "the address the system resolver lists first"),
+           first_family=("int", "its family: what a client without Happy Eyeballs tries first"),
+           broken_first=("bool", "the system resolver lists the broken family first"),
+           resolver_order_known=("bool", "the order is the system resolver's (false: the "
+                                         "target was an address, or resolution failed)")),
         _k("firewall_verdict", "firewall.verdicts", "what this host's ruleset does with a "
            "probed connection (or a --listen port's first packet), and the rule that decides",
            target=("str", "the probe target, or listen:PORT"),

@@ -46,6 +46,10 @@ BEYOND_CHECKLIST: dict[str, str] = {
     "X4": "a container or VM bridge's subnet covers a remote network: its connected route "
           "captures traffic meant for the default gateway (R4's longest prefix, caused by a "
           "virtual network R7 only lists)",
+    "X10": "one address family is broken while the other works (IPv6 dropped on the path, or "
+           "IPv4): programs that race both families hide it, programs that try the "
+           "resolver's order (RFC 6724: AAAA first on a host with global IPv6) wait for a "
+           "connect timeout or fail, so the same name works in a browser and hangs in a script",
 }
 CHECKLIST_IDS = CHECKLIST_IDS | frozenset(BEYOND_CHECKLIST)
 CONFIDENCES = ("observed", "inferred", "heuristic")  # how directly the evidence shows a cause

@@ -31,6 +31,7 @@ from typing import Any
 from engine.facts import Fact, make_fact
 from engine.kinds import LAYERS
 from engine.probes import outcomes as O
+from engine.probes.common import host_for_url
 from engine.probes.common import unique as _unique
 
 OK, FAIL, SKIPPED, UNKNOWN = "ok", "fail", "skipped", "unknown"
@@ -289,7 +290,7 @@ def _tcp_summary(tcp: list[Fact]) -> str:
     parts = []
     for f in tcp[:4]:
         icmp = f" ({f.get('icmp')} from {f.get('icmp_from')})" if f.get("icmp") else ""
-        parts.append(f"{f.get('ip')}:{f.get('port')} {f.get('outcome')}{icmp}")
+        parts.append(f"{host_for_url(str(f.get('ip')))}:{f.get('port')} {f.get('outcome')}{icmp}")
     more = f" and {len(tcp) - 4} more" if len(tcp) > 4 else ""
     return ", ".join(parts) + more
 

@@ -409,16 +409,22 @@ def bonded_nic(lab: Lab) -> Scenario:
                     servers={"web": web})
 
 
-def dual_stack(lab: Lab) -> Scenario:
-    """IPv4 and IPv6 end to end: the name has A and AAAA, both answer (Happy Eyeballs)."""
-    v6_lan, v6_far = "fd20:0:0:20::", "2001:db8:51::"
-    o = office(lab, records={APP: [SERVER_IP, f"{v6_far}20"]})  # type: ignore[dict-item]
+def add_ipv6(o: Office, v6_lan: str, v6_far: str) -> None:
+    """IPv6 on the office's client, gateway and server: ``v6_lan`` and ``v6_far`` are /64
+    prefixes ending in ``::``; the client is ::10, the gateway ::1 on both, the server ::20."""
     o.client.add_address("eth0", f"{v6_lan}10/64")
     o.gw.add_address(o.gw_lan_if, f"{v6_lan}1/64")
     o.gw.add_address(o.gw_far_if, f"{v6_far}1/64")
     o.server.add_address("eth0", f"{v6_far}20/64")
     o.client.add_route("default", via=f"{v6_lan}1")
     o.server.add_route("default", via=f"{v6_far}1")
+
+
+def dual_stack(lab: Lab) -> Scenario:
+    """IPv4 and IPv6 end to end: the name has A and AAAA, both answer (Happy Eyeballs)."""
+    v6_lan, v6_far = "fd20:0:0:20::", "2001:db8:51::"
+    o = office(lab, records={APP: [SERVER_IP, f"{v6_far}20"]})  # type: ignore[dict-item]
+    add_ipv6(o, v6_lan, v6_far)
     web = o.server.http_server("::", 80)
     _wait_ipv6_ready(o.client, o.gw, o.server, o.lan.ns)
     return _healthy(o.scenario, "dual-stack", f"http://{APP}/",

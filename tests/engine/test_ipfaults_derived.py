@@ -1,0 +1,73 @@
+"""The facts derived from recorded lab probes: one family broken (engine.families)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.facts import Fact
+from engine.families import family_splits
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ipfaults"
+
+
+def recorded(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def probes(data: dict[str, Any]) -> list[Fact]:
+    return [Fact.from_json(f) for f in data["facts"] if f["kind"].startswith("probe_")]
+
+
+def derived(data: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [f for f in data["facts"] if f["kind"] == kind]
+
+
+@pytest.mark.parametrize("name", ["ipv6-dropped-at-gateway", "ipv4-dropped-at-gateway",
+                                  "dual-stack-v6-first"])
+def test_family_split_as_recorded(name: str) -> None:
+    data = recorded(name)
+    again = [f.to_json() for f in family_splits(data["targets"], probes(data))]
+    assert again == derived(data, "family_split")
+
+
+def test_ipv6_dropped_reads_the_resolver_order() -> None:
+    [split] = family_splits(["http://app.corp.test/"],
+                            probes(recorded("ipv6-dropped-at-gateway")))
+    assert split.get("broken_family") == 6 and split.get("broken_first") is True
+    assert split.get("order") == ["2001:db8:51::20", "198.51.100.20"]
+    assert split.get("broken_outcome") == "timeout" and split.get("broken_ms") >= 2900
+
+
+def _changed(name: str, ip: str, kinds: tuple[str, ...] = ("probe_tcp",), **fields: Any
+             ) -> list[Fact]:
+    """The recorded probes with ``fields`` changed in the facts of ``kinds`` about ``ip``."""
+    data = copy.deepcopy(recorded(name))
+    for f in data["facts"]:
+        if f.get("ip") == ip and f["kind"] in kinds:
+            f.update(fields)
+    return probes(data)
+
+
+def test_no_route_for_the_family_is_not_a_broken_family() -> None:
+    """A host without IPv6 routes gets ENETUNREACH at once: nothing waits, no split."""
+    facts = _changed("ipv6-dropped-at-gateway", "2001:db8:51::20", ("probe_tcp", "probe_route"),
+                     outcome="no_route")
+    assert family_splits(["http://app.corp.test/"], facts) == []
+
+
+def test_refused_on_one_family_is_not_a_broken_path() -> None:
+    facts = _changed("ipv4-dropped-at-gateway", "198.51.100.20", outcome="refused")
+    assert family_splits(["http://app.corp.test/"], facts) == []
+
+
+def test_an_icmp_error_counts_as_broken() -> None:
+    facts = _changed("ipv6-dropped-at-gateway", "2001:db8:51::20", outcome="unreachable",
+                     icmp="addr-unreachable", icmp_from="2001:db8:20::1")
+    [split] = family_splits(["http://app.corp.test/"], facts)
+    assert (split.get("broken_outcome"), split.get("icmp")) == ("unreachable", "addr-unreachable")
