@@ -13,9 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from . import registry
 from .netlab import NETNS_ETC, Lab, remove_stale, unavailable_reason
+from .scenarios import Scenario
 
 _HERE = Path(__file__).resolve().parent
+
+#: What became of each registered scenario's test in this run: name -> "passed", "failed" or
+#: "skipped: reason"; and the names whose tests were selected at all.
+_OUTCOMES = pytest.StashKey[dict[str, str]]()
+_SELECTED = pytest.StashKey[set[str]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -30,6 +37,76 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+    name = _scenario_of(item)
+    if name is None:
+        return
+    outcomes = item.config.stash.setdefault(_OUTCOMES, {})
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        outcomes[name] = f"skipped: {reason}"
+    elif report.failed:
+        outcomes[name] = "failed"
+    elif report.when == "call":
+        outcomes[name] = "passed"
+
+
+def _scenario_of(item: pytest.Item) -> str | None:
+    """The registered scenario a test item runs (its ``sc`` parameter), if any."""
+    callspec = getattr(item, "callspec", None)
+    name = callspec.params.get("sc") if callspec is not None else None
+    return name if isinstance(name, str) else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[_SELECTED] = {n for n in map(_scenario_of, session.items) if n}
+
+
+def _scenario_summary(config: pytest.Config) -> tuple[list[str], list[str]]:
+    """Lines counting the registered scenarios that ran, per module, and the problems: a fault
+    scenario that did not run (skipped) where the lab can run."""
+    selected = config.stash.get(_SELECTED, set())
+    if not selected:
+        return [], []
+    outcomes = config.stash.get(_OUTCOMES, {})
+    lines, problems = [], []
+    ran = {n for n, o in outcomes.items() if not o.startswith("skipped")}
+    for module, _ in sorted(registry.per_module().items()):
+        mine = [e for e in registry.entries().values() if e.module == module]
+        cells = []
+        for kind in ("fault", "healthy"):
+            names = [e.name for e in mine if e.kind == kind]
+            cells.append(f"{kind} {len(ran & set(names))}/{len(names)}")
+        lines.append(f"  {module:<24} {'   '.join(cells)}")
+    faults = registry.faults()
+    lines.append(f"  {'all':<24} fault {len(ran & set(faults))}/{len(faults)}   "
+                 f"healthy {len(ran & set(registry.healthy()))}/{len(registry.healthy())}"
+                 f"   (ran / registered; minimum {registry.MIN_FAULTS} faults)")
+    for name, outcome in sorted(outcomes.items()):
+        if outcome.startswith("skipped"):
+            entry = registry.entries()[name]
+            lines.append(f"  not run: {name} ({entry.module}, {entry.kind}): {outcome}")
+            if entry.kind == "fault" and unavailable_reason() is None:
+                problems.append(f"fault scenario {name} skipped where the lab can run: a skip "
+                                "is not a run")
+    return lines, problems
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _, problems = _scenario_summary(session.config)
+    if problems and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    lines, problems = _scenario_summary(config)
+    if not lines:
+        return
+    terminalreporter.section("lab scenarios (tests/lab/registry.py)")
+    for line in lines:
+        terminalreporter.write_line(line)
+    for problem in problems:
+        terminalreporter.write_line(f"  FAILED: {problem}", red=True)
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +140,10 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         if call is not None and call.failed:
             print(the_lab.logs(), file=sys.stderr)
         the_lab.cleanup()
+
+
+@pytest.fixture
+def sc(lab: Lab, request: pytest.FixtureRequest) -> Scenario:
+    """The registered scenario named by the test's ``registry.runs(...)`` parameter, built in
+    ``lab`` and checked against its declaration."""
+    return registry.build(request.param, lab)

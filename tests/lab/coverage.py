@@ -9,6 +9,7 @@ plain sockets first, then asserts whynet's top-ranked finding.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -266,3 +267,23 @@ def bridge_shadows_remote(lab: Lab) -> Scenario:
     return o.scenario("bridge-shadows-remote", f"http://{REMOTE_SERVER}/", checklist=("X4",),
                       layer="link", expect="routing.virtual-bridge-shadows-target",
                       nodes={"remote": remote, "ctr": ctr})
+
+
+#: Registered in ``registry.py``: name -> builder(lab).
+FAULTS: dict[str, Callable[[Lab], Scenario]] = {
+    "gateway-silent-at-arp": gateway_silent_at_arp,
+    "own-address-taken": own_address_taken,
+    "cdn-port-not-proxied": lambda lab: cdn_edge(lab, ORIGIN_PORT),
+    "time-based-block": lambda lab: time_based_block(lab, scheduled=True),
+    "nat-cgnat": lambda lab: behind_nat(lab, "cgnat"),
+    "nat-double": lambda lab: behind_nat(lab, "double"),
+    "route-interface-down": route_interface_down,
+    "container-host-no-forwarding": container_host_without_forwarding,
+    "bridge-shadows-remote": bridge_shadows_remote,
+}
+HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
+    "healthy-path": healthy_path,
+    "cdn-proxied-port": lambda lab: cdn_edge(lab, 8080),
+    "no-time-pattern": lambda lab: time_based_block(lab, scheduled=False),
+    "nat-single": lambda lab: behind_nat(lab, None),
+}

@@ -653,8 +653,8 @@ def ufw_host(lab: Lab) -> Scenario:
                     args=("http://10.20.0.10:8080/",), servers={"web": web, "own": own})
 
 
-#: Every healthy set-up: name -> builder(lab).
-ALL: dict[str, Callable[[Lab], Scenario]] = {
+#: Every healthy set-up: name -> builder(lab), registered in ``registry.py``.
+HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "wg-full-tunnel": wg_full_tunnel,
     "split-tunnel": split_tunnel,
     "per-link-dns": per_link_dns,

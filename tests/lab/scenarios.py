@@ -20,7 +20,7 @@ through gw. Addresses come only from private and documentation ranges.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -656,10 +656,13 @@ def duplicate_mac(lab: Lab, where: str = "lan") -> Scenario:
                       expect=f"{DUP_MAC} belongs to two {'neighbours' if where == 'lan' else 'NICs'}")
 
 
-#: Every builder, with its variants, for parametrized tests: name -> builder(lab).
-ALL: dict[str, Any] = {
+#: The healthy controls and the faults, each variant of each builder: name -> builder(lab),
+#: registered in ``registry.py``.
+HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "healthy-http": healthy_http,
     "healthy-https": healthy_https,
+}
+FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     **{f"firewall-{v}-at-{w}": (lambda lab, v=v, w=w: firewall_verdict(lab, v, w))
        for v in VERDICTS for w in ("server", "gw")},
     "outbound-blocked": outbound_blocked,

@@ -13,6 +13,7 @@ import pytest
 
 from . import coverage as C
 from .netlab import Lab, arp_who_has
+from .registry import runs
 from .scenarios import APP, CLIENT_IP, SERVER_IP, Scenario
 
 pytestmark = pytest.mark.lab
@@ -41,8 +42,8 @@ def verdict(lab: Lab, sc: Scenario, *extra: str) -> dict[str, Any]:
 
 # --- B3 and X1: the path, hop by hop ------------------------------------------------------------
 
-def test_gateway_silent_at_arp(lab: Lab) -> None:
-    sc = C.gateway_silent_at_arp(lab)
+@runs("gateway-silent-at-arp")
+def test_gateway_silent_at_arp(lab: Lab, sc: Scenario) -> None:
     gateway = sc.info["gateway"]
     assert sc.client.arp("eth0", gateway) == []  # nobody answers for the gateway
     assert sc.client.connect(SERVER_IP, 80, timeout=1.0).outcome != "open"
@@ -54,8 +55,8 @@ def test_gateway_silent_at_arp(lab: Lab) -> None:
     assert sc.client.connect(SERVER_IP, 80).outcome == "open"
 
 
-def test_healthy_path(lab: Lab) -> None:
-    sc = C.healthy_path(lab)
+@runs("healthy-path")
+def test_healthy_path(lab: Lab, sc: Scenario) -> None:
     report = verdict(lab, sc)
     path = [f for f in report["facts"] if f["kind"] == "network_path"]
     assert [(p["complete"], p["next_hop_answers"]) for p in path] == [(True, True)], path
@@ -66,8 +67,8 @@ def test_healthy_path(lab: Lab) -> None:
 
 # --- C1: this host's own address held by another machine ---------------------------------------
 
-def test_own_address_taken(lab: Lab) -> None:
-    sc = C.own_address_taken(lab)
+@runs("own-address-taken")
+def test_own_address_taken(lab: Lab, sc: Scenario) -> None:
     mac = sc.info["intruder_mac"]
     # Ground truth: an ARP probe for the client's own address (as `arping -D`) gets an answer.
     assert sc.client.call(arp_who_has, "eth0", sc.client.mac("eth0"), "0.0.0.0", CLIENT_IP,
@@ -82,8 +83,8 @@ def test_own_address_taken(lab: Lab) -> None:
 
 # --- P1: a CDN edge that proxies only some ports ------------------------------------------------
 
-def test_cdn_port_not_proxied(lab: Lab) -> None:
-    sc = C.cdn_edge(lab, C.ORIGIN_PORT)
+@runs("cdn-port-not-proxied")
+def test_cdn_port_not_proxied(lab: Lab, sc: Scenario) -> None:
     edge = sc.info["edge"]
     assert sc.client.connect(edge, C.ORIGIN_PORT, timeout=1.0).outcome == "timeout"
     assert sc.client.connect(edge, 8080).outcome == "open"
@@ -92,8 +93,9 @@ def test_cdn_port_not_proxied(lab: Lab) -> None:
     assert report["findings"][0]["explanation"].count("Lab CDN") >= 1
 
 
-def test_cdn_proxied_port(lab: Lab) -> None:
-    verdict(lab, C.cdn_edge(lab, 8080))
+@runs("cdn-proxied-port")
+def test_cdn_proxied_port(lab: Lab, sc: Scenario) -> None:
+    verdict(lab, sc)
 
 
 # --- N4: failures at certain hours ----------------------------------------------------------
@@ -102,8 +104,8 @@ def history_of(sc: Scenario) -> list[str]:
     return (sc.info["state"] / "whynet" / "history.jsonl").read_text().splitlines()
 
 
-def test_time_based_block(lab: Lab) -> None:
-    sc = C.time_based_block(lab, scheduled=True)
+@runs("time-based-block")
+def test_time_based_block(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(SERVER_IP, 80, timeout=1.0).outcome == "timeout"
     before = len(history_of(sc))
     report = verdict(lab, sc)
@@ -114,8 +116,8 @@ def test_time_based_block(lab: Lab) -> None:
     assert sc.client.connect(SERVER_IP, 80).outcome == "open"
 
 
-def test_no_time_pattern(lab: Lab) -> None:
-    sc = C.time_based_block(lab, scheduled=False)
+@runs("no-time-pattern")
+def test_no_time_pattern(lab: Lab, sc: Scenario) -> None:
     report = verdict(lab, sc)
     pattern = [f for f in report["facts"] if f["kind"] == "history_pattern"]
     assert [(p["runs"], p["failures"], p["clustered_by"]) for p in pattern] == [(8, 4, None)]
@@ -129,12 +131,11 @@ def stun_fact(report: dict[str, Any]) -> dict[str, Any]:
     return fact
 
 
-@pytest.mark.parametrize(("upstream", "hops"), [
-    ("cgnat", ["10.20.0.1", "100.64.0.1"]),
-    ("double", ["10.20.0.1", "192.168.1.1"]),
-])
-def test_behind_two_nats(lab: Lab, upstream: str, hops: list[str]) -> None:
-    sc = C.behind_nat(lab, upstream)
+@pytest.mark.parametrize(("sc", "hops"), [
+    ("nat-cgnat", ["10.20.0.1", "100.64.0.1"]),
+    ("nat-double", ["10.20.0.1", "192.168.1.1"]),
+], indirect=["sc"])
+def test_behind_two_nats(lab: Lab, sc: Scenario, hops: list[str]) -> None:
     assert sc.client.udp(C.STUN_IP, C.STUN_PORT, b"not stun", timeout=0.5) is None
     report = verdict(lab, sc)
     fact = stun_fact(report)
@@ -142,8 +143,8 @@ def test_behind_two_nats(lab: Lab, upstream: str, hops: list[str]) -> None:
     assert fact["local_ip"] == CLIENT_IP
 
 
-def test_one_nat_with_a_public_address(lab: Lab) -> None:
-    sc = C.behind_nat(lab, None)
+@runs("nat-single")
+def test_one_nat_with_a_public_address(lab: Lab, sc: Scenario) -> None:
     report = verdict(lab, sc)
     fact = stun_fact(report)
     assert (fact["public_ip"], fact["hops"], fact["cgnat"], fact["double_nat"]) == (
@@ -153,8 +154,8 @@ def test_one_nat_with_a_public_address(lab: Lab) -> None:
 
 # --- beyond the checklist: X2 no carrier, X3 forwarding off -------------------------------------
 
-def test_route_interface_down(lab: Lab) -> None:
-    sc = C.route_interface_down(lab)
+@runs("route-interface-down")
+def test_route_interface_down(lab: Lab, sc: Scenario) -> None:
     [route] = sc.client.ip_json("route", "get", C.BRANCH_SERVER)
     assert route["dev"] == sc.info["client_if"]  # the dead link's route is still chosen
     assert sc.client.connect(C.BRANCH_SERVER, 80, timeout=1.0).outcome != "open"
@@ -164,8 +165,8 @@ def test_route_interface_down(lab: Lab) -> None:
     assert sc.client.connect(C.BRANCH_SERVER, 80).outcome == "open"
 
 
-def test_container_host_without_forwarding(lab: Lab) -> None:
-    sc = C.container_host_without_forwarding(lab)
+@runs("container-host-no-forwarding")
+def test_container_host_without_forwarding(lab: Lab, sc: Scenario) -> None:
     ctr = sc.nodes["ctr"]
     assert sc.client.connect(SERVER_IP, 80).outcome == "open"  # the host itself is fine
     assert ctr.connect(SERVER_IP, 80, timeout=1.0).outcome != "open"
@@ -174,8 +175,8 @@ def test_container_host_without_forwarding(lab: Lab) -> None:
     assert ctr.connect(SERVER_IP, 80).outcome == "open"
 
 
-def test_bridge_shadows_remote(lab: Lab) -> None:
-    sc = C.bridge_shadows_remote(lab)
+@runs("bridge-shadows-remote")
+def test_bridge_shadows_remote(lab: Lab, sc: Scenario) -> None:
     [route] = sc.client.ip_json("route", "get", C.REMOTE_SERVER)
     assert route["dev"] == "br-5f2c1a"
     assert sc.client.connect(C.REMOTE_SERVER, 80, timeout=1.0).outcome != "open"

@@ -12,14 +12,15 @@ import pytest
 
 from . import healthy as H
 from .netlab import Lab
+from .registry import runs
+from .scenarios import Scenario
 
 PROBE_TIMEOUT = 10
 
 
-@pytest.mark.parametrize("name", sorted(H.ALL))
-def test_healthy_setup_is_quiet(lab: Lab, name: str) -> None:
-    sc = H.ALL[name](lab)
-    assert sc.healthy
+@runs(*sorted(H.HEALTHY))
+def test_healthy_setup_is_quiet(lab: Lab, sc: Scenario) -> None:
+    name = sc.name
     for ip, port in sc.info["reach"]:
         got = sc.client.connect(ip, port)
         assert got.outcome == "open", (name, ip, port, got)
@@ -45,7 +46,7 @@ def test_healthy_setup_is_quiet(lab: Lab, name: str) -> None:
 
 def test_corpus_is_large_enough() -> None:
     """At least a dozen set-ups (issue 10): a corpus that shrinks proves less."""
-    assert len(H.ALL) >= 12
+    assert len(H.HEALTHY) >= 12
 
 
 def test_kube_proxy_ruleset_is_kube_proxy_sized() -> None:

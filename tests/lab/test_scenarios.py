@@ -16,24 +16,12 @@ import pytest
 
 from . import scenarios as S
 from .netlab import Lab
+from .registry import runs
 from .scenarios import Scenario
 
 pytestmark = pytest.mark.lab
 
 DROP_WAIT = 1.0  # how long a test waits to call a silent drop a timeout
-
-
-@pytest.fixture
-def sc(lab: Lab, request: pytest.FixtureRequest) -> Scenario:
-    """The scenario named by the test's ``@scenarios(...)`` parameter, built in ``lab``."""
-    return S.ALL[request.param](lab)
-
-
-def scenarios(*names: str) -> pytest.MarkDecorator:
-    """Run the test once per scenario name (``S.ALL``), with the built scenario as ``sc``."""
-    unknown = set(names) - set(S.ALL)
-    assert not unknown, unknown
-    return pytest.mark.parametrize("sc", names, indirect=True)
 
 
 def first_failing_layer(report: dict, target: str | None) -> str | None:
@@ -98,7 +86,7 @@ def http_status(lab: Lab, sc: Scenario, url: str) -> str:
 
 # --- healthy controls ---------------------------------------------------------------------------
 
-@scenarios("healthy-http")
+@runs("healthy-http")
 def test_healthy_http(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(S.APP) == [S.SERVER_IP]
     assert http_status(lab, sc, sc.target or "") == "200"
@@ -109,7 +97,7 @@ def test_healthy_http(lab: Lab, sc: Scenario) -> None:
         f"[name via {S.DNS_IP}; direct]"]
 
 
-@scenarios("healthy-https")
+@runs("healthy-https")
 def test_healthy_https(lab: Lab, sc: Scenario) -> None:
     got = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=sc.env["SSL_CERT_FILE"])
     assert got.ok and got.issuer_cn == "Corp Root CA"
@@ -143,7 +131,7 @@ def test_firewall_verdict(lab: Lab, sc: Scenario, outcome: str, err: int | None)
     assert sc.client.connect(S.SERVER_IP, 8080).outcome == "open"
 
 
-@scenarios("outbound-blocked")
+@runs("outbound-blocked")
 def test_outbound_blocked(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(S.APP) == [S.SERVER_IP]  # DNS is let through
     got = sc.client.connect(S.SERVER_IP, 80, timeout=DROP_WAIT)
@@ -155,7 +143,7 @@ def test_outbound_blocked(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
 
 
-@scenarios("udp-only-rule-client")
+@runs("udp-only-rule-client")
 def test_udp_only_rule(lab: Lab, sc: Scenario) -> None:
     assert sc.client.udp(S.SERVER_IP, 8080, b"hello") == b"hello"
     assert sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
@@ -163,7 +151,7 @@ def test_udp_only_rule(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("udp-only-rule-server")
+@runs("udp-only-rule-server")
 def test_udp_only_rule_seen_from_the_server(lab: Lab, sc: Scenario) -> None:
     from .netlab import bind_port
 
@@ -178,7 +166,7 @@ def test_udp_only_rule_seen_from_the_server(lab: Lab, sc: Scenario) -> None:
     assert sc.nodes["client"].connect(S.SERVER_IP, 8080).outcome == "open"
 
 
-@scenarios("silent-middlebox")
+@runs("silent-middlebox")
 def test_silent_middlebox(lab: Lab, sc: Scenario) -> None:
     assert sc.client.ping(S.SERVER_IP)  # ICMP passes...
     assert sc.client.connect(S.SERVER_IP, 443, timeout=DROP_WAIT).outcome == "timeout"  # TCP not
@@ -186,7 +174,7 @@ def test_silent_middlebox(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("snat-allow-list-client")
+@runs("snat-allow-list-client")
 def test_snat_allow_list(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(S.SERVER_IP, 8080, timeout=DROP_WAIT).outcome == "timeout"
     seen = sc.client.call(read_line, S.SERVER_IP, 9000).split()[0]
@@ -194,7 +182,7 @@ def test_snat_allow_list(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("snat-allow-list-server")
+@runs("snat-allow-list-server")
 def test_snat_allow_list_seen_from_the_server(lab: Lab, sc: Scenario) -> None:
     assert sc.client is sc.nodes["server"] and sc.target is None
     assert f"ip saddr {S.CLIENT_IP}" in sc.client.exec("nft", "list", "ruleset").stdout
@@ -207,7 +195,7 @@ def route_get(sc: Scenario, ip: str) -> dict:
     return sc.client.ip_json("route", "get", ip)[0]
 
 
-@scenarios("two-default-gateways")
+@runs("two-default-gateways")
 def test_two_default_gateways(lab: Lab, sc: Scenario) -> None:
     defaults = [r for r in sc.client.ip_json("route") if r["dst"] == "default"]
     assert len(defaults) == 2
@@ -219,7 +207,7 @@ def test_two_default_gateways(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
 
 
-@scenarios("overlapping-subnets")
+@runs("overlapping-subnets")
 def test_overlapping_subnets(lab: Lab, sc: Scenario) -> None:
     assert route_get(sc, S.LAN_SERVER_IP)["dev"] == sc.info["wrong_if"]
     # ARP on the empty segment gives up after ~3 s (EHOSTUNREACH); before that it is a timeout.
@@ -230,7 +218,7 @@ def test_overlapping_subnets(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(S.LAN_SERVER_IP, 80).outcome == "open"
 
 
-@scenarios("policy-routing")
+@runs("policy-routing")
 def test_policy_routing(lab: Lab, sc: Scenario) -> None:
     assert route_get(sc, S.SERVER_IP)["gateway"] == f"{S.BENCH}.1"
     assert [r for r in sc.client.ip_json("route", "show", "table", "main")
@@ -242,7 +230,7 @@ def test_policy_routing(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(S.SERVER_IP, 80).outcome == "open"
 
 
-@scenarios("no-route")
+@runs("no-route")
 def test_no_route(lab: Lab, sc: Scenario) -> None:
     got = sc.client.connect(S.SERVER_IP, 80)
     assert (got.outcome, got.errno) == ("unreachable", errno.ENETUNREACH), got
@@ -254,7 +242,7 @@ def test_no_route(lab: Lab, sc: Scenario) -> None:
 
 # --- names --------------------------------------------------------------------------------------
 
-@scenarios("hosts-override")
+@runs("hosts-override")
 def test_hosts_override(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(S.APP) == [sc.info["hosts_ip"]]  # what applications get
     assert sc.client.dns(S.DNS_IP, S.APP) == [sc.info["dns_ip"]]  # what DNS says
@@ -283,7 +271,7 @@ def dns_over_connected_udp(server: str, name: str) -> int | None:
         sock.close()
 
 
-@scenarios("dns-dead-closed")
+@runs("dns-dead-closed")
 def test_dns_dead_closed(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(dns_over_connected_udp, sc.info["nameserver"], S.APP) == \
         errno.ECONNREFUSED
@@ -297,7 +285,7 @@ def test_dns_dead_closed(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("dns-dead-dropped")
+@runs("dns-dead-dropped")
 def test_dns_dead_dropped(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(dns_over_connected_udp, sc.info["nameserver"], S.APP) == \
         errno.ETIMEDOUT
@@ -306,7 +294,7 @@ def test_dns_dead_dropped(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("split-dns")
+@runs("split-dns")
 def test_split_dns(lab: Lab, sc: Scenario) -> None:
     public, internal = sc.info["public"], sc.info["internal"]
     assert sc.client.dns(f"{S.INTERNET}.53", S.APP) == [public]
@@ -320,7 +308,7 @@ def test_split_dns(lab: Lab, sc: Scenario) -> None:
 
 # --- proxies ------------------------------------------------------------------------------------
 
-@scenarios("dead-proxy")
+@runs("dead-proxy")
 def test_dead_proxy(lab: Lab, sc: Scenario) -> None:
     got = sc.client.connect(S.PROXY_IP, S.PROXY_PORT)
     assert (got.outcome, got.errno) == ("refused", errno.ECONNREFUSED)
@@ -329,14 +317,14 @@ def test_dead_proxy(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("proxy-port-policy")
+@runs("proxy-port-policy")
 def test_proxy_port_policy(lab: Lab, sc: Scenario) -> None:
     assert sc.nodes["proxy"].connect(S.SERVER_IP, 8443).outcome == "open"  # firewall lets it by
     assert "403" in http_status(lab, sc, sc.target or "")  # the proxy's own rule refuses
     whynet_verdict(lab, sc)
 
 
-@scenarios("no-proxy-bypass")
+@runs("no-proxy-bypass")
 def test_no_proxy_bypass(lab: Lab, sc: Scenario) -> None:
     bypass = sc.client.python(
         "import urllib.request as u; print(u.proxy_bypass_environment('app.corp.test'))",
@@ -350,7 +338,7 @@ def test_no_proxy_bypass(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("tls-intercept")
+@runs("tls-intercept")
 def test_tls_intercept(lab: Lab, sc: Scenario) -> None:
     ca = sc.env["SSL_CERT_FILE"]
     direct = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=ca)
@@ -364,7 +352,7 @@ def test_tls_intercept(lab: Lab, sc: Scenario) -> None:
 
 # --- tls ----------------------------------------------------------------------------------------
 
-@scenarios("tls-self-signed")
+@runs("tls-self-signed")
 def test_tls_self_signed(lab: Lab, sc: Scenario) -> None:
     got = sc.client.tls(S.SERVER_IP, 443, S.APP)
     assert not got.ok and got.error == "self-signed certificate", got
@@ -372,7 +360,7 @@ def test_tls_self_signed(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("tls-wrong-name")
+@runs("tls-wrong-name")
 def test_tls_wrong_name(lab: Lab, sc: Scenario) -> None:
     ca = sc.env["SSL_CERT_FILE"]
     got = sc.client.tls(S.SERVER_IP, 443, S.APP, cafile=ca)
@@ -382,7 +370,7 @@ def test_tls_wrong_name(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("tarpit")
+@runs("tarpit")
 def test_tarpit(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(S.SERVER_IP, 443).outcome == "open"
     with pytest.raises(TimeoutError):
@@ -392,7 +380,7 @@ def test_tarpit(lab: Lab, sc: Scenario) -> None:
 
 # --- ports --------------------------------------------------------------------------------------
 
-@scenarios("url-default-port")
+@runs("url-default-port")
 def test_url_default_port(lab: Lab, sc: Scenario) -> None:
     got = sc.client.connect(S.SERVER_IP, 443)
     assert (got.outcome, got.errno) == ("refused", errno.ECONNREFUSED)
@@ -401,7 +389,7 @@ def test_url_default_port(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("port-in-use")
+@runs("port-in-use")
 def test_port_in_use(lab: Lab, sc: Scenario) -> None:
     from .netlab import bind_port
 
@@ -410,7 +398,7 @@ def test_port_in_use(lab: Lab, sc: Scenario) -> None:
     whynet_verdict(lab, sc)
 
 
-@scenarios("privileged-port")
+@runs("privileged-port")
 def test_privileged_port(lab: Lab, sc: Scenario) -> None:
     code = (
         "import socket\n"
@@ -427,37 +415,21 @@ def test_privileged_port(lab: Lab, sc: Scenario) -> None:
 
 # --- link layer ---------------------------------------------------------------------------------
 
-@scenarios("duplicate-ip")
+@runs("duplicate-ip")
 def test_duplicate_ip(lab: Lab, sc: Scenario) -> None:
     assert sorted(sc.client.arp("eth0", S.LAN_SERVER_IP)) == sorted(sc.info["macs"])
     whynet_verdict(lab, sc)
 
 
-@scenarios("duplicate-mac-lan")
+@runs("duplicate-mac-lan")
 def test_duplicate_mac_on_the_lan(lab: Lab, sc: Scenario) -> None:
     neigh = {n["dst"]: n.get("lladdr") for n in sc.client.ip_json("neigh")}
     assert neigh[f"{S.LAN}.21"] == neigh[f"{S.LAN}.22"] == S.DUP_MAC
     whynet_verdict(lab, sc)
 
 
-@scenarios("duplicate-mac-local")
+@runs("duplicate-mac-local")
 def test_duplicate_mac_on_local_nics(lab: Lab, sc: Scenario) -> None:
     macs = {link["ifname"]: link["address"] for link in sc.client.ip_json("link")}
     assert macs["eth0"] == macs["eth1"] == S.DUP_MAC
     whynet_verdict(lab, sc)
-
-
-def test_every_builder_is_exercised() -> None:
-    """Every scenario in ALL, each variant of each builder, is built and judged by a test here
-    (the ``sc`` parameter of the tests' ``@scenarios`` / parametrize marks)."""
-    named: set[str] = set()
-    for test in [v for k, v in globals().items() if k.startswith("test_") and callable(v)]:
-        for mark in getattr(test, "pytestmark", []):
-            if mark.name != "parametrize":
-                continue
-            argnames = mark.args[0]
-            names = ([a.strip() for a in argnames.split(",")] if isinstance(argnames, str)
-                     else list(argnames))
-            if "sc" in names:
-                named |= {v if len(names) == 1 else v[names.index("sc")] for v in mark.args[1]}
-    assert named == set(S.ALL), (set(S.ALL) - named, named - set(S.ALL))
