@@ -14,7 +14,8 @@ import pytest
 
 from . import ipfaults as I
 from .netlab import Lab, Namespace
-from .scenarios import APP, SERVER_IP
+from .registry import runs
+from .scenarios import APP, SERVER_IP, Scenario
 from .test_coverage_scenarios import verdict
 
 pytestmark = pytest.mark.lab
@@ -35,9 +36,9 @@ def facts_of(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 # --- X10: one address family broken ------------------------------------------------------------
 
-@pytest.mark.parametrize("broken", [6, 4])
-def test_one_family_dropped(lab: Lab, broken: int) -> None:
-    sc = I.FAULTS[f"ipv{broken}-dropped-at-gateway"](lab)
+@pytest.mark.parametrize(("sc", "broken"), [("ipv6-dropped-at-gateway", 6),
+                                             ("ipv4-dropped-at-gateway", 4)], indirect=["sc"])
+def test_one_family_dropped(lab: Lab, sc: Scenario, broken: int) -> None:
     # The system resolver lists the AAAA first: the client has a global IPv6 address.
     assert resolver_order(sc.client, APP) == [I.SERVER_V6, SERVER_IP]
     assert sc.client.connect(sc.info["broken"], 80, timeout=1.0).outcome == "timeout"
@@ -54,8 +55,8 @@ def test_one_family_dropped(lab: Lab, broken: int) -> None:
     assert sc.client.connect(sc.info["broken"], 80).outcome == "open"
 
 
-def test_dual_stack_control(lab: Lab) -> None:
-    sc = I.HEALTHY["dual-stack-v6-first"](lab)
+@runs("dual-stack-v6-first")
+def test_dual_stack_control(lab: Lab, sc: Scenario) -> None:
     for ip, port in sc.info["reach"]:
         assert sc.client.connect(ip, port).outcome == "open"
     report = verdict(lab, sc)
