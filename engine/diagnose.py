@@ -55,6 +55,7 @@ def diagnose(
     probe_facts: list[Fact] = []
     if parsed or listen_ports or stun_servers:
         from engine.probes import probe
+        from engine.probes.counters import CounterWatch
 
         waiting = [t.raw for t in parsed]
         others = ", ".join([*(["listen ports"] if listen_ports else []),
@@ -74,9 +75,12 @@ def diagnose(
         # Trust-store paths in a snapshot name files on the machine it came from: probes here
         # never open them (they would open whatever a stranger's snapshot names).
         local = [f for f in facts if f.kind != "trust_store"] if snapshot else facts
+        # The kernel's drop counters around the probes: what this host threw away meanwhile.
+        counters = CounterWatch()
         probe_facts = probe(parsed, local, timeout=timeout, env=dict(env or {}),
                             listen_ports=list(listen_ports or []), on_target_done=target_done,
                             stun_servers=list(stun_servers or []))
+        probe_facts += counters.changes()
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.
     all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])

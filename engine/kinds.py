@@ -110,6 +110,22 @@ KINDS: dict[str, KindSpec] = {
         _k("sysctl", "collectors.sysctl", "a kernel network setting",
            name=("str", "dotted name (net.ipv4.ip_forward)"), value=("str", "value as text"),
            int_value=("int", "first integer in the value, or null")),
+        _k("conntrack_table", "collectors.conntrack", "the connection-tracking table: how "
+           "full it is and what it could not track (X41)",
+           count=("int", "entries now (this network namespace)"),
+           max=("int", "net.netfilter.nf_conntrack_max: the most entries the kernel keeps"),
+           fill_percent=("int", "count as a percentage of max, or null"),
+           drop=("int", "packets dropped because no entry could be made (table full), summed "
+                        "over CPUs since boot, or null"),
+           early_drop=("int", "entries evicted to make room, or null"),
+           insert_failed=("int", "entries that could not be inserted, or null"),
+           invalid=("int", "packets conntrack could not classify, or null"),
+           search_restart=("int", "lookups restarted, or null")),
+        _k("counter_change", "probes.counters", "a kernel drop counter read before and after "
+           "the probes (reverse-path filter, conntrack)",
+           name=("str", "TcpExt.IPReversePathFilter, nf_conntrack.drop, ..."),
+           before=("int", "value before the probes"), after=("int", "value after them"),
+           delta=("int", "after - before: what the kernel counted while whynet probed")),
         _k("firewall_backend", "collectors.firewall_*", "a firewall that is (or is not) here",
            backend=("str", "nftables, iptables, ip6tables, ufw, firewalld"),
            present=("bool", "its tool or service exists"), active=("bool", "it filters traffic"),
@@ -512,7 +528,8 @@ SECRET_FIELDS: dict[str, frozenset[str]] = {
     "interface": frozenset(), "address": frozenset(), "route": frozenset(),
     "policy_rule": frozenset(), "neighbor": frozenset(), "hosts_entry": frozenset(),
     "nameserver": frozenset(), "resolver_config": frozenset(), "listener": frozenset(),
-    "sysctl": frozenset(), "firewall_backend": frozenset(), "firewall_chain": frozenset(),
+    "sysctl": frozenset(), "conntrack_table": frozenset(), "counter_change": frozenset(),
+    "firewall_backend": frozenset(), "firewall_chain": frozenset(),
     # A comment is in the rule's text; options whynet does not decode (a string match) in the
     # text of unparsed and matches.
     "firewall_rule": frozenset({"text", "unparsed", "matches"}),

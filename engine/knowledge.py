@@ -50,6 +50,13 @@ BEYOND_CHECKLIST: dict[str, str] = {
            "IPv4): programs that race both families hide it, programs that try the "
            "resolver's order (RFC 6724: AAAA first on a host with global IPv6) wait for a "
            "connect timeout or fail, so the same name works in a browser and hangs in a script",
+    "X40": "strict reverse-path filtering (rp_filter=1) on a host with several interfaces "
+           "drops replies that come in on an interface other than the route back to their "
+           "sender (asymmetric routing): the request leaves, the answer arrives and is thrown "
+           "away, so the connection times out with nothing on the wire to blame",
+    "X41": "the connection-tracking table is full: the kernel cannot make an entry for a new "
+           "connection and drops its packets silently, whatever the firewall rules say, while "
+           "established connections keep working",
 }
 CHECKLIST_IDS = CHECKLIST_IDS | frozenset(BEYOND_CHECKLIST)
 CONFIDENCES = ("observed", "inferred", "heuristic")  # how directly the evidence shows a cause

@@ -15,7 +15,7 @@ from engine.facts import Fact, collection_error, unique_ids
 
 # Module names under engine.collectors, in the order they run.
 COLLECTOR_MODULES: tuple[str, ...] = (
-    "links", "routes", "hosts", "resolver", "sockets", "sysctl",
+    "links", "routes", "hosts", "resolver", "sockets", "sysctl", "conntrack",
     "nftables", "iptables", "ufw", "firewalld", "firewall_files",
     "environment", "credentials", "certstores",
 )

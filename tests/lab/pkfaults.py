@@ -1,0 +1,109 @@
+"""Lab scenarios for issue 13's proxy and kernel faults: ``socks5://`` against ``socks5h://``,
+a PAC file that disagrees with the proxy variables, strict reverse-path filtering against
+asymmetric routing, and a full connection-tracking table.
+
+Each builder starts from :func:`scenarios.office` and adds exactly one fault (or its healthy
+control). ``test_pkfaults.py`` proves each fault with plain sockets first, then holds whynet to
+``test_coverage_scenarios.verdict``. ``FAULTS`` and ``HEALTHY`` list the builders by scenario
+name, as the lab's scenario count wants them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .netlab import Lab, LabError
+from .scenarios import APP, CLIENT_IP, FAR, SERVER_IP, Scenario, office
+
+# --- X40: strict reverse-path filtering and an asymmetric return path -------------------------
+
+BENCH_CLIENT, BENCH_GW = "10.30.0.10", "10.30.0.1"
+RETURN_LINK = ("10.31.0.2/30", "10.31.0.1/30")  # server side, second router side
+
+
+def asymmetric_return(lab: Lab, rp_filter: int) -> Scenario:
+    """The client has a second NIC (eth1, 10.30.0.0/24) on a segment with another router, gw2;
+    the server sends everything for the office LAN back through gw2, which delivers it to the
+    client on eth1. Requests leave on eth0 (the default route), replies come in on eth1.
+
+    ``rp_filter=1`` (strict, RFC 3704) drops every reply: the route back to the server is eth0,
+    not the interface the reply came in on. ``rp_filter=2`` (loose) accepts them: the control.
+    """
+    o = office(lab)
+    o.server.http_server(o.records[APP], 80)
+    gw2 = lab.router("gw2")
+    bench = lab.switch("bench")
+    client_if = bench.plug(o.client, f"{BENCH_CLIENT}/24")
+    gw2_bench_if = bench.plug(gw2, f"{BENCH_GW}/24")
+    server_if, _ = lab.link(o.server, gw2, *RETURN_LINK)
+    gw2_side = RETURN_LINK[1].split("/")[0]
+    o.server.add_route(f"{CLIENT_IP.rsplit('.', 1)[0]}.0/24", via=gw2_side)
+    gw2.add_route(f"{CLIENT_IP}/32", dev=gw2_bench_if)
+    gw2.add_route(f"{FAR}.0/24", via=RETURN_LINK[0].split("/")[0])
+    for key in ("net.ipv4.conf.all.rp_filter", f"net.ipv4.conf.{client_if}.rp_filter"):
+        o.client.sysctl(key, rp_filter)
+    info = {"client_if": client_if, "server_if": server_if}
+    if rp_filter != 1:
+        return o.scenario("asymmetric-return-loose-rp-filter", f"http://{APP}/",
+                          nodes={"gw2": gw2}, info=info)
+    return o.scenario("strict-rp-filter-asymmetric", f"http://{APP}/", checklist=("X40",),
+                      layer="transport", expect="routing.rp-filter-dropped-replies",
+                      nodes={"gw2": gw2}, info=info)
+
+
+# --- X41: the connection-tracking table is full ------------------------------------------------
+
+CONNTRACK_FILL = Path(__file__).resolve().parent / "conntrack_fill.py"
+CONNTRACK_MAX = "/proc/sys/net/netfilter/nf_conntrack_max"
+BUSY_FLOWS = 20000  # the control: a busy table, far from full
+# A host firewall of the usual shape: anything using `ct` turns connection tracking on.
+HOST_FIREWALL = """\
+table inet host {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    ct state established,related accept
+    ct state invalid drop
+  }
+}
+"""
+
+
+def conntrack_table(lab: Lab, *, full: bool) -> Scenario:
+    """The client tracks connections (a host firewall with ``ct state`` rules) and carries a lot
+    of other traffic: long-lived two-way UDP flows (a VoIP or DNS-heavy gateway), sent by
+    ``conntrack_fill.py`` out of a second link into a sink. ``full``: as many assured entries
+    as nf_conntrack_max (the kernel's, read-only in a namespace, 262 144 here: the count is
+    per namespace), so every new connection's first packet is dropped; else 20 000 (the
+    control). The target is an address, so no name lookup (a new UDP flow too) is needed."""
+    o = office(lab)
+    o.server.http_server(SERVER_IP, 80)
+    o.client.nft(HOST_FIREWALL)
+    sink = lab.host("sink")
+    client_if, _ = lab.link(o.client, sink, "10.55.0.1/30", "10.55.0.2/30")
+    for net in ("10.66.0.0/16", "10.67.0.0/16"):
+        o.client.add_route(net, via="10.55.0.2")
+    limit = int(o.client.exec("cat", CONNTRACK_MAX).stdout)
+    flows = limit if full else BUSY_FLOWS
+    filled = o.client.exec(lab.python, str(CONNTRACK_FILL), "--count", str(flows),
+                           timeout=120.0)
+    if not filled.stdout.startswith("READY"):
+        raise LabError(f"conntrack_fill.py: {filled.stdout} {filled.stderr}")
+    target = f"http://{SERVER_IP}/"
+    info = {"limit": limit, "flows": flows, "fill": filled.stdout.strip(),
+            "client_if": client_if}
+    if not full:
+        return o.scenario("conntrack-busy-not-full", target, nodes={"sink": sink}, info=info)
+    return o.scenario("conntrack-table-full", target, checklist=("X41",), layer="transport",
+                      expect="firewall.conntrack-table-full", nodes={"sink": sink},
+                      info=info)
+
+
+FAULTS: dict[str, Callable[[Lab], Scenario]] = {
+    "strict-rp-filter-asymmetric": lambda lab: asymmetric_return(lab, 1),
+    "conntrack-table-full": lambda lab: conntrack_table(lab, full=True),
+}
+HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
+    "asymmetric-return-loose-rp-filter": lambda lab: asymmetric_return(lab, 2),
+    "conntrack-busy-not-full": lambda lab: conntrack_table(lab, full=False),
+}
