@@ -11,7 +11,8 @@ import pytest
 
 from . import pkfaults as P
 from .netlab import Lab
-from .scenarios import SERVER_IP
+from .registry import runs
+from .scenarios import SERVER_IP, Scenario
 from .test_coverage_scenarios import verdict
 
 pytestmark = pytest.mark.lab
@@ -25,8 +26,8 @@ def counter(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 # --- X40: strict rp_filter and asymmetric routing ---------------------------------------------
 
-def test_strict_rp_filter_drops_asymmetric_replies(lab: Lab) -> None:
-    sc = P.FAULTS["strict-rp-filter-asymmetric"](lab)
+@runs("strict-rp-filter-asymmetric")
+def test_strict_rp_filter_drops_asymmetric_replies(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(SERVER_IP, 80, timeout=1.0).outcome == "timeout"
     report = verdict(lab, sc)
     assert counter(report, "TcpExt.IPReversePathFilter")["delta"] > 0
@@ -37,8 +38,8 @@ def test_strict_rp_filter_drops_asymmetric_replies(lab: Lab) -> None:
     assert sc.client.connect(SERVER_IP, 80).outcome == "open"
 
 
-def test_loose_rp_filter_with_asymmetric_routing(lab: Lab) -> None:
-    sc = P.HEALTHY["asymmetric-return-loose-rp-filter"](lab)
+@runs("asymmetric-return-loose-rp-filter")
+def test_loose_rp_filter_with_asymmetric_routing(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(SERVER_IP, 80).outcome == "open"
     report = verdict(lab, sc)
     assert counter(report, "TcpExt.IPReversePathFilter")["delta"] == 0
@@ -46,8 +47,8 @@ def test_loose_rp_filter_with_asymmetric_routing(lab: Lab) -> None:
 
 # --- X41: a full connection-tracking table -------------------------------------------------------
 
-def test_conntrack_table_full(lab: Lab) -> None:
-    sc = P.FAULTS["conntrack-table-full"](lab)
+@runs("conntrack-table-full")
+def test_conntrack_table_full(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(SERVER_IP, 80, timeout=1.0).outcome == "timeout"
     assert sc.nodes["gw"].connect(SERVER_IP, 80).outcome == "open"  # the server is fine
     report = verdict(lab, sc)
@@ -61,8 +62,8 @@ def test_conntrack_table_full(lab: Lab) -> None:
     assert sc.client.connect(SERVER_IP, 80).outcome == "open"  # untracked, it goes through
 
 
-def test_conntrack_busy_not_full(lab: Lab) -> None:
-    sc = P.HEALTHY["conntrack-busy-not-full"](lab)
+@runs("conntrack-busy-not-full")
+def test_conntrack_busy_not_full(lab: Lab, sc: Scenario) -> None:
     assert sc.client.connect(SERVER_IP, 80).outcome == "open"
     report = verdict(lab, sc)
     [table] = [f for f in report["facts"] if f["kind"] == "conntrack_table"]
