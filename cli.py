@@ -377,7 +377,7 @@ def why_not(rule_id: str, report_path: str | None, knowledge: tuple[str, ...]) -
         click.echo(f"{clean(disabled)}: it did not fire. Remove it from that list to run it.")
         return
     try:
-        result = explain_why_not(report, rule)
+        result = explain_why_not(report, rule, kb.relations)
     except FactError as exc:
         fail(str(exc))
     console().print(render_why_not(result))

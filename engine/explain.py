@@ -18,7 +18,7 @@ from rich.tree import Tree
 
 from engine.facts import Fact, describe_source
 from engine.inference import FactView, fact_fields
-from engine.knowledge import Condition, Rule
+from engine.knowledge import Condition, Relation, Rule
 from engine.matching import alpha_passes, expression_holds, failed_tests
 from engine.render import markup, rule_file
 
@@ -41,11 +41,19 @@ class ReportFacts:
         return [f for f in self.by_id.values() if f.kind == kind]
 
 
+def _short(value: Any) -> Any:
+    """A long list (a group's values) as its first few elements and its length."""
+    if isinstance(value, list) and len(value) > 8:
+        return f"{value[:8]}… ({len(value)} in all)"
+    return value
+
+
 def _fact_label(f: Fact | None, fid: str) -> str:
     if f is None:
         return f"{markup(fid)} (not in report)"
-    shown = {k: v for k, v in f.fields.items() if v not in (None, [], "")}
-    text = ", ".join(f"{k}={v}" for k, v in list(shown.items())[:8])
+    shown = {k: v for k, v in f.fields.items() if v not in (None, [], "")
+             and not (k == "members" and f.source.get("relation"))}  # listed under it
+    text = ", ".join(f"{k}={_short(v)}" for k, v in list(shown.items())[:8])
     return (f"[bold]{markup(f.id)}[/] ({markup(f.kind)}) {markup(text)}  "
             f"[whynet.source]← {markup(describe_source(f.source))}[/]")
 
@@ -83,6 +91,13 @@ def _add_activation(parent: Tree, act: Mapping[str, Any], facts: ReportFacts, de
         fnode = cnode.add(_fact_label(facts.by_id.get(fid), fid))
         for name, related in (cond.get("related") or {}).items():  # a relation's two facts
             fnode.add(f"{markup(name)}: " + _fact_label(facts.by_id.get(related), related))
+        fact = facts.by_id.get(fid)
+        members = fact.fields.get("members") if fact is not None else None
+        if isinstance(members, list) and fact is not None and fact.source.get("relation"):
+            group = fnode.add(f"members ({len(members)}), all with the key "
+                              f"{markup(fact.fields.get('value'))}:")
+            for member in members:  # a group relation: every fact sharing the key
+                group.add(_fact_label(facts.by_id.get(str(member)), str(member)))
         parent_act = facts.derived.get(fid)
         if parent_act and depth < 10 and parent_act in facts.activations:
             derived_from = facts.activations[parent_act]
@@ -99,6 +114,7 @@ class ConditionCheck:
     failed_here: bool = False
     blocking_fact: str | None = None  # for a negated condition: the fact that exists
     nearest: dict[str, Any] | None = None  # closest fact and the tests it failed
+    relation_note: str | None = None  # a relation with no fact: what its inputs were
 
 
 @dataclass
@@ -145,7 +161,25 @@ def _test_failures(cond: Condition, fields: Mapping[str, Any], scope: Mapping[st
     return failed
 
 
-def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
+def _relation_note(rel: Relation, facts: ReportFacts) -> str:
+    """Why a relation has no fact: how many facts each side admits, and what they must share."""
+    def admitted(side: Any) -> int:
+        return sum(1 for f in facts.of_kind(side.kind) if side.admits(fact_fields(f)))
+
+    fields, where = ", ".join(rel.left.fields), rule_file(f"{rel.file}:{rel.line}")
+    if rel.join == "group":
+        differ = f", differing in {', '.join(rel.distinct)}" if rel.distinct else ""
+        return (f"{admitted(rel.left)} {rel.left.kind} fact(s) pass its match; no two of them "
+                f"share {fields}{differ} ({where})")
+    right = rel.right_side
+    return (f"{admitted(rel.left)} {rel.left.kind} and {admitted(right)} {right.kind} fact(s) "
+            f"pass its sides' match; no pair of them is related by {rel.join} on {fields} "
+            f"({where})")
+
+
+def why_not(report: Mapping[str, Any], rule: Rule,
+            relations: Mapping[str, Relation] | None = None) -> WhyNot:
+    """``relations``: the knowledge base's, to say what a relation with no fact was given."""
     facts = ReportFacts(report)
     fired = any(a["rule"] == rule.id for a in facts.activations.values())
     result = WhyNot(rule, fired)
@@ -183,6 +217,9 @@ def why_not(report: Mapping[str, Any], rule: Rule) -> WhyNot:
                              "source": describe_source(best[1].source)}
         if not new:
             check.failed_here = True
+            rel = (relations or {}).get(cond.kind)
+            if rel is not None and not candidates:
+                check.relation_note = _relation_note(rel, facts)
             result.partial = partials[0][1] if partials else {}
             break
         partials = new
@@ -215,7 +252,10 @@ def render_why_not(w: WhyNot) -> Tree:
                             f"[whynet.source]← {markup(c.nearest['source'])}[/]")
             for reason in c.nearest["failed"]:
                 near.add(f"fails: {markup(reason)}")
-        if c.failed_here and c.candidates == 0 and c.condition.sides:
+        if c.failed_here and c.relation_note:
+            node.add(f"[whynet.fail]no {markup(c.condition.kind)} fact:[/] "
+                     f"{markup(c.relation_note)}")
+        elif c.failed_here and c.candidates == 0 and c.condition.sides:
             node.add(f"[whynet.fail]no pair of facts is related as "
                      f"{markup(c.condition.kind)}[/]")
         elif c.failed_here and c.candidates == 0:

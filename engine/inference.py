@@ -364,8 +364,8 @@ def run(kb: KnowledgeBase, facts: Iterable[Fact], *, prefilter: bool = True) -> 
         # The facts a relation names are bound by rules without being declared themselves.
         by_id = {f.id: f for f in facts}
         for r in related:
-            for side in ("left", "right"):
-                runner.facts[r.fields[side]] = by_id[r.fields[side]]
+            for fid in (r.fields["left"], r.fields["right"], *r.fields.get("members", ())):
+                runner.facts[fid] = by_id[fid]
         facts = [*facts, *related]
     if prefilter:
         declared = relevant(rules, facts)

@@ -68,14 +68,17 @@ RULE_KEYS = frozenset({
 REQUIRED_RULE_KEYS = ("id", "title", "checklist", "severity", "layer", "when", "explanation",
                       "advice")
 CONDITION_KEYS = frozenset({"fact", "as", "match", "test", "left", "right"})
-RELATION_KEYS = frozenset({"name", "description", "join", "left", "right", "test"})
+RELATION_KEYS = frozenset({"name", "description", "join", "left", "right", "test", "distinct"})
 RELATION_SIDE_KEYS = frozenset({"fact", "field", "match"})
 # How a relation pairs two facts, each computed with an index (engine/relations.py), never
 # pair by pair: equal keys (hash), overlapping CIDRs (sort and sweep), a CIDR holding an
-# address or a narrower CIDR (per-prefix-length hash: a prefix trie flattened).
-JOINS = ("same", "overlaps", "covers")
+# address or a narrower CIDR (per-prefix-length hash: a prefix trie flattened); and, where
+# pairs within one key would be n² themselves, one fact per key holding all its facts (hash).
+JOINS = ("same", "overlaps", "covers", "group")
 # The fields of every relation fact: the two facts' ids and kinds, and the joined value.
 RELATION_FIELDS = frozenset({"left", "right", "left_kind", "right_kind", "value"})
+# A group's fact also counts its members and names them all.
+GROUP_FIELDS = RELATION_FIELDS | {"count", "distinct_count", "members"}
 RESERVED_FIELDS = frozenset({"kind", "id", "source"})
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -363,6 +366,7 @@ class Relation:
     description: str
     file: str
     line: int
+    distinct: tuple[str, ...] = ()  # group: members must differ in these fields
 
     @property
     def right_side(self) -> RelationSide:
@@ -546,8 +550,9 @@ def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None
     derived = _derived_fields(raw_rules)
     for fname, doc in docs:
         _load_relations(fname, doc, kb, derived, errors)
-    for name in kb.relations:
-        derived[name] = set(RELATION_FIELDS)
+    for name, rel in kb.relations.items():
+        derived[name] = (set(GROUP_FIELDS) | set(rel.distinct) if rel.join == "group"
+                         else set(RELATION_FIELDS))
     seen: dict[str, str] = {}
     for fname, raw in raw_rules:
         rule = _build_rule(fname, raw, kb.lists, derived, errors, kb.relations)
@@ -1051,7 +1056,13 @@ class _RelationChecker:
         right = None
         if raw.get("right") is not None:
             right = self._side(raw.get("right"), _line_of(raw, "right"), "right", join)
+        distinct = self._distinct(raw, join, left)
         test = raw.get("test")
+        if join == "group":
+            for key in ("right", "test"):
+                if raw.get(key) is not None:
+                    self.err(_line_of(raw, key), f"a 'group' relation has no pairs: no '{key}:' "
+                                                 "(members that must differ: distinct:)")
         if test is not None and left is not None:
             bound: dict[str, str | None] = {
                 "left": left.kind, "right": (right or left).kind}
@@ -1059,9 +1070,33 @@ class _RelationChecker:
         if not self.rules.ok or left is None or (raw.get("right") is not None and right is None):
             return None
         return Relation(name=name, join=str(join), left=left, right=right,
-                        test=None if test is None else str(test),
+                        test=None if test is None else str(test), distinct=distinct,
                         description=" ".join(str(raw.get("description", "")).split()),
                         file=self.fname, line=raw.line)
+
+    def _distinct(self, raw: LineDict, join: Any, left: RelationSide | None) -> tuple[str, ...]:
+        """``distinct: [fields]`` of a group: the fields its members must differ in."""
+        spec = raw.get("distinct")
+        if spec is None:
+            return ()
+        line = _line_of(raw, "distinct")
+        if join != "group":
+            self.err(line, "'distinct:' is for 'join: group' only")
+            return ()
+        names = spec if isinstance(spec, list) else [spec]
+        if not names or not all(isinstance(n, str) for n in names):
+            self.err(line, "'distinct:' takes a field name or a list of field names")
+            return ()
+        if left is not None:
+            known = set(KINDS[left.kind].fields)
+            for n in names:
+                if n not in known:
+                    self.err(line, f"unknown field {n!r} of fact kind {left.kind!r}")
+                elif n in GROUP_FIELDS:
+                    # The group fact holds each distinct field's values under its name.
+                    self.err(line, f"'distinct:' field {n!r} is also a field of the group "
+                                   f"fact ({', '.join(sorted(GROUP_FIELDS))})")
+        return tuple(str(n) for n in names)
 
     def _side(self, body: Any, line: int, which: str, join: Any) -> RelationSide | None:
         if not isinstance(body, LineDict):

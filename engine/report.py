@@ -264,6 +264,9 @@ def report_facts(facts: list[Fact], kb: KnowledgeBase, result: InferenceResult,
         counts[f.kind] = counts.get(f.kind, 0) + 1
     out: list[Fact] = []
     omitted: dict[str, int] = {}
+    # Every member of a group relation the report carries: `why` shows each with its source.
+    keep = keep | {m for r in result.relations.values()
+                   if r.id in result.facts or r.id in keep for m in r.fields.get("members", ())}
     for f in facts:
         if f.kind.startswith("probe_") or f.kind in ("collection_error", "source_absent"):
             out.append(f)

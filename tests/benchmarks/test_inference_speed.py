@@ -54,7 +54,8 @@ def test_prefiltering_declares_fewer_facts_with_the_same_findings() -> None:
     assert fired == sorted(
         (a.rule, tuple(sorted(a.bindings.values()))) for a in baseline.activations
     )
-    assert ("routing.multiple-default-gateways", ("route:0", "route:1")) in fired
+    assert ("routing.multiple-default-gateways",
+            ("default_routes_of_table:main", "route:0", "route:1")) in fired
     print(
         f"\n{len(facts)} facts: declare all of matchable kinds {t_all:.2f}s "
         f"({len(baseline.facts)} declared), prefiltered {t_filtered:.3f}s "

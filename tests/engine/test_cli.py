@@ -44,7 +44,9 @@ def test_second_default_route_diagnoses_to_r1_and_why_names_both_routes(
     top = report["findings"][0]
     assert top["rule"] == "routing.multiple-default-gateways" and top["rank"] == 1
     assert top["checklist"] == ["R1"]
-    assert set(top["evidence"]) == {"route:main:default:eth0", "route:main:default:eth1"}
+    # The two routes, and the group of the table's default routes that relates them.
+    assert set(top["evidence"]) == {"route:main:default:eth0", "route:main:default:eth1",
+                                    "default_routes_of_table:main"}
 
     why = runner.invoke(main, ["why", "routing.multiple-default-gateways",
                                "--report", str(report_path)])
@@ -63,8 +65,9 @@ def test_healthy_snapshot_exits_0_and_why_not_names_the_failing_condition(
     res = runner.invoke(main, ["why-not", "routing.multiple-default-gateways"])
     assert res.exit_code == 0, res.output
     assert "did not fire" in res.output
-    assert "✗ condition 2" in res.output
-    assert "1 fact(s) of kind route" in res.output
+    assert "✗ condition 1" in res.output
+    assert "1 route fact(s) pass its match; no two of them share table" in " ".join(
+        res.output.split())
     res = runner.invoke(main, ["why", "routing.multiple-default-gateways"])
     assert res.exit_code == 1
 

@@ -20,7 +20,7 @@ from engine.collectors.links import parse_addresses, parse_links
 from engine.collectors.routes import parse_neighbors
 from engine.facts import Fact
 from engine.inference import FactView, example_facts, run
-from engine.knowledge import KnowledgeBase, Relation, Rule, load_knowledge
+from engine.knowledge import KnowledgeBase, Relation, Rule, load_files, load_knowledge
 from tests.benchmarks.generate import base_snapshot
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -118,10 +118,40 @@ def test_the_shipped_relations_are_used(kb: KnowledgeBase) -> None:
         "subnet_overlap", "duplicate_mac", "shared_neighbour_mac", "address_on_virtual_network"}
 
 
+def pairwise_groups(rel: Relation, facts: list[Fact]) -> dict[str, set[str]]:
+    """A group relation decided pair by pair, as two conditions joined on the key did: the
+    facts sharing a key, for each key where some pair of them differs in ``distinct``."""
+    admitted = [f for f in facts if f.kind == rel.left.kind and rel.left.admits(f.fields)]
+    groups: dict[str, set[str]] = {}
+    for a in admitted:
+        for b in admitted:
+            if a.id >= b.id:
+                continue
+            if rel.distinct and all(a.fields.get(n) == b.fields.get(n) for n in rel.distinct):
+                continue
+            for key in set(relations._keys(a, rel.left.fields)) & set(
+                    relations._keys(b, rel.left.fields)):
+                groups[str(relations._key_value(key))] = {
+                    f.id for f in admitted if key in relations._keys(f, rel.left.fields)}
+    return groups
+
+
 def test_every_relation_gives_the_pairwise_pairs_on_every_input(kb: KnowledgeBase) -> None:
     found_any: dict[str, int] = {}
     for name, facts in _inputs(kb):
         for rel in kb.used_relations:
+            if rel.join == "group":
+                by_id = {f.id: f for f in facts}
+                found = relations.compute([rel], facts)
+                for g in found:  # the two it binds are members that differ in `distinct`
+                    left, right = by_id[g.fields["left"]], by_id[g.fields["right"]]
+                    assert {left.id, right.id} <= set(g.fields["members"]), (rel.name, name)
+                    assert not rel.distinct or any(
+                        left.fields.get(n) != right.fields.get(n) for n in rel.distinct)
+                groups = {str(g.fields["value"]): set(g.fields["members"]) for g in found}
+                assert groups == pairwise_groups(rel, facts), (rel.name, name)
+                found_any[rel.name] = found_any.get(rel.name, 0) + len(groups)
+                continue
             indexed = {(f.fields["left"], f.fields["right"])
                        for f in relations.compute([rel], facts)}
             assert indexed == pairwise(rel, facts), (rel.name, name)
@@ -135,7 +165,8 @@ def _relation_only_rules(kb: KnowledgeBase) -> list[Rule]:
     out = []
     for rule in kb.active_rules:
         positive = [c for c in rule.when if not c.negated]
-        if len(positive) == 1 and positive[0].sides and len(rule.when) == 1:
+        if (len(positive) == 1 and positive[0].sides and len(rule.when) == 1
+                and kb.relations[positive[0].kind].join != "group"):
             out.append(rule)
     return out
 
@@ -181,3 +212,59 @@ def test_rules_on_relations_fire_for_the_pairwise_pairs(kb: KnowledgeBase) -> No
             if got:
                 fired_somewhere.add(rule.id)
     assert fired_somewhere == {r.id for r in rules}
+
+
+# routing.multiple-default-gateways as it was, two route conditions joined on $table (n²).
+PAIRWISE_DEFAULT_GATEWAYS = """rules:
+  - id: pairwise.multiple-default-gateways
+    title: More than one default gateway
+    checklist: [R1]
+    severity: warning
+    layer: route
+    when:
+      - fact: route
+        as: a
+        match: {destination: default, family: 4, table: $table, gateway: {exists: true}}
+      - fact: route
+        as: b
+        match: {destination: default, family: 4, table: $table, gateway: {exists: true}}
+        test: "b.id > a.id and (b.interface != a.interface or b.gateway != a.gateway)"
+    explanation: "{table}"
+    advice: none
+"""
+
+
+def test_default_gateways_fire_per_table_where_the_pairwise_rule_did(
+        kb: KnowledgeBase, tmp_path: Path) -> None:
+    """One finding per table where the pairwise rule found a pair, whose group holds every
+    route of every pair it found there."""
+    (tmp_path / "pairwise.yaml").write_text(PAIRWISE_DEFAULT_GATEWAYS)
+    old_kb = load_files([tmp_path / "pairwise.yaml"])
+    inputs = [*_inputs(kb), ("three gateways, two tables", example_facts([
+        {"kind": "route", "id": f"r{i}", "destination": "default", "family": 4,
+         "gateway": gw, "interface": dev, "table": table, "metric": i}
+        for i, (gw, dev, table) in enumerate([
+            ("192.0.2.1", "eth0", "main"), ("192.0.2.1", "eth0", "main"),
+            ("198.51.100.1", "eth1", "main"), ("192.0.2.1", "eth2", "main"),
+            ("203.0.113.1", "eth0", "100"), ("203.0.113.1", "eth0", "100")])]))]
+    fired_on = []
+    for name, facts in inputs:
+        if not any(f.kind == "route" and f.fields.get("destination") == "default"
+                   for f in facts):
+            continue  # nothing either form could fire on
+        old = run(old_kb, facts).activations
+        pairs: dict[str, set[str]] = {}
+        for act in old:
+            pairs.setdefault(act.variables["table"], set()).update(
+                (act.bindings["a"], act.bindings["b"]))
+        new = run(kb, facts)
+        groups = {}
+        for act in new.activations_of("routing.multiple-default-gateways"):
+            group = new.facts[act.bindings["g"]]
+            groups[act.variables["table"]] = set(group.fields["members"])
+        assert set(groups) == set(pairs), name
+        for table, routes in pairs.items():
+            assert routes <= groups[table], (name, table)
+        if groups:
+            fired_on.append(name)
+    assert "three gateways, two tables" in fired_on and len(fired_on) > 3

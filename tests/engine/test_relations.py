@@ -175,6 +175,59 @@ relations:
         assert act.bindings["overlap"] in result.relations
 
 
+GROUP = """
+relations:
+  - name: gateways
+    join: group
+    left: {fact: route, field: table, match: {destination: default}}
+    distinct: [gateway]
+rules:
+  - id: t.group
+    title: uses the group
+    checklist: [R1]
+    severity: info
+    layer: route
+    when:
+      - fact: gateways
+        as: g
+        left: a
+        right: b
+    explanation: "{g.count} {g.distinct_count} {a.gateway} {b.gateway} {g.gateway}"
+    advice: none
+"""
+
+
+def _route(i: int, table: str, gateway: str | None, destination: str = "default") -> Fact:
+    return Fact("route", f"r{i}", {"command": "ip -j route"}, {
+        "destination": destination, "gateway": gateway, "table": table, "family": 4})
+
+
+def test_group_is_one_fact_per_key_with_every_member(tmp_path: Path) -> None:
+    kb = _kb(tmp_path, GROUP)
+    facts = [_route(0, "main", "192.0.2.1"), _route(1, "main", "192.0.2.1"),
+             _route(2, "main", "198.51.100.1"), _route(3, "main", "192.0.2.1"),
+             _route(4, "100", "203.0.113.1"), _route(5, "100", "203.0.113.1"),
+             _route(6, "200", "203.0.113.1"), _route(7, "main", "192.0.2.9", "10.0.0.0/8")]
+    groups = relations.compute(kb.used_relations, facts)
+    # Table 100's two routes share a gateway (not distinct); table 200 has one route.
+    assert [g.id for g in groups] == ["gateways:main"]
+    g = groups[0].fields
+    assert g["members"] == ["r0", "r1", "r2", "r3"] and g["count"] == 4
+    assert (g["left"], g["right"], g["distinct_count"]) == ("r0", "r2", 2)
+    assert g["gateway"] == ["192.0.2.1", "198.51.100.1"] and g["value"] == "main"
+    [act] = run(kb, facts).activations
+    assert act.explanation == "4 2 192.0.2.1 198.51.100.1 192.0.2.1, 198.51.100.1"
+
+
+def test_a_group_of_20000_routes_is_one_fact(tmp_path: Path) -> None:
+    """One fact for 20,000 members, not 2·10⁸ pairs (the work is counted in
+    tests/hardening/test_hostile_input.py)."""
+    kb = _kb(tmp_path, GROUP)
+    facts = [_route(i, "main", f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}") for i in range(20000)]
+    [group] = relations.compute(kb.used_relations, facts)
+    assert group.fields["count"] == group.fields["distinct_count"] == 20000
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("relations:\n  - name: x\n    join: near\n    left: {fact: address, field: ip}\n",
      "r.yaml:3: bad join 'near'"),
@@ -191,6 +244,21 @@ relations:
     ("relations:\n  - name: x\n    join: same\n    left: {fact: address, field: ip}\n"
      "    test: \"left.nope == 1\"\n",
      "r.yaml:5: unknown field 'nope' of fact kind 'address' in left.nope"),
+    ("relations:\n  - name: x\n    join: group\n    left: {fact: route, field: table}\n"
+     "    right: {fact: route, field: table}\n",
+     "r.yaml:5: a 'group' relation has no pairs: no 'right:'"),
+    ("relations:\n  - name: x\n    join: group\n    left: {fact: route, field: table}\n"
+     "    test: \"left.metric > 1\"\n",
+     "r.yaml:5: a 'group' relation has no pairs: no 'test:'"),
+    ("relations:\n  - name: x\n    join: same\n    left: {fact: route, field: table}\n"
+     "    distinct: [gateway]\n",
+     "r.yaml:5: 'distinct:' is for 'join: group' only"),
+    ("relations:\n  - name: x\n    join: group\n    left: {fact: route, field: table}\n"
+     "    distinct: [nope]\n",
+     "r.yaml:5: unknown field 'nope' of fact kind 'route'"),
+    ("relations:\n  - name: x\n    join: group\n    left: {fact: neighbor, field: mac}\n"
+     "    distinct: [ip, {a: 1}]\n",
+     "r.yaml:5: 'distinct:' takes a field name or a list of field names"),
 ])
 def test_bad_relations_are_file_line_errors(tmp_path: Path, text: str, message: str) -> None:
     f = tmp_path / "r.yaml"

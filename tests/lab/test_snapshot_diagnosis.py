@@ -39,7 +39,8 @@ def test_snapshot_with_two_default_routes_diagnoses_to_r1_and_explains(lab: Lab)
     top = run.report["findings"][0]
     assert top["rule"] == "routing.multiple-default-gateways"
     assert "R1" in top["checklist"]
-    assert set(top["evidence"]) == {f["id"] for f in defaults}
+    # The two routes, and the group of the main table's default routes relating them.
+    assert set(top["evidence"]) == {f["id"] for f in defaults} | {"default_routes_of_table:main"}
 
     run = lab.run_whynet(client, "why", "routing.multiple-default-gateways",
                          "--report", str(report_path))
