@@ -80,11 +80,18 @@ def _load_report(path: str | None) -> dict[str, Any]:
     from engine.files import SNAPSHOT_LIMIT, RefusedFile, read_regular
 
     try:
-        data = json.loads(read_regular(p, SNAPSHOT_LIMIT).decode("utf-8"))
+        text = read_regular(p, SNAPSHOT_LIMIT).decode("utf-8")
+        data = json.loads(text)
     except RefusedFile as exc:
         fail(f"{p}: cannot read report: {exc}")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         fail(f"{p}: not a whynet report ({exc.__class__.__name__})")
+    from engine.facts import FactError, check_unicode
+
+    try:  # a lone surrogate ("\ud800") cannot be shown or written: refused like a snapshot's
+        check_unicode(text, data, str(p))
+    except FactError as exc:
+        fail(str(exc))
     if isinstance(data, dict) and "facts" in data and "findings" not in data:
         fail(f"{p}: this is a whynet snapshot, not a report (diagnose it first: "
              f"`whynet diagnose --snapshot {p} --save report.json`)")

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.facts import Fact, Snapshot, unique_ids
+from engine.facts import Fact, Snapshot, unique_ids, valid_unicode
 from engine.inference import run
 from engine.knowledge import KnowledgeBase
 from engine.redact import redact_fact, redact_strings
@@ -83,7 +83,9 @@ def diagnose(
         probe_facts += counters.changes()
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.
-    all_facts = unique_ids([redact_fact(f) for f in [*facts, *probe_facts]])
+    # Probes read what remote peers send: lone surrogates become text every output can hold.
+    all_facts = unique_ids([redact_fact(f) for f in
+                            [*facts, *(valid_unicode(f) for f in probe_facts)]])
     from engine.firewall.files import link
     from engine.firewall.verdicts import firewall_verdicts
 

@@ -242,6 +242,47 @@ def check_unicode(text: str, data: Any, name: str) -> None:
                         "not valid Unicode") from None
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_text(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    # Python decodes a byte that is not UTF-8 (an environment value, a file name) as
+    # U+DC80..U+DCFF ("surrogateescape"): shown as the byte it was; any other one as U+FFFD.
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else "\ufffd"
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, (list, tuple)):
+        return any(_has_surrogate(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    return False
+
+
+def _valid_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub(_surrogate_text, value)
+    if isinstance(value, (list, tuple)):
+        return [_valid_text(v) for v in value]
+    if isinstance(value, Mapping):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    return value
+
+
+def valid_unicode(fact: Fact) -> Fact:
+    """``fact`` with every lone surrogate in its text replaced (a byte that was not UTF-8 as
+    ``\\xNN``), so reports and snapshots made from this machine's facts are valid Unicode and
+    load again (a snapshot or report holding one is refused: :func:`check_unicode`)."""
+    if not (_has_surrogate(fact.id) or _has_surrogate(fact.source)
+            or _has_surrogate(fact.fields)):
+        return fact
+    return Fact(fact.kind, _valid_text(fact.id), _valid_text(fact.source),
+                _valid_text(fact.fields))
+
+
 def unique_ids(facts: Iterable[Fact]) -> list[Fact]:
     """Make ids unique by suffixing repeats (``route:default``, ``route:default#2``)."""
     seen: dict[str, int] = {}

@@ -338,6 +338,66 @@ def test_a_failed_write_leaves_the_old_output(tmp_path: Path) -> None:
     assert res.returncode == 2
 
 
+def _saved_report(tmp_path: Path) -> Path:
+    snap, saved = tmp_path / "snap.json", tmp_path / "report.json"
+    Snapshot(_default_routes(2), host="h").save(snap)
+    res = _whynet("diagnose", "--snapshot", str(snap), "--save", str(saved),
+                  XDG_CACHE_HOME=str(tmp_path))
+    assert res.returncode == 1, res.stderr
+    return saved
+
+
+@pytest.mark.parametrize("where", ["finding", "fact", "activation", "key"])
+@pytest.mark.parametrize("command", ["why", "why-not"])
+def test_a_lone_surrogate_in_a_report_is_one_line(tmp_path: Path, command: str,
+                                                 where: str) -> None:
+    report = json.loads(_saved_report(tmp_path).read_text())
+    if where == "finding":
+        report["findings"][0]["explanation"] += "\ud800"
+    elif where == "fact":
+        report["facts"][0]["interface"] = "eth\udfff0"
+    elif where == "activation":
+        report["justification"]["activations"][0]["bindings"]["a"] = "route:\udc80"
+    else:
+        report["facts"][0]["\ud800"] = 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(report))  # ensure_ascii: the file holds the escape "\ud800"
+    for args in (["--report", str(bad)], []):  # named, and as the last report
+        if not args:
+            (tmp_path / "whynet").mkdir(exist_ok=True)
+            (tmp_path / "whynet" / "last.json").write_text(bad.read_text())
+        res = _whynet(command, "routing.multiple-default-gateways", *args,
+                      XDG_CACHE_HOME=str(tmp_path))
+        assert res.returncode == 2, (res.stdout, res.stderr)
+        assert "lone UTF-16 surrogate" in _one_error_line(res.stderr)
+        assert res.stdout == ""
+
+
+def test_bytes_that_are_not_utf8_on_this_machine_give_reports_that_load_again(
+        tmp_path: Path) -> None:
+    """An environment value (or a file name) that is not UTF-8 reaches Python as lone
+    surrogates; facts hold it as \\xNN text, so the saved report and the snapshot load again."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "NO_PROXY": "a\udcffb",
+           "HTTPS_PROXY": "http://pr\udcfe.invalid:3128"}
+    benv = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}  # the raw bytes \xff
+    saved, snap = tmp_path / "live.json", tmp_path / "snap.json"
+    cwd = Path(__file__).parents[2]
+    for args in (["diagnose", "--save", str(saved), "-o", str(tmp_path / "out.txt")],
+                 ["collect", "-o", str(snap)]):
+        res = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
+                             env=benv, cwd=cwd, timeout=120, check=False)  # type: ignore[arg-type]
+        assert res.returncode in (0, 1), res.stderr
+    assert "\\ud" not in saved.read_text() and "\\ud" not in snap.read_text()
+    no_proxy = [f for f in json.loads(saved.read_text())["facts"]
+                if f["kind"] == "env_var" and f.get("name") == "NO_PROXY"]
+    assert no_proxy and no_proxy[0]["value"] == "a\\xffb"
+    res = _whynet("why-not", "routing.multiple-default-gateways", "--report", str(saved),
+                  XDG_CACHE_HOME=str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    res = _whynet("diagnose", "--snapshot", str(snap), XDG_CACHE_HOME=str(tmp_path))
+    assert res.returncode in (0, 1), res.stderr
+
+
 # --- item 8 (issue): option values ---------------------------------------------------------
 
 @pytest.mark.parametrize("value", ["nan", "inf", "1e400", "0", "-1"])
