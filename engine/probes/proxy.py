@@ -13,6 +13,7 @@ credentials are sent as the client would, and never appear in a fact (``redact_u
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import ssl
@@ -32,7 +33,7 @@ from engine.probes.context import ProbeContext
 from engine.probes.proxy_env import Proxy, ProxyDecision, decide, ip_or_none, request_scheme
 from engine.probes.target import Target
 from engine.probes.tcp import connect
-from engine.probes.tls import ConnectFailed, Connector
+from engine.probes.tls import ConnectFailed, Connector, default_context
 
 MAX_HEAD = 64 * 1024
 
@@ -272,8 +273,10 @@ async def _https_proxy_connect(proxy: Proxy, target: Target, timeout: float) -> 
 async def _stream_exchange(sock: socket.socket, proxy: Proxy, request: bytes,
                            timeout: float) -> int:
     """One request to an ``https://`` proxy (TLS to the proxy itself, verified)."""
+    # OpenSSL's defaults, but its certificate directory read safely (a FIFO there would block).
+    context, _description, _errors = default_context(os.environ)
     reader, writer = await asyncio.open_connection(
-        sock=sock, ssl=ssl.create_default_context(), server_hostname=proxy.host,
+        sock=sock, ssl=context, server_hostname=proxy.host,
         ssl_handshake_timeout=timeout)
     try:
         writer.write(request)

@@ -42,7 +42,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
 
 from engine.facts import Fact
-from engine.files import BUNDLE_LIMIT, check_regular
+from engine.files import BUNDLE_LIMIT, check_regular, read_regular
 from engine.probes import outcomes as O
 from engine.probes.common import Stopwatch, describe_exception, host_for_url, probe_fact
 from engine.probes.common import unique as _unique
@@ -206,17 +206,60 @@ def unverified_context() -> ssl.SSLContext:
     return context
 
 
-def store_context(path: str) -> ssl.SSLContext:
-    """Chain-only verification against one store, a PEM file or a hashed directory (raises
-    OSError/SSLError when it will not load)."""
+# The names OpenSSL's hashed-directory lookup opens: the subject hash, a dot, a sequence number.
+_HASH_NAME = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
+
+
+def _capath_problems(path: str) -> list[str]:
+    """The entries of a hashed certificate directory that OpenSSL must not open: each
+    ``HASH.N`` that is not a regular file (a FIFO, a device, a link to one or to nothing)."""
+    problems = []
+    with os.scandir(path) as entries:
+        names = sorted(e.name for e in entries if _HASH_NAME.match(e.name))
+    for name in names:
+        full = os.path.join(path, name)
+        try:
+            check_regular(full, BUNDLE_LIMIT)
+        except OSError as exc:
+            problems.append(f"{full}: skipped: {describe_exception(exc)}")
+    return problems
+
+
+def load_capath(context: ssl.SSLContext, path: str) -> list[str]:
+    """Load a hashed certificate directory (``SSL_CERT_DIR``, ``/etc/ssl/certs``) into
+    ``context`` as OpenSSL's ``capath`` would find them, and return the entries skipped.
+
+    OpenSSL opens ``capath`` files itself, during the handshake, with a blocking ``fopen``: a
+    FIFO named like a hash link (``5ad8a5d6.0``) would stop the whole run, past any timeout.
+    So every ``HASH.N`` entry is checked first: all regular files (the usual case), OpenSSL
+    gets the directory and looks certificates up lazily, as it always does; otherwise the
+    directory is never handed to it: its regular files are read here (engine/files.py, non
+    blocking and capped) and given as ``cadata``, and the others are named."""
+    problems = _capath_problems(path)
+    if not problems:
+        context.load_verify_locations(capath=path)
+        return []
+    with os.scandir(path) as entries:
+        names = sorted(e.name for e in entries if _HASH_NAME.match(e.name))
+    for name in names:
+        try:
+            pem = read_regular(os.path.join(path, name), BUNDLE_LIMIT).decode("ascii", "replace")
+            context.load_verify_locations(cadata=pem)
+        except (OSError, ssl.SSLError, ValueError):
+            continue  # named in problems, or not a certificate (OpenSSL passes over it too)
+    return problems
+
+
+def store_context(path: str) -> tuple[ssl.SSLContext, list[str]]:
+    """Chain-only verification against one store, a PEM file or a hashed directory, and the
+    directory entries skipped (raises OSError/SSLError when it will not load)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     if os.path.isdir(path):
-        context.load_verify_locations(capath=path)
-    else:
-        check_regular(path, BUNDLE_LIMIT)  # OpenSSL would block on a FIFO, read /dev/zero
-        context.load_verify_locations(cafile=path)
-    return context
+        return context, load_capath(context, path)
+    check_regular(path, BUNDLE_LIMIT)  # OpenSSL would block on a FIFO, read /dev/zero
+    context.load_verify_locations(cafile=path)
+    return context, []
 
 
 def default_context(env: Mapping[str, str]) -> tuple[ssl.SSLContext, str, list[str]]:
@@ -224,14 +267,16 @@ def default_context(env: Mapping[str, str]) -> tuple[ssl.SSLContext, str, list[s
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cafile, capath = default_verify_locations(env)
     errors: list[str] = []
-    for kwargs in ({"cafile": cafile}, {"capath": capath}):
-        path = next(iter(kwargs.values()))
+    for path, is_dir in ((cafile, False), (capath, True)):
         if not path:
             continue
         try:
-            if "cafile" in kwargs:
-                check_regular(path, BUNDLE_LIMIT)
-            context.load_verify_locations(**kwargs)
+            if is_dir:
+                if os.path.isdir(path):
+                    errors += load_capath(context, path)
+                continue  # OpenSSL passes over a missing default directory too
+            check_regular(path, BUNDLE_LIMIT)
+            context.load_verify_locations(cafile=path)
         except (OSError, ssl.SSLError) as exc:
             errors.append(f"{path}: {describe_exception(exc)}")
     return context, f"{cafile} + {capath}", errors
@@ -355,7 +400,9 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
     checks: list[tuple[str, ssl.SSLContext]] = []
     for path in stores:
         try:
-            checks.append((path, store_context(path)))
+            context, skipped = store_context(path)
+            checks.append((path, context))
+            store_errors += skipped
         except (OSError, ssl.SSLError) as exc:
             store_errors.append(f"{path}: {describe_exception(exc)}")
     default_ctx, default_desc, default_errors = default_context(ctx.env)
@@ -370,7 +417,7 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
         " via proxy" if via_proxy else "")
     common: dict[str, Any] = {"ip": ip, "port": target.port, "sni": None if target.is_ip else name,
                               "via_proxy": via_proxy, "default_store": default_desc,
-                              "store_errors": store_errors + default_errors,
+                              "store_errors": _unique(store_errors + default_errors),
                               "stores_not_checked": not_checked}
     if not fetched.ok:
         return probe_fact("probe_tls", fid, probe, target=target.raw, layer="tls",

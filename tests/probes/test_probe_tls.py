@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -181,3 +184,46 @@ def test_interception_hint_needs_a_product_phrase_and_a_privately_trusted_chain(
     # A chain the public bundle trusts is a public CA's, whatever its name says.
     assert interception_hint("Symantec Class 3 Secure Server CA - G4", [certifi.where()],
                              certifi.where(), "www.example.org") is None
+
+
+def _subject_hash(cert: Path) -> str:
+    """OpenSSL's subject hash: the name its certificate-directory lookup opens (HASH.0)."""
+    return subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(cert)],
+                          capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+
+
+def test_a_fifo_in_the_certificate_directory_is_skipped_not_waited_on(
+        tmp_path: Path, make_ctx, servers) -> None:
+    """OpenSSL opens SSL_CERT_DIR's HASH.N files with a blocking fopen during the handshake:
+    a FIFO named as the issuer's hash link stopped the run past any timeout. Its entries are
+    read as regular files only; the FIFO is named in store_errors and the real CA still works."""
+    ca = CA(tmp_path)
+    leaf = ca.issue([], ["127.0.0.1"])
+    srv = start(servers, tls_server(leaf.cert_path, leaf.key_path))
+    capath = tmp_path / "certs"
+    capath.mkdir()
+    link = _subject_hash(ca.path)
+    fifo = capath / f"{link}.0"
+    os.mkfifo(fifo)
+    (capath / f"{link}.1").write_bytes(ca.path.read_bytes())
+    store = trust_store_fact(str(capath), "SSL_CERT_DIR")
+    ctx = make_ctx(timeout=2.0, env={"SSL_CERT_DIR": str(capath),
+                                     "SSL_CERT_FILE": str(tmp_path / "none.pem")},
+                   facts=[store])
+    result: list[Fact] = []
+    worker = threading.Thread(target=lambda: result.append(
+        run_tls(f"https://127.0.0.1:{srv.port}/", ctx)), daemon=True)
+    start_time = time.monotonic()
+    worker.start()
+    worker.join(timeout=3.0)  # --timeout 2, plus 1 s
+    if worker.is_alive():  # blocked on the FIFO: release it, then fail
+        with open(fifo, "wb"):
+            pass
+        worker.join(timeout=10)
+        pytest.fail("the TLS probe blocked on a FIFO in SSL_CERT_DIR")
+    assert time.monotonic() - start_time < 3.0
+    [fact] = result
+    assert fact["outcome"] == "tls_ok", fact.fields  # HASH.1, the real CA, still trusted
+    assert str(capath) in fact["trusted_by"]
+    assert [e for e in fact["store_errors"] if e.startswith(str(fifo))] == [
+        f"{fifo}: skipped: not a regular file (a FIFO)"]
