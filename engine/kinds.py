@@ -402,7 +402,15 @@ KINDS: dict[str, KindSpec] = {
            connect_status=("int", "HTTP status of CONNECT, or null"),
            caveats=("list", "where curl, Python and Go would decide differently"),
            request_scheme=("str", "the scheme whose proxy variable applies (http/https)"),
-           no_proxy_variable=("str", "NO_PROXY or no_proxy: the variable that matched")),
+           no_proxy_variable=("str", "NO_PROXY or no_proxy: the variable that matched"),
+           name_resolved_by=("str", "who resolves the target's name: 'proxy' (HTTP proxies, "
+                                    "socks5h://) or 'client' (socks5://: this host); null "
+                                    "when no proxy applies"),
+           sent_address=("ip", "socks5://: the address this host resolved and sent, or null"),
+           other_scheme=("str", "SOCKS5 and a host name: the other resolution tried too "
+                                "(socks5h for socks5, and the reverse), or null"),
+           other_outcome=("str", "the outcome that way, or null"),
+           other_status=("int", "the SOCKS reply code that way, or null")),
         _k("probe_listen", "probes.listen", "whether this user can serve on a port",
            **_PROBE_COMMON, port=("int", "port"), protocol=("str", "tcp"),
            in_use=("bool", "already bound"), holder_pid=("int", "pid holding it, or null"),

@@ -253,7 +253,8 @@ def _name(tf: _TargetFacts) -> tuple[str, str]:
         return SKIPPED, "the target is an address: no name to resolve"
     system = [f for f in tf.of("probe_resolve") if f.get("via") == "system"]
     proxy = tf.proxy
-    if tf.proxied and proxy is not None:
+    # socks5:// proxies are given an address: this host resolves the name all the same.
+    if tf.proxied and proxy is not None and proxy.get("name_resolved_by") != "client":
         here = f" (here: {system[0].get('outcome')})" if system else ""
         return SKIPPED, f"the proxy {proxy.get('proxy')} resolves the name{here}"
     if not system:

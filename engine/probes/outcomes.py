@@ -46,6 +46,7 @@ PROXIED_OK = "proxied_ok"
 PROXY_DEAD = "proxy_dead"
 PROXY_REFUSED = "proxy_refused"
 PROXY_UPSTREAM_ERROR = "proxy_upstream_error"
+LOCAL_NAME_FAILED = "local_name_failed"
 
 # --- probe_http -----------------------------------------------------------------------------
 HTTP_OK = "http_ok"
@@ -89,6 +90,8 @@ MEANINGS: dict[str, str] = {
     PROXY_DEAD: "the target goes through a proxy that cannot be reached (refused, unreachable)",
     PROXY_REFUSED: "the proxy answered but refused (403 forbidden, 407 auth required, ...)",
     PROXY_UPSTREAM_ERROR: "the proxy could not reach the target itself (502, 503, 504)",
+    LOCAL_NAME_FAILED: "a socks5:// proxy has this host resolve the target's name, and it does "
+                       "not resolve here (socks5h:// would let the proxy resolve it)",
     HTTP_OK: "the server answered HTTP with a status below 400",
     HTTP_ERROR: "the server answered HTTP with a status of 400 or more",
     NOT_HTTP: "the server answered, but not with HTTP",
@@ -113,7 +116,7 @@ BY_KIND: dict[str, frozenset[str]] = {
     "probe_tcp": frozenset({OPEN, REFUSED, TIMEOUT, UNREACHABLE, NO_ROUTE, ERROR}),
     "probe_tls": frozenset({TLS_OK, TLS_UNTRUSTED, TLS_NAME_MISMATCH, NOT_TLS, TIMEOUT, ERROR}),
     "probe_proxy": frozenset({DIRECT, BYPASSED, PROXIED_OK, PROXY_DEAD, PROXY_REFUSED,
-                              PROXY_UPSTREAM_ERROR, TIMEOUT, ERROR}),
+                              PROXY_UPSTREAM_ERROR, LOCAL_NAME_FAILED, TIMEOUT, ERROR}),
     "probe_http": frozenset({HTTP_OK, HTTP_ERROR, NOT_HTTP, REFUSED, TIMEOUT, ERROR}),
     "probe_listen": frozenset({CAN_LISTEN, IN_USE, PRIVILEGED, ERROR}),
     "probe_udp": frozenset({REPLY, REFUSED, TIMEOUT, ERROR}),

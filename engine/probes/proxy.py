@@ -8,11 +8,21 @@ CONNECT to port 80), all within the timeout. SOCKS5 proxies get a SOCKS5 CONNECT
 (``connect_status`` is then the SOCKS reply code, 0 = success). Status 2xx -> ``proxied_ok``;
 403/407/other 4xx -> ``proxy_refused``; 502/503/504 -> ``proxy_upstream_error``. Proxy
 credentials are sent as the client would, and never appear in a fact (``redact_url``).
+
+**Who resolves the name** (``name_resolved_by``). An HTTP proxy, and a ``socks5h://`` one, get
+the target's name and resolve it themselves. A ``socks5://`` proxy gets an address: the client
+(curl, requests with PySocks, git, ...) resolves the name with this host's resolver first, as
+this probe does (``sent_address``); a name that does not resolve here fails with
+``local_name_failed`` before the proxy is asked. Because the two schemes differ only in that,
+a name target through a SOCKS5 proxy is also tried the other way, at the same time
+(``other_scheme``, ``other_outcome``, ``other_status``): when one way works and the other does
+not, which side can resolve (or reach) the name is the fault.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import socket
@@ -36,6 +46,13 @@ from engine.probes.tcp import connect
 from engine.probes.tls import ConnectFailed, Connector, default_context
 
 MAX_HEAD = 64 * 1024
+
+
+class LocalNameFailed(ConnectFailed):
+    """socks5:// resolves the target's name on this host, and it does not resolve here."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(O.LOCAL_NAME_FAILED, message)
 
 
 class ProxyAnswered(Exception):
@@ -87,7 +104,9 @@ async def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float
         raise ConnectFailed(O.ERROR, f"tunnelling through a {proxy.scheme} proxy is not "
                             "probed (http and socks5 only)")
     watch = Stopwatch()
-    sock = await open_proxy_socket(proxy, timeout)
+    if resolves_here(proxy) and ip_or_none(host) is None:
+        host = await resolve_here(host, port, timeout)
+    sock = await open_proxy_socket(proxy, watch.remaining(timeout))
     try:
         if proxy.scheme == "http":
             request = _connect_request(proxy, host, port)
@@ -103,6 +122,29 @@ async def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float
         sock.close()
         raise ProxyAnswered(status, status_outcome(proxy, status), f"the proxy answered {status}")
     return sock, status
+
+
+def resolves_here(proxy: Proxy) -> bool:
+    """socks5:// (and socks4://) have the client resolve the target's name; the others send it."""
+    return proxy.scheme in ("socks5", "socks4")
+
+
+def name_resolved_by(proxy: Proxy) -> str:
+    return "client" if resolves_here(proxy) else "proxy"
+
+
+async def resolve_here(host: str, port: int, timeout: float) -> str:
+    """The first address this host's resolver gives ``host``: what a socks5:// client sends.
+    Raises LocalNameFailed."""
+    try:
+        infos = await asyncio.wait_for(
+            in_daemon_thread(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM), timeout)
+    except asyncio.TimeoutError:
+        raise LocalNameFailed(f"{host} did not resolve here within {timeout:g}s") from None
+    except OSError as exc:
+        raise LocalNameFailed(f"{host} does not resolve here: {describe_exception(exc)}"
+                              ) from None
+    return str(infos[0][4][0])
 
 
 def status_outcome(proxy: Proxy, status: int) -> str:
@@ -214,34 +256,72 @@ async def probe_proxy(target: Target, ctx: ProbeContext) -> tuple[Fact, ProxyDec
     if decision.proxy is None or decision.bypassed:
         outcome = O.BYPASSED if decision.bypassed else O.DIRECT
         return _fact(target, watch, outcome, None, fields), decision
-    outcome, error, reachable, status = await _try_proxy(target, decision.proxy, ctx.timeout)
-    fields.update(proxy_reachable=reachable, connect_status=status)
-    return _fact(target, watch, outcome, error, fields), decision
+    proxy = decision.proxy
+    fields["name_resolved_by"] = name_resolved_by(proxy)
+    other = _other_socks_scheme(proxy, target)
+    attempts = [_try_proxy(target, proxy, ctx.timeout)]
+    if other is not None:
+        attempts.append(_try_proxy(target, other, ctx.timeout))
+    first, *rest = await asyncio.gather(*attempts)
+    fields.update(proxy_reachable=first.reachable, connect_status=first.status,
+                  sent_address=first.sent_address)
+    if rest and other is not None:
+        fields.update(other_scheme=other.scheme, other_outcome=rest[0].outcome,
+                      other_status=rest[0].status)
+    return _fact(target, watch, first.outcome, first.error, fields), decision
 
 
-async def _try_proxy(target: Target, proxy: Proxy, timeout: float
-                     ) -> tuple[str, str | None, bool | None, int | None]:
-    """(outcome, error, proxy reachable, status) of one request through the proxy."""
+def _other_socks_scheme(proxy: Proxy, target: Target) -> Proxy | None:
+    """The same SOCKS5 proxy with the other name resolution (socks5 <-> socks5h), for a target
+    named by a host name; None otherwise (an address needs no resolving)."""
+    swap = {"socks5": "socks5h", "socks5h": "socks5"}
+    if proxy.scheme not in swap or ip_or_none(target.host) is not None:
+        return None
+    scheme = swap[proxy.scheme]
+    return dataclasses.replace(proxy, scheme=scheme,
+                               url=scheme + proxy.url[len(proxy.scheme):])
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One request through a proxy: its outcome and what it showed."""
+
+    outcome: str
+    error: str | None = None
+    reachable: bool | None = None
+    status: int | None = None
+    sent_address: str | None = None  # socks5://: the address this host resolved and sent
+
+
+async def _try_proxy(target: Target, proxy: Proxy, timeout: float) -> Attempt:
+    """One request through the proxy."""
     assert target.port is not None
+    watch = Stopwatch()
+    sent: str | None = None
     try:
         if proxy.scheme in ("http", "https") and request_scheme(target) == "http":
             status = await _head_through(proxy, target, timeout)
         elif proxy.scheme == "https":
             status = await _https_proxy_connect(proxy, target, timeout)
         else:
-            sock, status = await open_tunnel(proxy, target.host, target.port, timeout)
+            host = target.host
+            if resolves_here(proxy) and ip_or_none(host) is None:
+                host = sent = await resolve_here(host, target.port, timeout)
+            sock, status = await open_tunnel(proxy, host, target.port, watch.remaining(timeout))
             sock.close()
     except ConnectFailed as exc:
-        return exc.outcome, str(exc), None if exc.outcome == O.ERROR else False, None
+        reachable = None if exc.outcome in (O.ERROR, O.LOCAL_NAME_FAILED) else False
+        return Attempt(exc.outcome, str(exc), reachable, None, sent)
     except ProxyAnswered as exc:
-        return exc.outcome, str(exc), True, exc.status
+        return Attempt(exc.outcome, str(exc), True, exc.status, sent)
     except asyncio.TimeoutError:
-        return O.TIMEOUT, f"the proxy did not answer within {timeout:g}s", True, None
+        return Attempt(O.TIMEOUT, f"the proxy did not answer within {timeout:g}s", True, None,
+                       sent)
     except (OSError, ValueError, ssl.SSLError) as exc:
-        return O.ERROR, describe_exception(exc), True, None
+        return Attempt(O.ERROR, describe_exception(exc), True, None, sent)
     outcome = status_outcome(proxy, status)
     error = None if outcome == O.PROXIED_OK else f"the proxy answered {status}"
-    return outcome, error, True, status
+    return Attempt(outcome, error, True, status, sent)
 
 
 async def _head_through(proxy: Proxy, target: Target, timeout: float) -> int:
@@ -300,6 +380,8 @@ def tunnel_connector(proxy: Proxy, host: str, port: int) -> Connector:
     async def open_socket(timeout: float) -> socket.socket:
         try:
             sock, _status = await open_tunnel(proxy, host, port, timeout)
+        except LocalNameFailed as exc:  # the proxy probe reports it; here it is just an error
+            raise ConnectFailed(O.ERROR, f"through the proxy {proxy.url}: {exc}") from None
         except ProxyAnswered as exc:
             raise ConnectFailed(exc.outcome, f"through the proxy {proxy.url}: {exc}") from None
         except (OSError, ValueError) as exc:

@@ -654,6 +654,11 @@ class Namespace:
         extra = ("--allow-ports", ",".join(map(str, allow_ports))) if allow_ports else ()
         return self.serve("proxy", ip, port, *extra)
 
+    def socks5_proxy(self, ip: str, port: int = 1080) -> Server:
+        """SOCKS5 proxy (no authentication, CONNECT); resolves names given to it with this
+        namespace's DNS, uses addresses as given."""
+        return self.serve("socks5", ip, port)
+
     def intercepting_proxy(self, ip: str, port: int, cert: Issued) -> Server:
         """CONNECT proxy that presents ``cert`` (signed by its own CA) to the client."""
         return self.serve("intercept", ip, port, "--cert", str(cert.cert_path),

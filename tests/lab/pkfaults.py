@@ -14,7 +14,77 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .netlab import Lab, LabError
-from .scenarios import APP, CLIENT_IP, FAR, SERVER_IP, Scenario, office
+from .scenarios import (
+    APP,
+    CLIENT_IP,
+    FAR,
+    GW_IP,
+    PROXY_IP,
+    SERVER_IP,
+    Scenario,
+    _proxy_env,
+    office,
+)
+
+# --- P2: socks5:// against socks5h:// ----------------------------------------------------------
+
+SOCKS_PORT = 1080
+OLD_SERVER_IP = f"{FAR}.30"  # the server's old address: the host still answers, port 80 is shut
+
+
+def socks_resolution(lab: Lab, case: str) -> Scenario:
+    """One web server (198.51.100.20:80, also holding its old address .30 where nothing
+    listens), reached through a SOCKS5 proxy on the LAN that resolves names with its own DNS
+    server, while the client uses the office's DNS and its hosts file. The cases:
+
+    * ``proxy-only-name`` (socks5://): ``intranet.corp.test`` is known only to the proxy's
+      DNS; the client must resolve it itself, and cannot.
+    * ``proxy-resolves`` (socks5h://): the same name, resolved by the proxy: the control.
+    * ``split-dns`` (socks5://): ``portal.corp.test`` is the old address .30 in the client's
+      DNS and the server's real one in the proxy's; the proxy is handed .30 and is refused.
+    * ``client-only-name`` (socks5h://): ``build.corp.test`` is in the client's hosts file
+      only; the proxy cannot resolve it.
+    """
+    name, scheme, client_dns, proxy_dns, client_hosts = {
+        "proxy-only-name": ("intranet.corp.test", "socks5", {},
+                            {"intranet.corp.test": SERVER_IP}, {}),
+        "proxy-resolves": ("intranet.corp.test", "socks5h", {},
+                           {"intranet.corp.test": SERVER_IP}, {}),
+        "split-dns": ("portal.corp.test", "socks5", {"portal.corp.test": OLD_SERVER_IP},
+                      {"portal.corp.test": SERVER_IP}, {}),
+        "client-only-name": ("build.corp.test", "socks5h", {}, {},
+                             {SERVER_IP: "build.corp.test"}),
+    }[case]
+    o = office(lab, records=client_dns)
+    [server_if] = [a["ifname"] for a in o.server.ip_json("-4", "addr")
+                   if any(i["local"] == SERVER_IP for i in a["addr_info"])]
+    o.server.add_address(server_if, f"{OLD_SERVER_IP}/24")
+    web = o.server.http_server(SERVER_IP, 80)
+    proxy = lab.host("proxy")
+    o.lan.plug(proxy, f"{PROXY_IP}/24")
+    proxy.default_route(GW_IP)
+    proxy_dns_server = proxy.dnsmasq(PROXY_IP, {"proxy.corp.test": PROXY_IP, **proxy_dns})
+    proxy.write_resolv_conf([PROXY_IP])
+    socks = proxy.socks5_proxy(PROXY_IP, SOCKS_PORT)
+    if client_hosts:
+        o.client.write_hosts(client_hosts)
+    env = _proxy_env(f"{scheme}://{PROXY_IP}:{SOCKS_PORT}")
+    target = f"http://{name}/"
+    common = {"nodes": {"proxy": proxy}, "env": env,
+              "servers": {"web": web, "socks": socks, "proxy-dns": proxy_dns_server},
+              "info": {"name": name, "scheme": scheme}}
+    expected = {
+        "proxy-only-name": ("socks5-name-only-proxy-resolves", "name",
+                            "proxy.socks5-name-not-resolvable-here"),
+        "split-dns": ("socks5-split-dns-old-address", "proxy",
+                      "proxy.socks5-local-address-unusable"),
+        "client-only-name": ("socks5h-name-only-client-resolves", "proxy",
+                             "proxy.socks5h-proxy-cannot-resolve"),
+    }
+    if case not in expected:
+        return o.scenario("socks5h-proxy-resolves", target, **common)
+    scenario, layer, rule = expected[case]
+    return o.scenario(scenario, target, checklist=("P2",), layer=layer, expect=rule, **common)
 
 # --- X40: strict reverse-path filtering and an asymmetric return path -------------------------
 
@@ -100,10 +170,14 @@ def conntrack_table(lab: Lab, *, full: bool) -> Scenario:
 
 
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
+    "socks5-name-only-proxy-resolves": lambda lab: socks_resolution(lab, "proxy-only-name"),
+    "socks5-split-dns-old-address": lambda lab: socks_resolution(lab, "split-dns"),
+    "socks5h-name-only-client-resolves": lambda lab: socks_resolution(lab, "client-only-name"),
     "strict-rp-filter-asymmetric": lambda lab: asymmetric_return(lab, 1),
     "conntrack-table-full": lambda lab: conntrack_table(lab, full=True),
 }
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
+    "socks5h-proxy-resolves": lambda lab: socks_resolution(lab, "proxy-resolves"),
     "asymmetric-return-loose-rp-filter": lambda lab: asymmetric_return(lab, 2),
     "conntrack-busy-not-full": lambda lab: conntrack_table(lab, full=False),
 }

@@ -16,14 +16,21 @@ Modes (``python serve.py MODE --host IP --port N [...]``):
 - ``intercept``: a TLS-intercepting proxy: answers ``CONNECT`` with its own certificate
   (``--cert``/``--key``, signed by its own CA) and relays to the real server over a second TLS
   connection, as corporate threat-scanning proxies do.
+- ``socks5``: a SOCKS5 proxy (RFC 1928, no authentication, CONNECT only): a destination given
+  by name is resolved with this namespace's own resolver (what ``socks5h://`` clients rely
+  on), one given as an address is used as it is (``socks5://`` clients); failures are answered
+  with the reply code a real server gives (4 host unreachable, also for a name that does not
+  resolve; 3 network unreachable; 5 connection refused).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import selectors
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -279,6 +286,81 @@ def proxy_one(conn: socket.socket, peer: tuple, intercept: ssl.SSLContext | None
             upstream.close()
 
 
+# --- socks5 --------------------------------------------------------------------------------
+
+SOCKS_REPLY_FOR_ERRNO = {errno.ENETUNREACH: 3, errno.EHOSTUNREACH: 4, errno.ECONNREFUSED: 5}
+
+
+def recv_exact(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ValueError("the client closed the connection")
+        data += chunk
+    return data
+
+
+def socks_reply(conn: socket.socket, code: int) -> None:
+    conn.sendall(bytes([5, code, 0, 1]) + bytes(6))  # bound address 0.0.0.0:0
+
+
+def serve_socks5(args: argparse.Namespace) -> None:
+    srv = listen(args.host, args.port)
+    ready(srv)
+    while True:
+        conn, peer = srv.accept()
+        spawn(socks5_one, conn, peer)
+
+
+def socks5_one(conn: socket.socket, peer: tuple) -> None:
+    upstream: socket.socket | None = None
+    try:
+        conn.settimeout(IO_TIMEOUT)
+        version, count = recv_exact(conn, 2)
+        methods = recv_exact(conn, count)
+        if version != 5 or 0 not in methods:
+            conn.sendall(b"\x05\xff")
+            return
+        conn.sendall(b"\x05\x00")
+        _, command, _, atyp = recv_exact(conn, 4)
+        if atyp == 1:
+            host = socket.inet_ntoa(recv_exact(conn, 4))
+        elif atyp == 4:
+            host = socket.inet_ntop(socket.AF_INET6, recv_exact(conn, 16))
+        elif atyp == 3:
+            host = recv_exact(conn, recv_exact(conn, 1)[0]).decode("idna")
+        else:
+            socks_reply(conn, 8)  # address type not supported
+            return
+        port = struct.unpack("!H", recv_exact(conn, 2))[0]
+        log(f"socks5 {peer[0]}: CONNECT {host}:{port} ({'name' if atyp == 3 else 'address'})")
+        if command != 1:
+            socks_reply(conn, 7)  # command not supported
+            return
+        try:
+            address = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][4][0]
+        except OSError as exc:
+            log(f"socks5 {peer[0]}: {host} does not resolve here: {exc}")
+            socks_reply(conn, 4)
+            return
+        try:
+            upstream = socket.create_connection((address, port), timeout=5)
+        except OSError as exc:
+            log(f"socks5 {peer[0]}: connect {address}:{port}: {exc}")
+            socks_reply(conn, SOCKS_REPLY_FOR_ERRNO.get(exc.errno or 0, 4))
+            return
+        upstream.settimeout(IO_TIMEOUT)
+        socks_reply(conn, 0)
+        pipe(conn, upstream)
+    except (OSError, ValueError) as exc:
+        log(f"socks5 {peer[0]}: {exc}")
+    finally:
+        conn.close()
+        if upstream is not None:
+            upstream.close()
+
+
 MODES = {
     "tcp": serve_tcp,
     "http": serve_http,
@@ -287,6 +369,7 @@ MODES = {
     "udp-echo": serve_udp_echo,
     "proxy": serve_proxy,
     "intercept": serve_proxy,
+    "socks5": serve_socks5,
 }
 
 

@@ -5,6 +5,8 @@ on top, the expected first failing layer, no other error); each control must giv
 
 from __future__ import annotations
 
+import socket
+import struct
 from typing import Any
 
 import pytest
@@ -22,6 +24,78 @@ def counter(report: dict[str, Any], name: str) -> dict[str, Any]:
     [fact] = [f for f in report["facts"]
               if f["kind"] == "counter_change" and f["name"] == name]
     return fact
+
+
+# --- P2: socks5:// against socks5h:// ---------------------------------------------------------
+
+def socks5_reply(proxy: str, port: int, host: str, dport: int) -> int:
+    """The reply code of a plain SOCKS5 CONNECT (no authentication) to ``host``: a name is
+    sent as a name (what socks5h:// clients do), an address as an address."""
+    with socket.create_connection((proxy, port), timeout=5) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\x00"
+        try:
+            where = b"\x01" + socket.inet_aton(host)
+        except OSError:
+            where = b"\x03" + bytes([len(host)]) + host.encode()
+        sock.sendall(b"\x05\x01\x00" + where + struct.pack("!H", dport))
+        return sock.recv(10)[1]
+
+
+def ground_truth(sc: Scenario) -> tuple[list[str] | str, int, int | None]:
+    """(what the client's resolver says, the proxy's answer by name, by the client's address)."""
+    name = sc.info["name"]
+    try:
+        here: list[str] | str = sc.client.getaddrinfo(name)
+    except socket.gaierror as exc:
+        here = str(exc)
+    by_name = sc.client.call(socks5_reply, P.PROXY_IP, P.SOCKS_PORT, name, 80)
+    by_address = (sc.client.call(socks5_reply, P.PROXY_IP, P.SOCKS_PORT, here[0], 80)
+                  if isinstance(here, list) else None)
+    return here, by_name, by_address
+
+
+def proxy_fact(report: dict[str, Any]) -> dict[str, Any]:
+    [fact] = [f for f in report["facts"] if f["kind"] == "probe_proxy"]
+    return fact
+
+
+@runs("socks5-name-only-proxy-resolves")
+def test_socks5_name_only_the_proxy_resolves(lab: Lab, sc: Scenario) -> None:
+    here, by_name, by_address = ground_truth(sc)
+    assert isinstance(here, str) and by_name == 0 and by_address is None
+    report = verdict(lab, sc)
+    fact = proxy_fact(report)
+    assert (fact["outcome"], fact["other_scheme"], fact["other_outcome"]) == (
+        "local_name_failed", "socks5h", "proxied_ok")
+
+
+@runs("socks5h-proxy-resolves")
+def test_socks5h_proxy_resolves(lab: Lab, sc: Scenario) -> None:
+    here, by_name, _ = ground_truth(sc)
+    assert isinstance(here, str) and by_name == 0
+    report = verdict(lab, sc)
+    fact = proxy_fact(report)
+    assert (fact["outcome"], fact["name_resolved_by"], fact["other_outcome"]) == (
+        "proxied_ok", "proxy", "local_name_failed")
+
+
+@runs("socks5-split-dns-old-address")
+def test_socks5_split_dns(lab: Lab, sc: Scenario) -> None:
+    here, by_name, by_address = ground_truth(sc)
+    assert here == [P.OLD_SERVER_IP] and by_name == 0 and by_address == 5  # refused
+    report = verdict(lab, sc)
+    fact = proxy_fact(report)
+    assert (fact["sent_address"], fact["connect_status"], fact["other_outcome"]) == (
+        P.OLD_SERVER_IP, 5, "proxied_ok")
+
+
+@runs("socks5h-name-only-client-resolves")
+def test_socks5h_name_only_the_client_resolves(lab: Lab, sc: Scenario) -> None:
+    here, by_name, by_address = ground_truth(sc)
+    assert here == [SERVER_IP] and by_name == 4 and by_address == 0  # 4: host unreachable
+    report = verdict(lab, sc)
+    assert "hosts file line" in report["findings"][0]["explanation"]
 
 
 # --- X40: strict rp_filter and asymmetric routing ---------------------------------------------

@@ -221,9 +221,65 @@ def test_socks5_proxy(make_ctx, servers, reply: int, outcome: str) -> None:
     proxy = socks5_proxy(reply)
     servers.append(proxy)
     env = {"https_proxy": f"socks5h://bob:s3cr3tpw@127.0.0.1:{proxy.port}"}
-    fact = run_proxy("https://www.example.com:8443/", env, make_ctx)
+    fact = run_proxy("https://localhost:8443/", env, make_ctx)
     assert (fact["outcome"], fact["connect_status"]) == (outcome, reply)
     assert fact["proxy"] == f"socks5h://127.0.0.1:{proxy.port}"
-    assert proxy.requests[0] == b"\x01\x03bob\x08s3cr3tpw"
-    assert proxy.requests[1] == b"\x05\x01\x00\x03\x0fwww.example.com\x20\xfb"
+    assert (fact["name_resolved_by"], fact["sent_address"]) == ("proxy", None)
+    # socks5h sends the name; the other way (socks5, tried at once) sends the address.
+    assert (fact["other_scheme"], fact["other_outcome"]) == ("socks5", outcome)
+    assert proxy.requests.count(b"\x01\x03bob\x08s3cr3tpw") == 2
+    connects = [r for r in proxy.requests if r.startswith(b"\x05\x01")]
+    assert b"\x05\x01\x00\x03\x09localhost\x20\xfb" in connects
+    assert {r[3] for r in connects} in ({3, 1}, {3, 4})  # a name, and 127.0.0.1 or ::1
     assert "s3cr3tpw" not in json.dumps(fact.to_json())
+
+
+def test_socks5_resolves_the_name_here(make_ctx, servers) -> None:
+    from probe_helpers import socks5_proxy
+
+    proxy = socks5_proxy(0)
+    servers.append(proxy)
+    fact = run_proxy("http://localhost:8080/", {"http_proxy": f"socks5://127.0.0.1:{proxy.port}"},
+                     make_ctx)
+    assert (fact["outcome"], fact["name_resolved_by"]) == (O.PROXIED_OK, "client")
+    assert fact["sent_address"] in ("127.0.0.1", "::1")
+    assert (fact["other_scheme"], fact["other_outcome"]) == ("socks5h", O.PROXIED_OK)
+
+
+def test_socks5_name_that_does_not_resolve_here(make_ctx, servers, monkeypatch) -> None:
+    """A name only the proxy's side knows (this host's resolver faked: no DNS query leaves)."""
+    import socket
+
+    from probe_helpers import socks5_proxy
+
+    real = socket.getaddrinfo
+
+    def only_loopback(host, *args, **kwargs):
+        if host == "intranet.corp.test":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", only_loopback)
+    proxy = socks5_proxy(0)
+    servers.append(proxy)
+    fact = run_proxy("http://intranet.corp.test/",
+                     {"http_proxy": f"socks5://127.0.0.1:{proxy.port}"}, make_ctx)
+    assert (fact["outcome"], fact["proxy_reachable"], fact["sent_address"]) == (
+        O.LOCAL_NAME_FAILED, None, None)
+    assert "Name or service not known" in fact["error"]
+    assert (fact["other_scheme"], fact["other_outcome"]) == ("socks5h", O.PROXIED_OK)
+    # only the socks5h attempt reached the proxy, with the name
+    assert [r for r in proxy.requests if r.startswith(b"\x05\x01")] == [
+        b"\x05\x01\x00\x03\x12intranet.corp.test\x00\x50"]
+
+
+def test_socks5_address_target_is_tried_one_way(make_ctx, servers) -> None:
+    from probe_helpers import socks5_proxy
+
+    proxy = socks5_proxy(0)
+    servers.append(proxy)
+    fact = run_proxy("http://127.0.0.1:8080/", {"http_proxy": f"socks5://127.0.0.1:{proxy.port}"},
+                     make_ctx)
+    assert (fact["outcome"], fact["sent_address"], fact.get("other_scheme")) == (
+        O.PROXIED_OK, None, None)
+    assert len(proxy.requests) == 1
