@@ -77,11 +77,12 @@ def _san(names: Iterable[str], ips: Iterable[str]) -> x509.SubjectAlternativeNam
 
 
 def _leaf_builder(subject_cn: str, names: Sequence[str], ips: Sequence[str],
-                  key: ec.EllipticCurvePrivateKey, days: int) -> x509.CertificateBuilder:
+                  key: ec.EllipticCurvePrivateKey, days: int, *,
+                  subject: x509.Name | None = None) -> x509.CertificateBuilder:
     now = _dt.datetime.now(_dt.timezone.utc)
     return (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
+        .subject_name(subject or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _ONE_DAY)
@@ -163,15 +164,21 @@ class CertificateAuthority:
 
 
 def self_signed(directory: Path, names: Sequence[str], ips: Sequence[str] = (), *,
-                stem: str | None = None, days: int = 30) -> Issued:
-    """A leaf that signs itself: what a device's or a dev server's default certificate looks like."""
+                stem: str | None = None, days: int = 30,
+                organization: str | None = None) -> Issued:
+    """A leaf that signs itself: what a device's or a dev server's default certificate looks like.
+
+    ``organization``: an O= in subject and issuer, of any length (X.509 says at most 64
+    characters; a hostile server does not care, and neither do OpenSSL and this builder)."""
     key = _new_key()
     cn = names[0] if names else (ips[0] if ips else "lab")
-    cert = (
-        _leaf_builder(cn, names, ips, key, days)
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .sign(key, hashes.SHA256())
-    )
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if organization is not None:
+        attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization,
+                                           _validate=False))
+    name = x509.Name(attrs)
+    cert = (_leaf_builder(cn, names, ips, key, days, subject=name).issuer_name(name)
+            .sign(key, hashes.SHA256()))
     return _write(directory, stem or f"selfsigned-{_stem(cn)}", cert, key, names)
 
 

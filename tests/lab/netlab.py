@@ -863,8 +863,9 @@ class Lab:
             self._cas[common_name] = CertificateAuthority(common_name, self.certdir)
         return self._cas[common_name]
 
-    def self_signed(self, names: Sequence[str], ips: Sequence[str] = ()) -> Issued:
-        return self_signed(self.certdir, names, ips)
+    def self_signed(self, names: Sequence[str], ips: Sequence[str] = (), *,
+                    organization: str | None = None) -> Issued:
+        return self_signed(self.certdir, names, ips, organization=organization)
 
     # -- environment and users --
     def home(self, user: str | None = None) -> Path:

@@ -114,9 +114,10 @@ class CA:
         return _save(self.directory, stem, cert, key, [self.cert])
 
 
-def self_signed(directory: Path, names: Sequence[str], ips: Sequence[str] = ()) -> Issued:
+def self_signed(directory: Path, names: Sequence[str], ips: Sequence[str] = (),
+                organization: str | None = None) -> Issued:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = _name(names[0] if names else ips[0])
+    name = _name(names[0] if names else ips[0], organization)
     cert = _leaf(_builder(name, name, key, ca=False), list(names), list(ips)).sign(
         key, hashes.SHA256())
     return _save(directory, "selfsigned", cert, key)

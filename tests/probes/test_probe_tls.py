@@ -11,6 +11,8 @@ from pathlib import Path
 
 import certifi
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from probe_helpers import (
     CA,
     Server,
@@ -23,7 +25,14 @@ from probe_helpers import (
 
 from engine.facts import Fact
 from engine.probes.target import parse_target
-from engine.probes.tls import interception_hint, is_public_name, name_matches, probe_tls
+from engine.probes.tls import (
+    interception_hint,
+    is_public_name,
+    leaf_info,
+    name_matches,
+    probe_tls,
+)
+from engine.redact import redact_fact
 
 
 def run_tls(url: str, ctx) -> Fact:
@@ -227,3 +236,30 @@ def test_a_fifo_in_the_certificate_directory_is_skipped_not_waited_on(
     assert str(capath) in fact["trusted_by"]
     assert [e for e in fact["store_errors"] if e.startswith(str(fifo))] == [
         f"{fifo}: skipped: not a regular file (a FIFO)"]
+
+
+# "token." to 6 KB: the string the backtracking secret pattern of engine/redact.py took 69 s on
+# (issue 14); as a certificate's organisation it held diagnose over 7 minutes.
+HOSTILE_ORGANIZATION = "token." * 1000
+
+
+def test_a_six_kilobyte_token_organisation_is_parsed_and_probed_in_bounds(
+        tmp_path: Path, make_ctx, servers) -> None:
+    cert = self_signed(tmp_path, ["localhost"], ["127.0.0.1"], HOSTILE_ORGANIZATION)
+    der = x509.load_pem_x509_certificate(cert.cert_path.read_bytes()).public_bytes(
+        serialization.Encoding.DER)
+    start_time = time.monotonic()
+    leaf = leaf_info(der, "127.0.0.1")  # the probe's own parsing
+    assert time.monotonic() - start_time < 1
+    assert leaf.subject == f"CN=localhost,O={HOSTILE_ORGANIZATION}"
+    assert leaf.issuer == leaf.subject and leaf.self_signed and leaf.name_matches
+    assert HOSTILE_ORGANIZATION in leaf.issuer_text
+    assert interception_hint(leaf.issuer_text, [], certifi.where(), "127.0.0.1") is None
+
+    srv = start(servers, tls_server(cert.cert_path, cert.key_path))
+    start_time = time.monotonic()
+    fact = run_tls(f"https://127.0.0.1:{srv.port}/", make_ctx(timeout=2.0))
+    redacted = redact_fact(fact)  # what every snapshot, report and log line goes through
+    assert time.monotonic() - start_time < 3.0  # --timeout 2, plus 1 s
+    assert fact["outcome"] == "tls_untrusted" and fact["self_signed"] is True
+    assert redacted["subject"].startswith("CN=localhost,O=token.token.")
