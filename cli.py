@@ -200,9 +200,17 @@ Examples:
               envvar="WHYNET_STUN",
               help="Ask this STUN server which public address this host is seen from (N3); "
                    "default port 3478. Env: WHYNET_STUN (space-separated).")
+@click.option("--portal-check", metavar="URL", envvar="WHYNET_PORTAL_CHECK",
+              help="Fetch this known-answer URL to see whether a captive portal answers "
+                   "instead (expects HTTP 204 unless --portal-expect). Env: "
+                   "WHYNET_PORTAL_CHECK.")
+@click.option("--portal-expect", metavar="TEXT", envvar="WHYNET_PORTAL_EXPECT",
+              help="The body the --portal-check URL answers with (HTTP 200), e.g. 'success'. "
+                   "Env: WHYNET_PORTAL_EXPECT.")
 def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple[int, ...],
              fmt: str, output: str | None, save: str | None, timeout: float,
-             knowledge: tuple[str, ...], quiet: bool, stun_servers: tuple[str, ...]) -> None:
+             knowledge: tuple[str, ...], quiet: bool, stun_servers: tuple[str, ...],
+             portal_check: str | None, portal_expect: str | None) -> None:
     """Collect (or load), probe TARGETS, infer, and report the likely causes.
 
     With no TARGETS, whynet checks this host's own set-up (links, addresses, routes,
@@ -223,6 +231,15 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
             parse_server(server)
         except StunError as exc:
             fail(str(exc))
+    from engine.probes.portal import PortalCheckError, parse_check_url
+
+    if portal_check:
+        try:
+            parse_check_url(portal_check)
+        except PortalCheckError as exc:
+            fail(str(exc))
+    elif portal_expect is not None:
+        fail("--portal-expect needs --portal-check URL")
     if output:
         _check_output("-o", output)
     if save:
@@ -235,7 +252,9 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
             report = run_diagnosis(kb, list(targets), snapshot=snapshot, timeout=timeout,
                                    listen_ports=list(listen_ports), env=dict(os.environ),
                                    progress=progress, history_file=history_path(),
-                                   stun_servers=list(stun_servers))
+                                   stun_servers=list(stun_servers),
+                                   portal_check=portal_check or None,
+                                   portal_expect=portal_expect)
     except (FactError, TargetError) as exc:
         fail(str(exc))
     text = json.dumps(report, indent=1, default=str)

@@ -29,12 +29,15 @@ def diagnose(
     progress: Callable[[str], None] | None = None,
     history_file: Path | None = None,
     stun_servers: list[str] | None = None,
+    portal_check: str | None = None,
+    portal_expect: str | None = None,
 ) -> dict[str, Any]:
     """Run a whole diagnosis; raises FactError (bad snapshot) or TargetError (bad target).
     ``progress`` hears each stage as it starts (the command line shows it on a terminal).
     ``history_file``: a live run reads the earlier runs' time patterns from it (N4) and
     appends its own outcome per target (``engine.history``). ``stun_servers``: ask each for
-    the public address this host is seen from (N3)."""
+    the public address this host is seen from (N3). ``portal_check``: a known-answer URL
+    fetched to see whether a captive portal answers instead (``portal_expect``: its body)."""
     from engine.probes.target import parse_target
 
     def stage(text: str) -> None:
@@ -53,13 +56,14 @@ def diagnose(
         snap = Snapshot(collect_all(CollectContext(env=dict(env or {}))))
         facts, host, collected_at = snap.facts, snap.host, snap.collected_at
     probe_facts: list[Fact] = []
-    if parsed or listen_ports or stun_servers:
+    if parsed or listen_ports or stun_servers or portal_check:
         from engine.probes import probe
         from engine.probes.counters import CounterWatch
 
         waiting = [t.raw for t in parsed]
         others = ", ".join([*(["listen ports"] if listen_ports else []),
-                            *(f"STUN {s}" for s in stun_servers or [])])
+                            *(f"STUN {s}" for s in stun_servers or []),
+                            *([f"portal check {portal_check}"] if portal_check else [])])
 
         def probing() -> None:
             done = len(parsed) - len(waiting)
@@ -79,7 +83,8 @@ def diagnose(
         counters = CounterWatch()
         probe_facts = probe(parsed, local, timeout=timeout, env=dict(env or {}),
                             listen_ports=list(listen_ports or []), on_target_done=target_done,
-                            stun_servers=list(stun_servers or []))
+                            stun_servers=list(stun_servers or []),
+                            portal_check=portal_check, portal_expect=portal_expect)
         probe_facts += counters.changes()
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.

@@ -323,7 +323,34 @@ KINDS: dict[str, KindSpec] = {
            rcode=("str", "NOERROR, NXDOMAIN...; null for the system resolver"),
            fallback=("str", "why TCP was used after UDP (truncated, no UDP answer), or null"),
            hosts_addresses=("list", "system only: what the hosts file gives the name"),
-           nsswitch_hosts=("list", "system only: the nsswitch order used")),
+           nsswitch_hosts=("list", "system only: the nsswitch order used"),
+           canonical=("str", "system only: the canonical name getaddrinfo answered for "
+                             "(AI_CANONNAME), or null"),
+           expanded_by=("str", "system only: the search domain the system resolver appended "
+                               "(read from the canonical name), or null"),
+           expanded=("bool", "nameserver only: the answer came for a search-domain expansion "
+                             "(qname), not the name as typed"),
+           as_typed_outcome=("str", "nameserver only: when a name with a dot was answered "
+                                    "through a search domain, the outcome for the name as "
+                                    "typed; else null"),
+           as_typed_addresses=("list", "nameserver only: the addresses of the name as typed, "
+                                       "in that case; else null")),
+        _k("probe_portal", "probes.portal", "a known-answer URL the user named, fetched to "
+           "see whether a captive portal answers instead (X22)",
+           **_PROBE_COMMON, url=("str", "the known-answer URL"),
+           expected=("str", "the known answer: 'HTTP 204' or a 200 with a given body"),
+           ip=("ip", "the address connected to, or null"),
+           status=("int", "the HTTP status, or null"),
+           location=("str", "the redirect's Location, or null"),
+           title=("str", "the page's <title>, or null"),
+           login_form=("bool", "the page holds a form or a password field"),
+           redirect=("bool", "the answer is a redirect (3xx with a Location)")),
+        _k("probe_nxdomain", "probes.dns", "a configured nameserver asked for a random name "
+           "that cannot exist: an address back means it rewrites NXDOMAIN",
+           **_PROBE_COMMON, via=("ip", "the nameserver asked"),
+           qname=("str", "the random name asked"), transport=("str", "udp or tcp"),
+           addresses=("list", "the addresses it answered (the rewrite target), or empty"),
+           rcode=("str", "NOERROR, NXDOMAIN...; null without an answer")),
         _k("probe_route", "probes.route", "the route the kernel picks for an address",
            **_PROBE_COMMON, ip=("ip", "destination"), gateway=("ip", "next hop, or null"),
            interface=("str", "output interface"), src=("ip", "source address"),

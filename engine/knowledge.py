@@ -50,6 +50,24 @@ BEYOND_CHECKLIST: dict[str, str] = {
            "IPv4): programs that race both families hide it, programs that try the "
            "resolver's order (RFC 6724: AAAA first on a host with global IPv6) wait for a "
            "connect timeout or fail, so the same name works in a browser and hangs in a script",
+    "X20": "a resolver rewrites NXDOMAIN into an address (an ISP's 'search assist' page): "
+           "names that do not exist seem to resolve, so a typo or a missing record shows up as "
+           "a wrong server instead of 'name not found' (D1 assumes NXDOMAIN is told)",
+    "X21": "search domains and ndots send a name somewhere else: a name with a dot answered "
+           "through a search domain (ndots:5 in Kubernetes pods, a wildcard record in the "
+           "search domain) reaches another host than the name as typed (D1 checks only that "
+           "a name resolves)",
+    "X22": "a captive portal (hotel, train or guest network) answers a known-answer URL with a "
+           "redirect or a login page and holds back other traffic until someone logs in: "
+           "every failure looks like a firewall (F1) or a dead server",
+    "X23": "an encrypted DNS transport is blocked while plain DNS works, or the reverse: DNS "
+           "over TLS (port 853) or DNS over HTTPS refused or dropped by the network, so a "
+           "resolver or browser set to use it fails or falls back to plain text (D1 looks at "
+           "port 53 only)",
+    "X24": "per-link DNS routing domains (systemd-resolved Domains=~zone) send a name to the "
+           "wrong link's server: a name of the VPN's zone that is not in the VPN link's "
+           "routing domains goes to the default link's server and gets NXDOMAIN (D2 seen "
+           "from the resolver's routing, not from the answers)",
     "X40": "strict reverse-path filtering (rp_filter=1) on a host with several interfaces "
            "drops replies that come in on an interface other than the route back to their "
            "sender (asymmetric routing): the request leaves, the answer arrives and is thrown "

@@ -14,9 +14,11 @@ For every target, concurrently with every other target:
 5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
 
-Plus one ``probe_listen`` per ``--listen`` port, and one ``probe_dad`` per IPv4 source address
+Plus one ``probe_nxdomain`` per nameserver when a target is a name (does it rewrite NXDOMAIN?
+see ``probes.dns``), one ``probe_listen`` per ``--listen`` port, and one ``probe_dad`` per IPv4 source address
 the targets' routes use (does another machine hold it? see ``probes.dad``), and one
-``probe_stun`` per STUN server the user named (the public address, ``probes.stun``).
+``probe_stun`` per STUN server the user named (the public address, ``probes.stun``), and one
+``probe_portal`` for the known-answer URL the user named (a captive portal, ``probes.portal``).
 Every step is bounded by ``timeout``, so a target costs at most about four timeouts (resolve,
 connect, TLS, HTTP) however many targets there are. Nothing here needs root; what does (raw
 ICMP, ARP) says so in its fact's error.
@@ -36,10 +38,11 @@ from engine.probes.arp import probe_arp
 from engine.probes.common import probe_fact
 from engine.probes.context import ProbeContext
 from engine.probes.dad import OwnAddressProbes
-from engine.probes.dns import probe_dns
+from engine.probes.dns import probe_dns, probe_nxdomain
 from engine.probes.http import probe_http
 from engine.probes.icmp import probe_icmp
 from engine.probes.listen import probe_listen
+from engine.probes.portal import probe_portal
 from engine.probes.proxy import probe_proxy, tunnel_connector
 from engine.probes.proxy_env import ProxyDecision
 from engine.probes.route import probe_route
@@ -62,14 +65,21 @@ async def run_probes(
     targets: Sequence[Target], facts: Sequence[Fact], *, timeout: float,
     env: Mapping[str, str], listen_ports: Sequence[int] = (), stun_servers: Sequence[str] = (),
     on_target_done: Callable[[str], None] | None = None,
+    portal_check: str | None = None, portal_expect: str | None = None,
 ) -> list[Fact]:
     """Probe every target and listen port at once; the facts in a stable order, unique ids.
-    ``on_target_done`` hears each target (as typed) when its probes are over."""
+    ``on_target_done`` hears each target (as typed) when its probes are over.
+    ``portal_check``: a known-answer URL to fetch (captive portal, ``probes.portal``)."""
     ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts))
     # What depends on no target starts at once, in parallel with the targets.
     stun = asyncio.gather(*(probe_stun(s, timeout) for s in stun_servers))
+    portal = asyncio.gather(*(probe_portal(url, portal_expect, timeout)
+                              for url in ([portal_check] if portal_check else [])))
     listens = asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports))
     own = OwnAddressProbes(timeout)
+    # Does a resolver rewrite NXDOMAIN? Asked once per run, only when a name is looked up.
+    rewriting = asyncio.ensure_future(
+        probe_nxdomain(ctx) if any(not t.is_ip for t in targets) else _nothing())
 
     async def one_target(target: Target) -> list[Fact]:
         found = await probe_one_target(target, ctx, own.route_found)
@@ -79,7 +89,12 @@ async def run_probes(
 
     per_target = await asyncio.gather(*(one_target(t) for t in targets))
     probed = [f for group in per_target for f in group]
-    return unique_ids(probed + list(await listens) + await own.results() + list(await stun))
+    return unique_ids(probed + list(await listens) + await own.results() + list(await stun)
+                      + await rewriting + list(await portal))
+
+
+async def _nothing() -> list[Fact]:
+    return []
 
 
 def probe(
@@ -87,6 +102,7 @@ def probe(
     env: Mapping[str, str] | None = None, listen_ports: Sequence[int] = (),
     on_target_done: Callable[[str], None] | None = None,
     stun_servers: Sequence[str] = (),
+    portal_check: str | None = None, portal_expect: str | None = None,
 ) -> list[Fact]:
     """Synchronous :func:`run_probes` for the CLI.
 
@@ -100,7 +116,7 @@ def probe(
         return loop.run_until_complete(run_probes(
             targets, facts, timeout=timeout, env=os.environ if env is None else env,
             listen_ports=listen_ports, on_target_done=on_target_done,
-            stun_servers=stun_servers))
+            stun_servers=stun_servers, portal_check=portal_check, portal_expect=portal_expect))
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
         loop.close()

@@ -10,13 +10,25 @@
    One fact per server and type, ``via`` = the server's address.
 
 Names with fewer dots than ``ndots`` are tried with the search domains first, as the system
-resolver does; ``qname`` is the name that was finally asked. An address target is not resolved:
-no ``probe_resolve`` fact is made for it (the layer summary marks the name layer ``skipped``).
+resolver does; ``qname`` is the name that was finally asked. When that is a search-domain
+expansion of a name with a dot in it (``example.org`` answered as ``example.org.corp.test``:
+ndots:5 as in Kubernetes pods, or a wildcard record in a search domain), the name as typed is
+asked too and its answer kept (``as_typed_outcome``, ``as_typed_addresses``): the two may lead
+to different hosts. The system resolver's own canonical name (``AI_CANONNAME``) says which
+expansion it used (``expanded_by``).
+
+3. **A name that cannot exist**, once per run and per nameserver (:func:`probe_nxdomain`): a
+   random label under ``.com``. A server that answers it with an address rewrites NXDOMAIN
+   (an ISP's "search assist" page): every mistyped or missing name then "resolves".
+
+An address target is not resolved: no ``probe_resolve`` fact is made for it (the layer summary
+marks the name layer ``skipped``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,11 +97,13 @@ def answered_from_hosts(
 async def resolve_system(target: str, host: str, ctx: ProbeContext) -> tuple[Fact, list[str]]:
     """getaddrinfo (in a thread, bounded by the timeout) -> the fact and the addresses, in order."""
     watch = Stopwatch()
-    outcome, error, addresses = O.RESOLVED, None, []
+    outcome, error, addresses, canonical = O.RESOLVED, None, [], None
     try:
         infos = await asyncio.wait_for(
-            in_daemon_thread(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM), ctx.timeout)
+            in_daemon_thread(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM, 0,
+                             socket.AI_CANONNAME), ctx.timeout)
         addresses = _unique(str(info[4][0]) for info in infos)
+        canonical = next((str(info[3]) for info in infos if info[3]), None)
     except asyncio.TimeoutError:
         outcome, error = O.TIMEOUT, f"getaddrinfo gave no answer within {ctx.timeout:g}s"
     except socket.gaierror as exc:
@@ -105,9 +119,23 @@ async def resolve_system(target: str, host: str, ctx: ProbeContext) -> tuple[Fac
         addresses=addresses, from_hosts=from_hosts,
         hosts_line=matches[0].line if from_hosts else None,
         hosts_addresses=[m.ip for m in matches], nsswitch_hosts=list(ctx.nsswitch_hosts),
-        rcode=None, fallback=None,
+        rcode=None, fallback=None, canonical=canonical,
+        expanded_by=expanded_by(host, canonical, ctx.search_domains),
     )
     return fact, addresses
+
+
+def expanded_by(host: str, canonical: str | None, search: Sequence[str]) -> str | None:
+    """The search domain the system resolver appended to ``host``, read from the canonical
+    name it answered for (``app`` -> ``app.corp.test``: ``corp.test``), or None (the name as
+    typed, or a CNAME that hides which name was asked)."""
+    if not canonical or host.endswith("."):
+        return None
+    answered = canonical.lower().rstrip(".")
+    for domain in search:
+        if answered == f"{host.lower()}.{domain.lower().rstrip('.')}":
+            return domain
+    return None
 
 
 def query_names(host: str, search: Sequence[str], ndots: int) -> list[str]:
@@ -135,10 +163,18 @@ async def resolve_via_nameserver(
     """Ask ``server`` (at ``port``) directly for ``host``'s ``rdtype`` records: a probe_resolve."""
     watch = Stopwatch()
     answer, qname = _Answer(O.ERROR, "udp", [], error="no name to ask"), host
+    tried: dict[str, _Answer] = {}
     for qname in query_names(host, search, ndots):
-        answer = await _ask(qname, server, port, rdtype, watch.remaining(timeout))
+        answer = tried[qname] = await _ask(qname, server, port, rdtype, watch.remaining(timeout))
         if answer.outcome != O.NXDOMAIN:
             break
+    as_typed: _Answer | None = None
+    expanded = qname != host and answer.outcome == O.RESOLVED
+    if expanded and "." in host.rstrip("."):
+        # A qualified-looking name answered through a search domain: what does the name as
+        # typed lead to? (asked only in this case, so a healthy run asks nothing more)
+        as_typed = tried.get(host) or await _ask(host, server, port, rdtype,
+                                                 watch.remaining(timeout))
     via = server if port == 53 else f"{server}:{port}"
     where = f"[{server}]:{port}" if ":" in server else f"{server}:{port}"
     return probe_fact(
@@ -147,7 +183,9 @@ async def resolve_via_nameserver(
         outcome=answer.outcome, elapsed_ms=watch.ms(), error=answer.error, host=host, via=via,
         transport=answer.transport, rdtype=rdtype, qname=qname.rstrip("."),
         addresses=answer.addresses, from_hosts=False, hosts_line=None, rcode=answer.rcode,
-        fallback=answer.fallback,
+        fallback=answer.fallback, expanded=expanded,
+        as_typed_outcome=as_typed.outcome if as_typed else None,
+        as_typed_addresses=as_typed.addresses if as_typed else None,
     )
 
 
@@ -226,3 +264,30 @@ async def probe_dns(target: str, host: str, ctx: ProbeContext) -> tuple[list[Fac
     system_fact, addresses = cast("tuple[Fact, list[str]]", results[0])
     direct_facts = cast("list[Fact]", results[1:])
     return [system_fact, *direct_facts], addresses
+
+
+NX_PARENT = "com"  # a real TLD: a rewriting resolver sees the upstream's NXDOMAIN and replaces it
+
+
+def nonexistent_name() -> str:
+    """A random label no one registered (64 bits of randomness), under a real top-level domain."""
+    return f"whynet-nx-{secrets.token_hex(8)}.{NX_PARENT}"
+
+
+async def probe_nxdomain(ctx: ProbeContext, port: int = 53) -> list[Fact]:
+    """Ask every configured nameserver for a name that cannot exist: one ``probe_nxdomain``
+    fact each. ``resolved`` means the server rewrites NXDOMAIN into an address."""
+    name = nonexistent_name()
+
+    async def one(server: str) -> Fact:
+        watch = Stopwatch()
+        answer = await _ask(name, server, port, "A", ctx.timeout)
+        where = f"[{server}]:{port}" if ":" in server else f"{server}:{port}"
+        return probe_fact(
+            "probe_nxdomain", f"probe_nxdomain:{server}", f"dns query {name} A @{where}",
+            target=f"resolver {server}", layer="name", outcome=answer.outcome,
+            elapsed_ms=watch.ms(), error=answer.error, via=server, qname=name,
+            transport=answer.transport, addresses=answer.addresses, rcode=answer.rcode,
+        )
+
+    return list(await asyncio.gather(*(one(s) for s in ctx.nameservers)))

@@ -59,6 +59,10 @@ DUPLICATE = "duplicate"
 UNIQUE = "unique"
 MAPPED = "mapped"
 
+# --- probe_portal ---------------------------------------------------------------------------
+KNOWN_ANSWER = "known_answer"
+INTERCEPTED = "intercepted"
+
 # --- probe_listen ---------------------------------------------------------------------------
 CAN_LISTEN = "can_listen"
 IN_USE = "in_use"
@@ -100,6 +104,9 @@ MEANINGS: dict[str, str] = {
                "answered for this host's own address: a duplicate IP",
     UNIQUE: "nobody else answered an ARP probe for this host's own address",
     MAPPED: "a STUN server answered with the public address and port it saw",
+    KNOWN_ANSWER: "a known-answer URL gave the answer it always gives: no captive portal",
+    INTERCEPTED: "a known-answer URL gave another answer (a redirect, a login page): a "
+                 "captive portal or another interceptor answers instead",
     CAN_LISTEN: "this user can bind the port on all addresses now",
     IN_USE: "the port is already bound by another socket",
     PRIVILEGED: "the port is below net.ipv4.ip_unprivileged_port_start and this user may not "
@@ -123,6 +130,10 @@ BY_KIND: dict[str, frozenset[str]] = {
     "probe_arp": frozenset({SINGLE, DUPLICATE, NO_ANSWER, NOT_POSSIBLE, ERROR}),
     "probe_dad": frozenset({UNIQUE, DUPLICATE, NOT_POSSIBLE, ERROR}),
     "probe_stun": frozenset({MAPPED, TIMEOUT, ERROR}),
+    "probe_nxdomain": frozenset({RESOLVED, NXDOMAIN, NO_ANSWER, SERVFAIL, REFUSED, UNREACHABLE,
+                                 TIMEOUT, ERROR}),
+    "probe_portal": frozenset({KNOWN_ANSWER, INTERCEPTED, NXDOMAIN, TEMPORARY_FAILURE, REFUSED,
+                               TIMEOUT, NOT_HTTP, ERROR}),
 }
 
 # The outcomes that are not a failure of what each probe checks. Every other outcome of BY_KIND
@@ -146,4 +157,9 @@ PASSING: dict[str, frozenset[str]] = {
     # No STUN answer is common (UDP to a public server filtered) and says nothing about the
     # targets: nat.stun-unanswered reports it as context.
     "probe_stun": frozenset({MAPPED, TIMEOUT}),
+    # A name that cannot exist must not resolve; a silent or failing server is the concern of
+    # the per-target name probes (name.nameserver-not-answering), not of this one.
+    "probe_nxdomain": frozenset({NXDOMAIN, NO_ANSWER, SERVFAIL, REFUSED, UNREACHABLE, TIMEOUT,
+                                 ERROR}),
+    "probe_portal": frozenset({KNOWN_ANSWER}),
 }

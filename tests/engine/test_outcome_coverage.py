@@ -36,6 +36,11 @@ FIELDS: dict[str, dict[str, Any]] = {
     "probe_udp": {"ip": "192.0.2.80", "port": 8443, "error": "Operation not permitted"},
     "probe_arp": {"ip": "192.0.2.1", "interface": "eth0", "macs": []},
     "probe_dad": {"ip": "192.0.2.10", "interface": "eth0", "macs": []},
+    "probe_portal": {"url": "http://detect.example.test/success.txt", "expected": "HTTP 204",
+                     "ip": "192.0.2.80", "status": 302, "location": "http://192.0.2.1/login",
+                     "redirect": True, "login_form": False, "error": "it failed"},
+    "probe_nxdomain": {"via": "192.0.2.53", "qname": "whynet-nx-0123456789abcdef.com",
+                       "addresses": ["192.0.2.99"], "rcode": "NOERROR"},
     "probe_stun": {"server": "stun.example.test:3478", "ip": "192.0.2.30", "port": 3478,
                    "error": "it failed"},
 }

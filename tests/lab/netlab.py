@@ -665,9 +665,10 @@ class Namespace:
                           "--key", str(cert.key_path))
 
     def dnsmasq(self, ip: str, records: Mapping[str, str | Iterable[str]], *, port: int = 53,
-                local_zones: Sequence[str] = ("test",)) -> Server:
+                local_zones: Sequence[str] = ("test",), extra: Sequence[str] = ()) -> Server:
         """An authoritative-only DNS server: ``{name: ip or [ips]}``; names under
-        ``local_zones`` not in ``records`` get NXDOMAIN, anything else REFUSED (no upstream)."""
+        ``local_zones`` not in ``records`` get NXDOMAIN, anything else REFUSED (no upstream).
+        ``extra``: more dnsmasq options (``--address=/zone/ip``: a wildcard record)."""
         exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
         if not Path(exe).exists():
             import pytest
@@ -685,6 +686,7 @@ class Namespace:
             ips = [ips] if isinstance(ips, str) else list(ips)
             for addr in ips:
                 argv.append(f"--host-record={name},{check_lab_address(addr)}")
+        argv.extend(extra)
         return self.spawn("dnsmasq", argv, ready="dns", ip=ip, port=port)
 
     # -- looking from inside --

@@ -9,6 +9,7 @@ Modes (``python serve.py MODE --host IP --port N [...]``):
 - ``tcp``: accept, optionally send ``--banner`` and/or the peer address (``--peer``: what source
   address the server really sees, for NAT scenarios), close.
 - ``http``: HTTP/1.1, every path answers 200 with ``--body``.
+- ``redirect``: HTTP/1.1, every path answers 302 to ``--location`` (a captive portal).
 - ``tls``: the same HTTP over TLS with ``--cert``/``--key``.
 - ``tarpit``: accept and never say a word (a hung service, or a middlebox that swallows data).
 - ``udp-echo``: echo every datagram back (proves UDP passes where TCP does not).
@@ -111,7 +112,7 @@ def serve_udp_echo(args: argparse.Namespace) -> None:
 
 # --- http and tls ------------------------------------------------------------------------------
 
-def handler_for(body: str) -> type[BaseHTTPRequestHandler]:
+def handler_for(body: str, location: str = "") -> type[BaseHTTPRequestHandler]:
     payload = body.encode() + b"\n"
 
     class Handler(BaseHTTPRequestHandler):
@@ -119,6 +120,12 @@ def handler_for(body: str) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            if location:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(payload)))
@@ -166,7 +173,7 @@ def server_context(cert: str, key: str) -> ssl.SSLContext:
 
 def serve_http(args: argparse.Namespace) -> None:
     LabHTTPServer.address_family = family_of(args.host)
-    httpd = LabHTTPServer((args.host, args.port), handler_for(args.body))
+    httpd = LabHTTPServer((args.host, args.port), handler_for(args.body, args.location))
     if args.mode == "tls":
         httpd.tls = server_context(args.cert, args.key)
     ready(httpd.socket)
@@ -365,6 +372,7 @@ MODES = {
     "tcp": serve_tcp,
     "http": serve_http,
     "tls": serve_http,
+    "redirect": serve_http,
     "tarpit": serve_tarpit,
     "udp-echo": serve_udp_echo,
     "proxy": serve_proxy,
@@ -383,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--banner", default="")
     parser.add_argument("--peer", action="store_true")
     parser.add_argument("--body", default="ok")
+    parser.add_argument("--location", default="", help="redirect: where every GET is sent")
     parser.add_argument("--allow-ports", default="", help="proxy: only these ports (1,2,3)")
     args = parser.parse_args(argv)
     if args.mode in ("tls", "intercept") and not (args.cert and args.key):

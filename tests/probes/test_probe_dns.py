@@ -12,7 +12,10 @@ from engine.facts import make_fact
 from engine.probes.dns import (
     HostsMatch,
     answered_from_hosts,
+    expanded_by,
     hosts_lookup,
+    nonexistent_name,
+    probe_nxdomain,
     query_names,
     resolve_system,
     resolve_via_nameserver,
@@ -142,3 +145,56 @@ def test_system_resolver_honours_nsswitch_order_from_facts(make_ctx) -> None:
     fact, _ = asyncio.run(resolve_system("localhost", "localhost", ctx))
     assert fact["from_hosts"] is False
     assert fact["nsswitch_hosts"] == ["dns", "files"]
+
+
+# --- search-domain expansions of names with a dot (X21) and NXDOMAIN rewriting (X20) ----------
+
+def test_an_expanded_dotted_name_is_also_asked_as_typed(responder: DnsResponder) -> None:
+    fact = ask(responder, "a.test", search=["test"], ndots=5)  # a.test.test exists too
+    assert (fact["qname"], fact["expanded"]) == ("a.test.test", True)
+    assert (fact["as_typed_outcome"], fact["as_typed_addresses"]) == ("resolved",
+                                                                      ["198.51.100.10"])
+    assert responder.queries == ["a.test.test. A", "a.test. A"]
+
+
+def test_a_name_answered_as_typed_asks_nothing_more(responder: DnsResponder) -> None:
+    fact = ask(responder, "a.test", search=["test"], ndots=1)
+    assert (fact["qname"], fact["expanded"], fact["as_typed_outcome"]) == ("a.test", False, None)
+    assert responder.queries == ["a.test. A"]
+
+
+def test_a_short_name_completed_by_the_search_list_is_not_asked_as_typed(
+        responder: DnsResponder) -> None:
+    fact = ask(responder, "www", search=["test"])
+    assert (fact["qname"], fact["expanded"], fact["as_typed_outcome"]) == ("www.test", True, None)
+    assert responder.queries == ["www.test. A"]
+
+
+@pytest.mark.parametrize(("host", "canonical", "search", "expected"), [
+    ("www.example.com", "www.example.com.corp.test", ["corp.test"], "corp.test"),
+    ("app", "APP.Corp.Test.", ["lab.test", "corp.test"], "corp.test"),
+    ("www.example.com", "www.example.com", ["corp.test"], None),
+    ("www.example.com", "edge.cdn.example.net", ["corp.test"], None),  # a CNAME hides it
+    ("app.", "app.corp.test", ["corp.test"], None),  # absolute: never expanded
+    ("app", None, ["corp.test"], None),
+])
+def test_expanded_by(host, canonical, search, expected) -> None:
+    assert expanded_by(host, canonical, search) == expected
+
+
+def test_the_system_resolver_reports_its_canonical_name(make_ctx) -> None:
+    fact, _ = asyncio.run(resolve_system("localhost", "localhost", make_ctx()))
+    assert fact["canonical"] == "localhost" and fact["expanded_by"] is None
+
+
+def test_nonexistent_names_are_random() -> None:
+    first, second = nonexistent_name(), nonexistent_name()
+    assert first != second and first.endswith(".com") and len(first.split(".")[0]) == 26
+
+
+def test_nxdomain_probe(responder: DnsResponder, make_ctx) -> None:
+    ctx = make_ctx(facts=[make_fact("nameserver", "ns1", {}, ip="127.0.0.1")])
+    [fact] = asyncio.run(probe_nxdomain(ctx, port=responder.port))
+    assert (fact.kind, fact["via"], fact["outcome"], fact["rcode"]) == (
+        "probe_nxdomain", "127.0.0.1", "nxdomain", "NXDOMAIN")
+    assert fact["qname"].startswith("whynet-nx-") and responder.queries == [f"{fact['qname']}. A"]

@@ -1,0 +1,110 @@
+"""Lab proofs for the DNS faults beyond the checklist (tests/lab/dnsfaults.py).
+
+Each test proves its fault with plain DNS queries or sockets inside the client namespace
+first, then runs whynet there and holds it to ``verdict()``: the expected rule ranked first,
+the expected first failing layer, no other error; each control: no warning at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dns.resolver
+import pytest
+
+from . import dnsfaults as D
+from .healthy import WEB_NAME
+from .netlab import Lab
+from .scenarios import APP, SERVER_IP
+from .test_coverage_scenarios import verdict
+
+pytestmark = pytest.mark.lab
+
+
+def facts_of(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [f for f in report["facts"] if f["kind"] == kind]
+
+
+# --- X20: NXDOMAIN rewriting ------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["missing-name", "missing-service", "existing-name"])
+def test_nxdomain_rewritten(lab: Lab, target: str) -> None:
+    sc = D.nxdomain_rewritten(lab, target)
+    # Ground truth: the zone's own server says NXDOMAIN, the client's resolver an address.
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        sc.client.dns(D.DNS_IP, D.MISSING)
+    assert sc.client.dns(D.ISP_DNS_IP, D.MISSING) == [D.SEARCH_PAGE_IP]
+    assert sc.client.dns(D.ISP_DNS_IP, APP) == [SERVER_IP]
+    report = verdict(lab, sc)
+    [nx] = facts_of(report, "probe_nxdomain")
+    assert (nx["via"], nx["outcome"], nx["addresses"]) == (D.ISP_DNS_IP, "resolved",
+                                                           [D.SEARCH_PAGE_IP])
+    if target != "existing-name":  # the rewriting itself is folded under the target's finding
+        top = report["findings"][0]
+        assert [s["rule"] for s in top["supporting"]][:1] == ["name.nxdomain-rewritten"], top
+
+
+def test_honest_resolver(lab: Lab) -> None:
+    sc = D.honest_resolver(lab)
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        sc.client.dns(D.ISP_DNS_IP, D.MISSING)
+    report = verdict(lab, sc)
+    [nx] = facts_of(report, "probe_nxdomain")
+    assert (nx["outcome"], nx["rcode"]) == ("nxdomain", "NXDOMAIN")
+
+
+# --- X21: search domains and ndots ---------------------------------------------------------------
+
+def test_search_wildcard_catches_name(lab: Lab) -> None:
+    sc = D.search_ndots(lab, wildcard=True)
+    assert sc.client.getaddrinfo(WEB_NAME) == [D.CATCH_ALL_IP]  # what programs get
+    assert sc.client.dns(D.DNS_IP, f"{WEB_NAME}.") == [SERVER_IP]  # the name as typed
+    assert sc.client.connect(D.CATCH_ALL_IP, 80).outcome == "refused"
+    report = verdict(lab, sc)
+    [system] = [f for f in facts_of(report, "probe_resolve") if f["via"] == "system"]
+    assert (system["canonical"], system["expanded_by"]) == (f"{WEB_NAME}.corp.test", "corp.test")
+
+
+def test_search_ndots_no_wildcard(lab: Lab) -> None:
+    sc = D.search_ndots(lab, wildcard=False)
+    assert sc.client.getaddrinfo(WEB_NAME) == [SERVER_IP]
+    report = verdict(lab, sc)
+    [system] = [f for f in facts_of(report, "probe_resolve") if f["via"] == "system"]
+    assert system["expanded_by"] is None
+
+
+# --- X22: a captive portal -----------------------------------------------------------------
+
+def http_get(ip: str, port: int, host: str) -> bytes:
+    import socket
+
+    with socket.create_connection((ip, port), timeout=2) as sock:
+        sock.sendall(f"GET /success.txt HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                     .encode())
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    return data
+
+
+@pytest.mark.parametrize("style", ["redirect", "login-page"])
+def test_captive_portal(lab: Lab, style: str) -> None:
+    sc = D.captive_portal(lab, style)
+    answer = sc.client.call(http_get, D.SEARCH_PAGE_IP, 80, D.DETECT_NAME)
+    assert b"success" not in answer  # the portal answers in the known server's place
+    assert (b" 302 " in answer.split(b"\r\n")[0]) == (style == "redirect")
+    assert sc.client.connect(SERVER_IP, 443, timeout=1.0).outcome == "timeout"
+    report = verdict(lab, sc)
+    [check] = facts_of(report, "probe_portal")
+    assert (check["outcome"], check["redirect"], check["login_form"]) == (
+        "intercepted", style == "redirect", style == "login-page")
+    sc.nodes["gw"].exec("nft", "delete", "table", "ip", "portal")  # "logged in"
+    assert sc.client.call(http_get, D.SEARCH_PAGE_IP, 80, D.DETECT_NAME).endswith(b"success\n")
+    assert sc.client.connect(SERVER_IP, 443).outcome == "open"
+
+
+def test_no_captive_portal(lab: Lab) -> None:
+    sc = D.captive_portal(lab, None)
+    report = verdict(lab, sc)
+    [check] = facts_of(report, "probe_portal")
+    assert (check["outcome"], check["status"]) == ("known_answer", 200)
