@@ -96,6 +96,15 @@ KINDS: dict[str, KindSpec] = {
            ip=("ip", "server address"), origin=("str", "resolv.conf, systemd-resolved"),
            link=("str", "interface for per-link DNS, or null"),
            stub=("bool", "a local stub (127.0.0.53, 127.0.0.1)")),
+        _k("resolved_config", "collectors.resolver", "systemd-resolved's configuration, "
+           "resolved.conf and its drop-ins merged (the source names the file and line of "
+           "DNSOverTLS=, else DNS=)",
+           dns=("list", "DNS= servers as written (ADDRESS[:PORT][%IFACE][#NAME])"),
+           fallback_dns=("list", "FallbackDNS= servers"),
+           domains=("list", "Domains= (a ~ marks a routing-only domain)"),
+           dns_over_tls=("str", "DNSOverTLS=: yes, opportunistic, no; null when unset (no)"),
+           dnssec=("str", "DNSSEC=, or null"),
+           files=("list", "the files read, in the order applied")),
         _k("resolver_config", "collectors.resolver", "resolver settings",
            search=("list", "search domains"), options=("list", "resolv.conf options"),
            nsswitch_hosts=("list", "the hosts: line of nsswitch.conf, in order"),
@@ -345,6 +354,14 @@ KINDS: dict[str, KindSpec] = {
            title=("str", "the page's <title>, or null"),
            login_form=("bool", "the page holds a form or a password field"),
            redirect=("bool", "the answer is a redirect (3xx with a Location)")),
+        _k("probe_dns_transport", "probes.dot", "one DNS server asked over one transport "
+           "(DNS over TLS, or plain DNS on port 53) when systemd-resolved is set to DNS over "
+           "TLS (X23)",
+           **_PROBE_COMMON, via=("ip", "the server"), port=("int", "the port asked (853, 53)"),
+           transport=("str", "dot, or udp/tcp for plain DNS"),
+           sni=("str", "the server name sent in TLS (resolved.conf's #name), or null"),
+           rcode=("str", "the DNS answer's response code, or null without an answer"),
+           dns_over_tls=("str", "the DNSOverTLS= mode that made whynet ask")),
         _k("probe_nxdomain", "probes.dns", "a configured nameserver asked for a random name "
            "that cannot exist: an address back means it rewrites NXDOMAIN",
            **_PROBE_COMMON, via=("ip", "the nameserver asked"),
@@ -562,7 +579,8 @@ KINDS: dict[str, KindSpec] = {
 SECRET_FIELDS: dict[str, frozenset[str]] = {
     "interface": frozenset(), "address": frozenset(), "route": frozenset(),
     "policy_rule": frozenset(), "neighbor": frozenset(), "hosts_entry": frozenset(),
-    "nameserver": frozenset(), "resolver_config": frozenset(), "listener": frozenset(),
+    "nameserver": frozenset(), "resolver_config": frozenset(), "resolved_config": frozenset(),
+    "listener": frozenset(),
     "sysctl": frozenset(), "conntrack_table": frozenset(), "counter_change": frozenset(),
     "firewall_backend": frozenset(), "firewall_chain": frozenset(),
     # A comment is in the rule's text; options whynet does not decode (a string match) in the

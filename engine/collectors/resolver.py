@@ -1,12 +1,15 @@
 """The system resolver's configuration: nameservers, search domains, options, NSS order.
 
 Reads: ``/etc/resolv.conf`` (``ctx.etc``; and where its symlink points), the ``hosts:`` line of
-``/etc/nsswitch.conf``, and, only when systemd-resolved runs (``/run/systemd/resolve``
-exists), its per-link servers from ``resolvectl dns``, or failing that its upstream list
-``/run/systemd/resolve/resolv.conf``.
+``/etc/nsswitch.conf``, systemd-resolved's configuration (``/etc/systemd/resolved.conf`` and
+the ``resolved.conf.d`` drop-ins in /usr/lib, /run and /etc, as systemd merges them), and,
+only when systemd-resolved runs (``/run/systemd/resolve`` exists), its per-link servers from
+``resolvectl dns``, or failing that its upstream list ``/run/systemd/resolve/resolv.conf``.
 Never reads: other NSS databases, DNS itself (it resolves nothing and sends no traffic).
 Produces: ``nameserver`` facts (``origin`` ``resolv.conf`` with the file and line, or
-``systemd-resolved`` with the link), one ``resolver_config`` fact, ``source_absent`` for a
+``systemd-resolved`` with the link), one ``resolver_config`` fact, one ``resolved_config``
+fact when a resolved.conf file exists (``DNS=``, ``Domains=``, ``DNSOverTLS=``: what the
+encrypted-DNS probes read), ``source_absent`` for a
 missing resolv.conf, nsswitch.conf or systemd-resolved, ``collection_error`` for what cannot
 be read (a dangling resolv.conf symlink, an unreadable file, a failing resolvectl).
 
@@ -38,7 +41,7 @@ from engine.collectors.base import CollectContext, read_text
 from engine.facts import Fact, absent, collection_error, make_fact, unique_ids
 
 NAME = "resolver"
-KINDS = ("nameserver", "resolver_config")
+KINDS = ("nameserver", "resolver_config", "resolved_config")
 
 RESOLVED_RUN_DIR = Path("/run/systemd/resolve")
 RESOLVECTL_COMMAND = ("resolvectl", "dns")
@@ -259,6 +262,99 @@ def collect_resolved(ctx: CollectContext, run_dir: Path | None = None) -> list[F
     return facts
 
 
+# --- resolved.conf ---------------------------------------------------------------------------
+
+#: Where resolved.conf drop-ins live, lowest precedence first: a file in a later directory
+#: replaces one of the same name in an earlier one (systemd.unit(5), "drop-in" order).
+RESOLVED_DROPIN_DIRS = (Path("/usr/lib/systemd/resolved.conf.d"),
+                        Path("/run/systemd/resolved.conf.d"))
+RESOLVED_KEYS = ("DNS", "FallbackDNS", "Domains", "DNSOverTLS", "DNSSEC")
+LIST_KEYS = frozenset({"DNS", "FallbackDNS", "Domains"})
+
+
+@dataclass
+class ResolvedSetting:
+    value: str | list[str]
+    file: str
+    line: int
+
+
+def resolved_conf_files(etc: Path, dropin_dirs: tuple[Path, ...] | None = None) -> list[Path]:
+    """resolved.conf, then its drop-ins sorted by file name (later ones win)."""
+    dirs = (*(RESOLVED_DROPIN_DIRS if dropin_dirs is None else dropin_dirs),
+            etc / "systemd" / "resolved.conf.d")
+    dropins: dict[str, Path] = {}
+    for directory in dirs:
+        try:
+            for path in directory.glob("*.conf"):
+                dropins[path.name] = path
+        except OSError:
+            continue
+    return [etc / "systemd" / "resolved.conf", *(dropins[n] for n in sorted(dropins))]
+
+
+def parse_resolved_conf(text: str, path: str,
+                        settings: dict[str, ResolvedSetting] | None = None,
+                        ) -> dict[str, ResolvedSetting]:
+    """The ``[Resolve]`` settings of one file laid over ``settings``: a later assignment
+    replaces a single value; list settings add up, and an empty assignment empties them."""
+    settings = dict(settings or {})
+    section = None
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if section != "Resolve" or not sep or key not in RESOLVED_KEYS:
+            continue
+        if key in LIST_KEYS:
+            before = settings.get(key)
+            items = list(before.value) if before and isinstance(before.value, list) else []
+            settings[key] = ResolvedSetting(items + value.split() if value else [], path, number)
+        else:
+            settings[key] = ResolvedSetting(value, path, number)
+    return settings
+
+
+def collect_resolved_conf(etc: Path, dropin_dirs: tuple[Path, ...] | None = None) -> list[Fact]:
+    """One ``resolved_config`` fact from every resolved.conf file that exists, or none."""
+    settings: dict[str, ResolvedSetting] = {}
+    read: list[str] = []
+    problems: list[Fact] = []
+    for path in resolved_conf_files(etc, dropin_dirs):
+        try:
+            text = read_text(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            problems.append(collection_error(
+                NAME, f"{path}: cannot read ({exc.strerror or exc})", {"file": str(path)}))
+            continue
+        read.append(str(path))
+        settings = parse_resolved_conf(text, str(path), settings)
+    if not read:
+        return problems
+    dot = settings.get("DNSOverTLS")
+    where = dot or settings.get("DNS")
+    source = {"file": where.file, "line": where.line} if where else {"file": read[0]}
+
+    def listed(key: str) -> list[str]:
+        found = settings.get(key)
+        return list(found.value) if found and isinstance(found.value, list) else []
+
+    return [*problems, make_fact(
+        "resolved_config", "resolved_config", source,
+        dns=listed("DNS"), fallback_dns=listed("FallbackDNS"), domains=listed("Domains"),
+        dns_over_tls=str(dot.value).lower() if dot else None,
+        dnssec=str(settings["DNSSEC"].value).lower() if "DNSSEC" in settings else None,
+        files=read,
+    )]
+
+
 # --- collect ---------------------------------------------------------------------------------
 
 def symlink_target(path: Path) -> str | None:
@@ -327,5 +423,6 @@ def collect(ctx: CollectContext) -> list[Fact]:
     nsswitch_hosts, nss_problems = read_nsswitch_hosts(ctx.etc / "nsswitch.conf")
     facts.extend(nss_problems)
     facts.append(resolver_config_fact(resolv_path, conf, nsswitch_hosts))
+    facts.extend(collect_resolved_conf(ctx.etc))
     facts.extend(collect_resolved(ctx))
     return unique_ids(facts)

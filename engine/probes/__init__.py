@@ -14,11 +14,13 @@ For every target, concurrently with every other target:
 5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
 
-Plus one ``probe_nxdomain`` per nameserver when a target is a name (does it rewrite NXDOMAIN?
-see ``probes.dns``), one ``probe_listen`` per ``--listen`` port, and one ``probe_dad`` per IPv4 source address
-the targets' routes use (does another machine hold it? see ``probes.dad``), and one
-``probe_stun`` per STUN server the user named (the public address, ``probes.stun``), and one
-``probe_portal`` for the known-answer URL the user named (a captive portal, ``probes.portal``).
+Plus, when a target is a name, one ``probe_nxdomain`` per nameserver (does it rewrite
+NXDOMAIN? see ``probes.dns``) and, when systemd-resolved is set to DNS over TLS, one
+``probe_dns_transport`` per server and transport (TLS on 853, plain on 53: ``probes.dot``);
+one ``probe_listen`` per ``--listen`` port; one ``probe_dad`` per IPv4 source address the
+targets' routes use (does another machine hold it? see ``probes.dad``); one ``probe_stun`` per
+STUN server the user named (the public address, ``probes.stun``); and one ``probe_portal`` for
+the known-answer URL the user named (a captive portal, ``probes.portal``).
 Every step is bounded by ``timeout``, so a target costs at most about four timeouts (resolve,
 connect, TLS, HTTP) however many targets there are. Nothing here needs root; what does (raw
 ICMP, ARP) says so in its fact's error.
@@ -39,6 +41,7 @@ from engine.probes.common import probe_fact
 from engine.probes.context import ProbeContext
 from engine.probes.dad import OwnAddressProbes
 from engine.probes.dns import probe_dns, probe_nxdomain
+from engine.probes.dot import probe_dns_transports
 from engine.probes.http import probe_http
 from engine.probes.icmp import probe_icmp
 from engine.probes.listen import probe_listen
@@ -77,9 +80,11 @@ async def run_probes(
                               for url in ([portal_check] if portal_check else [])))
     listens = asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports))
     own = OwnAddressProbes(timeout)
-    # Does a resolver rewrite NXDOMAIN? Asked once per run, only when a name is looked up.
-    rewriting = asyncio.ensure_future(
-        probe_nxdomain(ctx) if any(not t.is_ip for t in targets) else _nothing())
+    # Does a resolver rewrite NXDOMAIN? Does DNS over TLS get through where it is configured?
+    # Asked once per run, only when a name is looked up.
+    names = any(not t.is_ip for t in targets)
+    rewriting = asyncio.ensure_future(probe_nxdomain(ctx) if names else _nothing())
+    transports = asyncio.ensure_future(probe_dns_transports(ctx) if names else _nothing())
 
     async def one_target(target: Target) -> list[Fact]:
         found = await probe_one_target(target, ctx, own.route_found)
@@ -90,7 +95,7 @@ async def run_probes(
     per_target = await asyncio.gather(*(one_target(t) for t in targets))
     probed = [f for group in per_target for f in group]
     return unique_ids(probed + list(await listens) + await own.results() + list(await stun)
-                      + await rewriting + list(await portal))
+                      + await rewriting + await transports + list(await portal))
 
 
 async def _nothing() -> list[Fact]:

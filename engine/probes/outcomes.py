@@ -63,6 +63,9 @@ MAPPED = "mapped"
 KNOWN_ANSWER = "known_answer"
 INTERCEPTED = "intercepted"
 
+# --- probe_dns_transport --------------------------------------------------------------------
+ANSWERED = "answered"
+
 # --- probe_listen ---------------------------------------------------------------------------
 CAN_LISTEN = "can_listen"
 IN_USE = "in_use"
@@ -107,6 +110,8 @@ MEANINGS: dict[str, str] = {
     KNOWN_ANSWER: "a known-answer URL gave the answer it always gives: no captive portal",
     INTERCEPTED: "a known-answer URL gave another answer (a redirect, a login page): a "
                  "captive portal or another interceptor answers instead",
+    ANSWERED: "a DNS server answered over the transport tried (plain, TLS), whatever its "
+              "response code",
     CAN_LISTEN: "this user can bind the port on all addresses now",
     IN_USE: "the port is already bound by another socket",
     PRIVILEGED: "the port is below net.ipv4.ip_unprivileged_port_start and this user may not "
@@ -134,6 +139,7 @@ BY_KIND: dict[str, frozenset[str]] = {
                                  TIMEOUT, ERROR}),
     "probe_portal": frozenset({KNOWN_ANSWER, INTERCEPTED, NXDOMAIN, TEMPORARY_FAILURE, REFUSED,
                                TIMEOUT, NOT_HTTP, ERROR}),
+    "probe_dns_transport": frozenset({ANSWERED, TIMEOUT, REFUSED, UNREACHABLE, NOT_TLS, ERROR}),
 }
 
 # The outcomes that are not a failure of what each probe checks. Every other outcome of BY_KIND
@@ -162,4 +168,5 @@ PASSING: dict[str, frozenset[str]] = {
     "probe_nxdomain": frozenset({NXDOMAIN, NO_ANSWER, SERVFAIL, REFUSED, UNREACHABLE, TIMEOUT,
                                  ERROR}),
     "probe_portal": frozenset({KNOWN_ANSWER}),
+    "probe_dns_transport": frozenset({ANSWERED}),
 }

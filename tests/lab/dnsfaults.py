@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .healthy import WEB_NAME, _internet_site
+from .healthy import RESOLVED_HEADER, WEB_NAME, _internet_site
 from .netlab import Lab, Namespace, Server
 from .scenarios import (
     APP,
@@ -180,6 +180,59 @@ def captive_portal(lab: Lab, style: str | None) -> Scenario:
                       layer="transport", expect="portal.holds-target", **common)
 
 
+# --- X23: DNS over TLS blocked while plain DNS works, and the reverse ---------------------------
+
+PUBLIC_DNS_IP = f"{INTERNET}.53"
+DOT_NAME = "dns.lab.test"
+STUB_IP = "127.0.0.53"
+BLOCKS = {
+    "dot": "tcp dport 853 drop",
+    "plain": "meta l4proto { tcp, udp } th dport 53 drop",
+}
+
+
+def dns_over_tls(lab: Lab, blocked: str | None) -> Scenario:
+    """The client's systemd-resolved-style set-up with ``DNSOverTLS=yes``: /etc/resolv.conf
+    names the stub 127.0.0.53, which forwards every query over TLS to the public resolver
+    203.0.113.53 (port 853, a TLS front to its plain server on 53), as resolved in strict mode
+    does; /etc/systemd/resolved.conf says so (``DNS=203.0.113.53#dns.lab.test``).
+
+    ``blocked``: "dot", the gateway drops TCP 853 (names fail; plain DNS would work);
+    "plain", it drops port 53 (the stub still works; plain DNS to the server does not); None:
+    the control, both get through.
+    """
+    o = office(lab)
+    internet = lab.switch("internet")
+    internet.plug(o.gw, f"{INTERNET}.1/24")
+    public = lab.host("pubdns")
+    internet.plug(public, f"{PUBLIC_DNS_IP}/24")
+    public.default_route(f"{INTERNET}.1")
+    plain = public.dnsmasq(PUBLIC_DNS_IP, o.records)
+    cert = lab.ca("Lab DNS CA").issue([DOT_NAME])
+    dot = dns_server(public, "dot", PUBLIC_DNS_IP, "--upstream", f"{PUBLIC_DNS_IP}:53",
+                     "--cert", str(cert.cert_path), "--key", str(cert.key_path), port=853)
+    stub = dns_server(o.client, "tls-stub", STUB_IP, "--upstream", f"{PUBLIC_DNS_IP}:853")
+    o.client.write_etc("resolv.conf", RESOLVED_HEADER + f"nameserver {STUB_IP}\n"
+                       "options edns0 trust-ad\n")
+    o.client.write_etc("systemd/resolved.conf",
+                       f"[Resolve]\nDNS={PUBLIC_DNS_IP}#{DOT_NAME}\nDNSOverTLS=yes\n")
+    web = o.server.http_server(SERVER_IP, 80)
+    if blocked is not None:
+        o.gw.nft("table inet dnsfilter {\n chain forward {\n"
+                 "  type filter hook forward priority 0; policy accept;\n"
+                 f"  {BLOCKS[blocked]}\n }}\n}}\n")
+    common = {"nodes": {"pubdns": public},
+              "servers": {"plain": plain, "dot": dot, "stub": stub, "web": web}}
+    target = f"http://{APP}/"
+    if blocked == "dot":
+        return o.scenario("dot-blocked-plain-works", target, checklist=("X23",), layer="name",
+                          expect="name.dot-blocked-breaks-resolution", **common)
+    if blocked == "plain":
+        return o.scenario("plain-dns-blocked-dot-works", target, checklist=("X23",),
+                          expect="name.plain-dns-blocked-dot-works", **common)
+    return o.scenario("dot-and-plain-dns-work", target, **common)
+
+
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "nxdomain-rewrite-missing-name": lambda lab: nxdomain_rewritten(lab, "missing-name"),
     "nxdomain-rewrite-missing-service": lambda lab: nxdomain_rewritten(lab, "missing-service"),
@@ -187,9 +240,12 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "search-wildcard-catches-name": lambda lab: search_ndots(lab, wildcard=True),
     "captive-portal-redirect": lambda lab: captive_portal(lab, "redirect"),
     "captive-portal-login-page": lambda lab: captive_portal(lab, "login-page"),
+    "dot-blocked-plain-works": lambda lab: dns_over_tls(lab, "dot"),
+    "plain-dns-blocked-dot-works": lambda lab: dns_over_tls(lab, "plain"),
 }
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "nxdomain-honest-resolver": honest_resolver,
     "search-ndots-no-wildcard": lambda lab: search_ndots(lab, wildcard=False),
     "no-captive-portal": lambda lab: captive_portal(lab, None),
+    "dot-and-plain-dns-work": lambda lab: dns_over_tls(lab, None),
 }

@@ -7,8 +7,10 @@ the expected first failing layer, no other error; each control: no warning at al
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+import dns.exception
 import dns.resolver
 import pytest
 
@@ -76,8 +78,6 @@ def test_search_ndots_no_wildcard(lab: Lab) -> None:
 # --- X22: a captive portal -----------------------------------------------------------------
 
 def http_get(ip: str, port: int, host: str) -> bytes:
-    import socket
-
     with socket.create_connection((ip, port), timeout=2) as sock:
         sock.sendall(f"GET /success.txt HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
                      .encode())
@@ -108,3 +108,35 @@ def test_no_captive_portal(lab: Lab) -> None:
     report = verdict(lab, sc)
     [check] = facts_of(report, "probe_portal")
     assert (check["outcome"], check["status"]) == ("known_answer", 200)
+
+
+# --- X23: DNS over TLS and plain DNS ------------------------------------------------------------
+
+def transports(report: dict[str, Any]) -> dict[str, str]:
+    return {f["transport"] if f["transport"] == "dot" else "plain": f["outcome"]
+            for f in facts_of(report, "probe_dns_transport")}
+
+
+@pytest.mark.parametrize("blocked", ["dot", "plain"])
+def test_one_dns_transport_blocked(lab: Lab, blocked: str) -> None:
+    sc = D.dns_over_tls(lab, blocked)
+    if blocked == "dot":
+        assert sc.client.dns(D.PUBLIC_DNS_IP, APP) == [SERVER_IP]  # plain DNS works
+        with pytest.raises(socket.gaierror):
+            sc.client.getaddrinfo(APP)  # the stub, over TLS only, does not
+    else:
+        with pytest.raises(dns.exception.Timeout):
+            sc.client.dns(D.PUBLIC_DNS_IP, APP)
+        assert sc.client.getaddrinfo(APP) == [SERVER_IP]
+    report = verdict(lab, sc)
+    assert transports(report) == ({"dot": "timeout", "plain": "answered"} if blocked == "dot"
+                                  else {"dot": "answered", "plain": "timeout"})
+    [config] = facts_of(report, "resolved_config")
+    assert (config["dns_over_tls"], config["dns"]) == ("yes", [f"{D.PUBLIC_DNS_IP}#{D.DOT_NAME}"])
+
+
+def test_dot_and_plain_dns_work(lab: Lab) -> None:
+    sc = D.dns_over_tls(lab, None)
+    assert sc.client.getaddrinfo(APP) == [SERVER_IP]
+    report = verdict(lab, sc)
+    assert transports(report) == {"dot": "answered", "plain": "answered"}

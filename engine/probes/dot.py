@@ -1,0 +1,151 @@
+"""Encrypted DNS against plain DNS, server by server (X23).
+
+When systemd-resolved is set to DNS over TLS (``DNSOverTLS=yes`` or ``opportunistic`` in
+resolved.conf, read by the resolver collector into ``resolved_config``), each server it would
+use (``DNS=``, else the per-link servers ``resolvectl dns`` lists) is asked twice, at once: over
+TLS on its port (853 unless ``ADDRESS:PORT``; the ``#NAME`` as SNI), and in plain text on port
+53 (UDP, TCP when UDP is silent or truncated). The question is ``. NS``: any DNS answer, even
+REFUSED, proves the transport carries DNS. One ``probe_dns_transport`` fact per server and
+transport: ``answered``, or why not (``timeout``: dropped; ``refused``: a reset or port
+unreachable; ``unreachable``; ``not_tls``: the port answered but the TLS handshake failed;
+``error``). The TLS certificate is not judged here (resolved checks it only when a name is
+given, and the TLS probe is the place for chains); the handshake is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import struct
+from dataclasses import dataclass
+
+import dns.exception
+import dns.message
+import dns.rcode
+
+from engine.collectors.resolver import server_address
+from engine.facts import Fact
+from engine.probes import outcomes as O
+from engine.probes.common import Stopwatch, describe_exception, errno_name, probe_fact
+from engine.probes.context import ProbeContext
+from engine.probes.dns import _ask
+
+DOT_PORT = 853
+DOT_MODES = frozenset({"yes", "opportunistic", "true", "1", "on"})
+
+
+@dataclass(frozen=True)
+class DotServer:
+    ip: str
+    port: int
+    name: str | None  # the server name for SNI (``#name``), or None
+
+    @property
+    def where(self) -> str:
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+
+def parse_dot_server(token: str) -> DotServer | None:
+    """``1.1.1.1#cloudflare-dns.com``, ``192.0.2.53:8853``, ``[2001:db8::53]:853#dns.example``
+    (resolved.conf's syntax; ``%iface`` dropped) -> the server, or None when not an address."""
+    text, _, name = token.partition("#")
+    text = text.split("%", 1)[0] if not text.startswith("[") else text
+    ip = server_address(text)
+    if ip is None:
+        return None
+    port = DOT_PORT
+    tail = text.rsplit("]", 1)[1] if text.startswith("[") else (
+        text.split(":", 1)[1] if text.count(":") == 1 else "")
+    tail = tail.lstrip(":").split("%", 1)[0]
+    if tail.isdigit():
+        port = int(tail)
+    return DotServer(ip.split("%", 1)[0], port, name or None)
+
+
+def dot_servers(ctx: ProbeContext) -> tuple[str | None, list[DotServer]]:
+    """The DNSOverTLS mode and the servers it applies to; none when it is off."""
+    configs = ctx.of_kind("resolved_config")
+    mode = str(configs[0].get("dns_over_tls") or "no").lower() if configs else "no"
+    if mode not in DOT_MODES:
+        return None, []
+    servers = [s for s in (parse_dot_server(str(t)) for t in configs[0].get("dns") or [])
+               if s is not None]
+    if not servers:  # no global DNS=: the per-link servers resolved reports
+        servers = [DotServer(str(f.get("ip")), DOT_PORT, None)
+                   for f in ctx.of_kind("nameserver")
+                   if f.get("origin") == "systemd-resolved" and not f.get("stub")]
+    unique = {(s.ip, s.port): s for s in servers}
+    return mode, list(unique.values())
+
+
+def _unverified() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _ask_over_tls(server: DotServer, wire: bytes, timeout: float) -> bytes:
+    watch = Stopwatch()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        server.ip, server.port, ssl=_unverified(), server_hostname=server.name or None,
+        ssl_handshake_timeout=timeout), timeout)
+    try:
+        writer.write(struct.pack("!H", len(wire)) + wire)
+        size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2),
+                                                          watch.remaining(timeout)))[0]
+        return await asyncio.wait_for(reader.readexactly(size), watch.remaining(timeout))
+    finally:
+        writer.transport.abort()
+
+
+async def probe_dot(server: DotServer, mode: str, timeout: float) -> Fact:
+    """DNS over TLS to ``server``: did a DNS answer come back?"""
+    watch = Stopwatch()
+    query = dns.message.make_query(".", "NS")
+    outcome, error, rcode = O.ERROR, None, None
+    try:
+        response = dns.message.from_wire(await _ask_over_tls(server, query.to_wire(), timeout))
+        outcome, rcode = O.ANSWERED, dns.rcode.to_text(response.rcode())
+    except asyncio.TimeoutError:
+        outcome, error = O.TIMEOUT, f"no answer on {server.where} within {timeout:g}s"
+    except ssl.SSLError as exc:
+        outcome, error = O.NOT_TLS, f"TLS handshake failed: {describe_exception(exc)}"
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        name = errno_name(exc)
+        outcome = (O.REFUSED if name == "ECONNREFUSED" else
+                   O.UNREACHABLE if name in ("ENETUNREACH", "EHOSTUNREACH") else O.ERROR)
+        error = describe_exception(exc)
+    except dns.exception.DNSException as exc:
+        error = describe_exception(exc)
+    return probe_fact(
+        "probe_dns_transport", f"probe_dns_transport:{server.where}:dot",
+        f"dns over tls . NS @{server.where}" + (f" (sni {server.name})" if server.name else ""),
+        target=f"resolver {server.ip}", layer="name", outcome=outcome, elapsed_ms=watch.ms(),
+        error=error, via=server.ip, port=server.port, transport="dot", sni=server.name,
+        rcode=rcode, dns_over_tls=mode,
+    )
+
+
+async def probe_plain(server: DotServer, mode: str, timeout: float) -> Fact:
+    """Plain DNS to the same server on port 53."""
+    watch = Stopwatch()
+    answer = await _ask(".", server.ip, 53, "NS", timeout)
+    outcome = O.ANSWERED if answer.rcode is not None else answer.outcome
+    return probe_fact(
+        "probe_dns_transport", f"probe_dns_transport:{server.ip}:plain",
+        f"dns . NS @{server.ip}:53 (plain)", target=f"resolver {server.ip}", layer="name",
+        outcome=outcome, elapsed_ms=watch.ms(),
+        error=None if outcome == O.ANSWERED else answer.error, via=server.ip, port=53,
+        transport=answer.transport, sni=None, rcode=answer.rcode, dns_over_tls=mode,
+    )
+
+
+async def probe_dns_transports(ctx: ProbeContext) -> list[Fact]:
+    """Both transports for every DNS-over-TLS server; nothing when DNS over TLS is off."""
+    mode, servers = dot_servers(ctx)
+    if mode is None:
+        return []
+    jobs = [job for s in servers for job in (probe_dot(s, mode, ctx.timeout),
+                                             probe_plain(s, mode, ctx.timeout))]
+    return list(await asyncio.gather(*jobs))
