@@ -105,6 +105,12 @@ KINDS: dict[str, KindSpec] = {
            dns_over_tls=("str", "DNSOverTLS=: yes, opportunistic, no; null when unset (no)"),
            dnssec=("str", "DNSSEC=, or null"),
            files=("list", "the files read, in the order applied")),
+        _k("dns_domain", "collectors.resolver", "a DNS domain systemd-resolved keeps for a "
+           "link (or globally), from `resolvectl domain`",
+           link=("str", "the link, or null for Global"),
+           domain=("str", "the domain, lower case, without ~ or trailing dot ('.' for ~.)"),
+           routing_only=("bool", "written ~domain: names under it go to this link's servers; "
+                                 "not a search domain")),
         _k("resolver_config", "collectors.resolver", "resolver settings",
            search=("list", "search domains"), options=("list", "resolv.conf options"),
            nsswitch_hosts=("list", "the hosts: line of nsswitch.conf, in order"),
@@ -580,7 +586,7 @@ SECRET_FIELDS: dict[str, frozenset[str]] = {
     "interface": frozenset(), "address": frozenset(), "route": frozenset(),
     "policy_rule": frozenset(), "neighbor": frozenset(), "hosts_entry": frozenset(),
     "nameserver": frozenset(), "resolver_config": frozenset(), "resolved_config": frozenset(),
-    "listener": frozenset(),
+    "dns_domain": frozenset(), "listener": frozenset(),
     "sysctl": frozenset(), "conntrack_table": frozenset(), "counter_change": frozenset(),
     "firewall_backend": frozenset(), "firewall_chain": frozenset(),
     # A comment is in the rule's text; options whynet does not decode (a string match) in the

@@ -4,7 +4,8 @@ Reads: ``/etc/resolv.conf`` (``ctx.etc``; and where its symlink points), the ``h
 ``/etc/nsswitch.conf``, systemd-resolved's configuration (``/etc/systemd/resolved.conf`` and
 the ``resolved.conf.d`` drop-ins in /usr/lib, /run and /etc, as systemd merges them), and,
 only when systemd-resolved runs (``/run/systemd/resolve`` exists), its per-link servers from
-``resolvectl dns``, or failing that its upstream list ``/run/systemd/resolve/resolv.conf``.
+``resolvectl dns`` (or failing that its upstream list ``/run/systemd/resolve/resolv.conf``)
+and its per-link domains from ``resolvectl domain``.
 Never reads: other NSS databases, DNS itself (it resolves nothing and sends no traffic).
 Produces: ``nameserver`` facts (``origin`` ``resolv.conf`` with the file and line, or
 ``systemd-resolved`` with the link), one ``resolver_config`` fact, one ``resolved_config``
@@ -12,6 +13,9 @@ fact when a resolved.conf file exists (``DNS=``, ``Domains=``, ``DNSOverTLS=``: 
 encrypted-DNS probes read), ``source_absent`` for a
 missing resolv.conf, nsswitch.conf or systemd-resolved, ``collection_error`` for what cannot
 be read (a dangling resolv.conf symlink, an unreadable file, a failing resolvectl).
+``dns_domain`` facts: one per domain ``resolvectl domain`` lists, with its link (null for
+Global) and ``routing_only`` for a ``~domain`` (names under it go to that link's servers,
+and the domain is not a search domain).
 
 resolv.conf is read as glibc reads it: keywords count at the start of a line only, ``#`` or
 ``;`` starts a comment, the last ``search``/``domain`` line wins, ``options`` lines add up. Every
@@ -41,10 +45,11 @@ from engine.collectors.base import CollectContext, read_text
 from engine.facts import Fact, absent, collection_error, make_fact, unique_ids
 
 NAME = "resolver"
-KINDS = ("nameserver", "resolver_config", "resolved_config")
+KINDS = ("nameserver", "resolver_config", "resolved_config", "dns_domain")
 
 RESOLVED_RUN_DIR = Path("/run/systemd/resolve")
 RESOLVECTL_COMMAND = ("resolvectl", "dns")
+RESOLVECTL_DOMAIN_COMMAND = ("resolvectl", "domain")
 GLIBC_MAXNS = 3
 
 # (what the symlink target or a header comment contains, lower-cased) -> manager
@@ -202,18 +207,37 @@ def server_address(token: str) -> str | None:
     return text if valid_address(text) else None
 
 
+def resolvectl_lines(text: str) -> list[tuple[str | None, str]]:
+    """``Global: ...`` and ``Link N (name): ...`` lines as (link or None, the rest)."""
+    found: list[tuple[str | None, str]] = []
+    for line in text.split("\n"):
+        match = _LINK_LINE.match(line.strip())
+        if match:
+            found.append((match.group("name"), match.group("servers")))
+        elif line.startswith("Global:"):
+            found.append((None, line[len("Global:"):]))
+    return found
+
+
+def parse_resolvectl_domain(text: str,
+                            command: str = " ".join(RESOLVECTL_DOMAIN_COMMAND)) -> list[Fact]:
+    """``dns_domain`` facts from ``resolvectl domain``: ``Link 3 (vpn0): ~corp.example``."""
+    facts: list[Fact] = []
+    for link, domains in resolvectl_lines(text):
+        source = {"command": command, **({"link": link} if link else {})}
+        for token in domains.split():
+            domain = token.lstrip("~").rstrip(".") or "."
+            facts.append(make_fact(
+                "dns_domain", f"dns_domain:{link or 'global'}:{token}", source, link=link,
+                domain=domain.lower(), routing_only=token.startswith("~"),
+            ))
+    return unique_ids(facts)
+
+
 def parse_resolvectl_dns(text: str, command: str = " ".join(RESOLVECTL_COMMAND)) -> list[Fact]:
     """``nameserver`` facts from ``resolvectl dns``: ``Global: ...`` and ``Link N (x): ...``."""
     facts: list[Fact] = []
-    for line in text.split("\n"):
-        link: str | None
-        match = _LINK_LINE.match(line.strip())
-        if match:
-            link, servers = match.group("name"), match.group("servers")
-        elif line.startswith("Global:"):
-            link, servers = None, line[len("Global:"):]
-        else:
-            continue
+    for link, servers in resolvectl_lines(text):
         source = {"command": command, **({"link": link} if link else {})}
         for token in servers.split():
             address = server_address(token)
@@ -248,7 +272,11 @@ def collect_resolved(ctx: CollectContext, run_dir: Path | None = None) -> list[F
     if base.which(RESOLVECTL_COMMAND[0]) is not None:
         result = base.run_command(list(RESOLVECTL_COMMAND), timeout=ctx.timeout)
         if result.ok:
-            return parse_resolvectl_dns(result.stdout, result.command)
+            domains = base.run_command(list(RESOLVECTL_DOMAIN_COMMAND), timeout=ctx.timeout)
+            extra = (parse_resolvectl_domain(domains.stdout, domains.command) if domains.ok
+                     else [collection_error(NAME, f"{domains.command}: {domains.failure()}",
+                                            {"command": domains.command})])
+            return parse_resolvectl_dns(result.stdout, result.command) + extra
         facts.append(collection_error(
             NAME, f"{result.command}: {result.failure()}", {"command": result.command},
         ))

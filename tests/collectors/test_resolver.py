@@ -218,15 +218,51 @@ def resolved_run_dir(tmp_path: Path) -> Path:
 
 def test_resolved_running_uses_resolvectl(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = {"dns": "resolvectl-dns.txt", "domain": "resolvectl-domain.txt"}
+
     def fake_run(argv: list[str], timeout: float) -> base.CommandResult:
-        assert argv == ["resolvectl", "dns"]
-        return base.CommandResult(tuple(argv), 0, fixture_text("resolvectl-dns.txt"), "")
+        assert argv[0] == "resolvectl" and argv[1:] in (["dns"], ["domain"])
+        return base.CommandResult(tuple(argv), 0, fixture_text(outputs[argv[1]]), "")
 
     monkeypatch.setattr(base, "which", lambda binary: f"/usr/bin/{binary}")
     monkeypatch.setattr(base, "run_command", fake_run)
     facts = resolver.collect_resolved(CollectContext(), resolved_run_dir(tmp_path))
-    assert len(facts) == 6
-    assert {f["link"] for f in facts} == {None, "wan0", "lan0"}
+    servers = [f for f in facts if f.kind == "nameserver"]
+    assert len(servers) == 6
+    assert {f["link"] for f in servers} == {None, "wan0", "lan0"}
+    domains = [(f["link"], f["domain"], f["routing_only"]) for f in facts
+               if f.kind == "dns_domain"]
+    assert domains == [(None, "example.org", False), ("wan0", "corp.example", False),
+                       ("wan0", "internal.example", True)]
+
+
+def test_resolved_config_files(tmp_path: Path) -> None:
+    """resolved.conf, then drop-ins by name: a later one replaces a value, an empty DNS= empties
+    the list (the files are systemd's own syntax; the shipped resolved.conf of Debian's
+    systemd-resolved 252.39 is all comments)."""
+    etc = tmp_path / "etc"
+    (etc / "systemd" / "resolved.conf.d").mkdir(parents=True)
+    shutil.copy(FIXTURES / "resolved.conf", etc / "systemd" / "resolved.conf")
+    vendor = tmp_path / "usr-lib"
+    vendor.mkdir()
+    (vendor / "10-dot.conf").write_text("[Resolve]\nDNS=192.0.2.1\nDNSOverTLS=opportunistic\n")
+    (etc / "systemd" / "resolved.conf.d" / "20-mine.conf").write_text(
+        "[Resolve]\nDNS=\nDNS=192.0.2.53#dns.example 2001:db8::53\nDNSOverTLS=yes\n"
+        "[Other]\nDNS=203.0.113.9\n")
+    [fact] = resolver.collect_resolved_conf(etc, (vendor,))
+    assert (fact["dns"], fact["dns_over_tls"]) == (["192.0.2.53#dns.example", "2001:db8::53"],
+                                                   "yes")
+    assert fact.source == {"file": str(etc / "systemd/resolved.conf.d/20-mine.conf"), "line": 4}
+    assert fact["files"] == [str(etc / "systemd/resolved.conf"), str(vendor / "10-dot.conf"),
+                             str(etc / "systemd/resolved.conf.d/20-mine.conf")]
+    assert resolver.collect_resolved_conf(tmp_path / "nothing", ()) == []
+
+
+def test_the_shipped_resolved_conf_sets_nothing(tmp_path: Path) -> None:
+    (tmp_path / "systemd").mkdir()
+    shutil.copy(FIXTURES / "resolved.conf", tmp_path / "systemd" / "resolved.conf")
+    [fact] = resolver.collect_resolved_conf(tmp_path, ())
+    assert (fact["dns"], fact["dns_over_tls"], fact["domains"]) == ([], None, [])
 
 
 def test_resolved_without_resolvectl_falls_back_to_its_upstream_file(

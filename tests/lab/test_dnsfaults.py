@@ -17,7 +17,8 @@ import pytest
 from . import dnsfaults as D
 from .healthy import WEB_NAME
 from .netlab import Lab
-from .scenarios import APP, SERVER_IP
+from .registry import runs
+from .scenarios import APP, SERVER_IP, Scenario
 from .test_coverage_scenarios import verdict
 
 pytestmark = pytest.mark.lab
@@ -29,9 +30,9 @@ def facts_of(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 # --- X20: NXDOMAIN rewriting ------------------------------------------------------------------
 
-@pytest.mark.parametrize("target", ["missing-name", "missing-service", "existing-name"])
-def test_nxdomain_rewritten(lab: Lab, target: str) -> None:
-    sc = D.nxdomain_rewritten(lab, target)
+@runs("nxdomain-rewrite-missing-name", "nxdomain-rewrite-missing-service",
+      "nxdomain-rewrite-existing-name")
+def test_nxdomain_rewritten(lab: Lab, sc: Scenario) -> None:
     # Ground truth: the zone's own server says NXDOMAIN, the client's resolver an address.
     with pytest.raises(dns.resolver.NXDOMAIN):
         sc.client.dns(D.DNS_IP, D.MISSING)
@@ -41,13 +42,14 @@ def test_nxdomain_rewritten(lab: Lab, target: str) -> None:
     [nx] = facts_of(report, "probe_nxdomain")
     assert (nx["via"], nx["outcome"], nx["addresses"]) == (D.ISP_DNS_IP, "resolved",
                                                            [D.SEARCH_PAGE_IP])
-    if target != "existing-name":  # the rewriting itself is folded under the target's finding
+    # the rewriting itself folds under the finding about the target
+    if sc.name != "nxdomain-rewrite-existing-name":
         top = report["findings"][0]
         assert [s["rule"] for s in top["supporting"]][:1] == ["name.nxdomain-rewritten"], top
 
 
-def test_honest_resolver(lab: Lab) -> None:
-    sc = D.honest_resolver(lab)
+@runs("nxdomain-honest-resolver")
+def test_honest_resolver(lab: Lab, sc: Scenario) -> None:
     with pytest.raises(dns.resolver.NXDOMAIN):
         sc.client.dns(D.ISP_DNS_IP, D.MISSING)
     report = verdict(lab, sc)
@@ -57,8 +59,8 @@ def test_honest_resolver(lab: Lab) -> None:
 
 # --- X21: search domains and ndots ---------------------------------------------------------------
 
-def test_search_wildcard_catches_name(lab: Lab) -> None:
-    sc = D.search_ndots(lab, wildcard=True)
+@runs("search-wildcard-catches-name")
+def test_search_wildcard_catches_name(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(WEB_NAME) == [D.CATCH_ALL_IP]  # what programs get
     assert sc.client.dns(D.DNS_IP, f"{WEB_NAME}.") == [SERVER_IP]  # the name as typed
     assert sc.client.connect(D.CATCH_ALL_IP, 80).outcome == "refused"
@@ -67,8 +69,8 @@ def test_search_wildcard_catches_name(lab: Lab) -> None:
     assert (system["canonical"], system["expanded_by"]) == (f"{WEB_NAME}.corp.test", "corp.test")
 
 
-def test_search_ndots_no_wildcard(lab: Lab) -> None:
-    sc = D.search_ndots(lab, wildcard=False)
+@runs("search-ndots-no-wildcard")
+def test_search_ndots_no_wildcard(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(WEB_NAME) == [SERVER_IP]
     report = verdict(lab, sc)
     [system] = [f for f in facts_of(report, "probe_resolve") if f["via"] == "system"]
@@ -87,9 +89,9 @@ def http_get(ip: str, port: int, host: str) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("style", ["redirect", "login-page"])
-def test_captive_portal(lab: Lab, style: str) -> None:
-    sc = D.captive_portal(lab, style)
+@runs("captive-portal-redirect", "captive-portal-login-page")
+def test_captive_portal(lab: Lab, sc: Scenario) -> None:
+    style = sc.name.removeprefix("captive-portal-")
     answer = sc.client.call(http_get, D.SEARCH_PAGE_IP, 80, D.DETECT_NAME)
     assert b"success" not in answer  # the portal answers in the known server's place
     assert (b" 302 " in answer.split(b"\r\n")[0]) == (style == "redirect")
@@ -103,8 +105,8 @@ def test_captive_portal(lab: Lab, style: str) -> None:
     assert sc.client.connect(SERVER_IP, 443).outcome == "open"
 
 
-def test_no_captive_portal(lab: Lab) -> None:
-    sc = D.captive_portal(lab, None)
+@runs("no-captive-portal")
+def test_no_captive_portal(lab: Lab, sc: Scenario) -> None:
     report = verdict(lab, sc)
     [check] = facts_of(report, "probe_portal")
     assert (check["outcome"], check["status"]) == ("known_answer", 200)
@@ -117,9 +119,9 @@ def transports(report: dict[str, Any]) -> dict[str, str]:
             for f in facts_of(report, "probe_dns_transport")}
 
 
-@pytest.mark.parametrize("blocked", ["dot", "plain"])
-def test_one_dns_transport_blocked(lab: Lab, blocked: str) -> None:
-    sc = D.dns_over_tls(lab, blocked)
+@runs("dot-blocked-plain-works", "plain-dns-blocked-dot-works")
+def test_one_dns_transport_blocked(lab: Lab, sc: Scenario) -> None:
+    blocked = "dot" if sc.name == "dot-blocked-plain-works" else "plain"
     if blocked == "dot":
         assert sc.client.dns(D.PUBLIC_DNS_IP, APP) == [SERVER_IP]  # plain DNS works
         with pytest.raises(socket.gaierror):
@@ -135,8 +137,8 @@ def test_one_dns_transport_blocked(lab: Lab, blocked: str) -> None:
     assert (config["dns_over_tls"], config["dns"]) == ("yes", [f"{D.PUBLIC_DNS_IP}#{D.DOT_NAME}"])
 
 
-def test_dot_and_plain_dns_work(lab: Lab) -> None:
-    sc = D.dns_over_tls(lab, None)
+@runs("dot-and-plain-dns-work")
+def test_dot_and_plain_dns_work(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(APP) == [SERVER_IP]
     report = verdict(lab, sc)
     assert transports(report) == {"dot": "answered", "plain": "answered"}
