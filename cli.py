@@ -207,10 +207,15 @@ Examples:
 @click.option("--portal-expect", metavar="TEXT", envvar="WHYNET_PORTAL_EXPECT",
               help="The body the --portal-check URL answers with (HTTP 200), e.g. 'success'. "
                    "Env: WHYNET_PORTAL_EXPECT.")
+@click.option("--pac", "pac_url", metavar="URL",
+              help="The proxy auto-config file browsers use here (http, https or file URL; "
+                   "default: $auto_proxy): where it sends each target, against the proxy "
+                   "variables (P2).")
 def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple[int, ...],
              fmt: str, output: str | None, save: str | None, timeout: float,
              knowledge: tuple[str, ...], quiet: bool, stun_servers: tuple[str, ...],
-             portal_check: str | None, portal_expect: str | None) -> None:
+             portal_check: str | None, portal_expect: str | None,
+             pac_url: str | None) -> None:
     """Collect (or load), probe TARGETS, infer, and report the likely causes.
 
     With no TARGETS, whynet checks this host's own set-up (links, addresses, routes,
@@ -254,7 +259,7 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
                                    progress=progress, history_file=history_path(),
                                    stun_servers=list(stun_servers),
                                    portal_check=portal_check or None,
-                                   portal_expect=portal_expect)
+                                   portal_expect=portal_expect, pac_url=pac_url)
     except (FactError, TargetError) as exc:
         fail(str(exc))
     text = json.dumps(report, indent=1, default=str)

@@ -31,13 +31,16 @@ def diagnose(
     stun_servers: list[str] | None = None,
     portal_check: str | None = None,
     portal_expect: str | None = None,
+    pac_url: str | None = None,
 ) -> dict[str, Any]:
     """Run a whole diagnosis; raises FactError (bad snapshot) or TargetError (bad target).
     ``progress`` hears each stage as it starts (the command line shows it on a terminal).
     ``history_file``: a live run reads the earlier runs' time patterns from it (N4) and
     appends its own outcome per target (``engine.history``). ``stun_servers``: ask each for
     the public address this host is seen from (N3). ``portal_check``: a known-answer URL
-    fetched to see whether a captive portal answers instead (``portal_expect``: its body)."""
+    fetched to see whether a captive portal answers instead (``portal_expect``: its body).
+    ``pac_url``: the PAC file to hold the proxy variables against (else ``auto_proxy``
+    from ``env``; P2)."""
     from engine.probes.target import parse_target
 
     def stage(text: str) -> None:
@@ -84,7 +87,8 @@ def diagnose(
         probe_facts = probe(parsed, local, timeout=timeout, env=dict(env or {}),
                             listen_ports=list(listen_ports or []), on_target_done=target_done,
                             stun_servers=list(stun_servers or []),
-                            portal_check=portal_check, portal_expect=portal_expect)
+                            portal_check=portal_check, portal_expect=portal_expect,
+                            pac_url=pac_url)
         probe_facts += counters.changes()
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.

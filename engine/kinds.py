@@ -461,6 +461,19 @@ KINDS: dict[str, KindSpec] = {
                                 "(socks5h for socks5, and the reverse), or null"),
            other_outcome=("str", "the outcome that way, or null"),
            other_status=("int", "the SOCKS reply code that way, or null")),
+        _k("probe_pac", "probes.pac", "where a PAC file's FindProxyForURL sends a target, "
+           "against the proxy variables (P2)",
+           **_PROBE_COMMON, pac_url=("str", "the PAC file's URL (credentials removed)"),
+           pac_source=("str", "--pac, auto_proxy or AUTO_PROXY"),
+           result=("str", "FindProxyForURL's answer, e.g. 'PROXY 10.0.0.3:3128; DIRECT', or "
+                          "null"),
+           pac_proxy=("str", "the proxy of its first entry as a URL, or null (DIRECT)"),
+           env_proxy=("str", "the proxy the variables choose, or null (direct, NO_PROXY)"),
+           env_variable=("str", "the variable that chose it, or null"),
+           agrees=("bool", "the PAC and the variables send the target the same way, or null"),
+           pac_route_outcome=("str", "when they disagree and the PAC names a proxy: the "
+                                     "probe_proxy outcome through that proxy, or null"),
+           pac_route_error=("str", "its error, or null")),
         _k("probe_listen", "probes.listen", "whether this user can serve on a port",
            **_PROBE_COMMON, port=("int", "port"), protocol=("str", "tcp"),
            in_use=("bool", "already bound"), holder_pid=("int", "pid holding it, or null"),

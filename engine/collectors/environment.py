@@ -45,7 +45,8 @@ NAME = "environment"
 KINDS = ("env_var", "proxy_setting")
 
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-              "ALL_PROXY", "no_proxy", "NO_PROXY", "ftp_proxy", "FTP_PROXY")
+              "ALL_PROXY", "no_proxy", "NO_PROXY", "ftp_proxy", "FTP_PROXY", "auto_proxy",
+              "AUTO_PROXY")
 MARKER_VARS = ("ASPNETCORE_ENVIRONMENT", "DOTNET_ENVIRONMENT", "NODE_ENV", "APP_ENV",
                "RAILS_ENV", "RACK_ENV", "FLASK_ENV", "DJANGO_SETTINGS_MODULE",
                "SPRING_PROFILES_ACTIVE", "ENVIRONMENT", "ENV", "STAGE")

@@ -4,7 +4,8 @@ For every target, concurrently with every other target:
 
 1. ``probe_target`` (how it was parsed: host, port and why that port);
 2. ``probe_proxy`` (does the environment send it through a proxy; does the proxy answer) —
-   started at once, in parallel with the rest;
+   started at once, in parallel with the rest; with a PAC file configured, ``probe_pac``
+   (where FindProxyForURL sends it, against the variables; ``probes.pac``) alongside;
 3. ``probe_resolve``: the system resolver and each configured nameserver (names only);
 4. for each address (at most :data:`MAX_ADDRESSES`), in parallel: ``probe_route`` then
    ``probe_arp`` for its next hop, ``probe_icmp`` and, when there is a port, ``probe_tcp``
@@ -45,6 +46,7 @@ from engine.probes.dot import probe_dns_transports
 from engine.probes.http import probe_http
 from engine.probes.icmp import probe_icmp
 from engine.probes.listen import probe_listen
+from engine.probes.pac import probe_pac
 from engine.probes.portal import probe_portal
 from engine.probes.proxy import probe_proxy, tunnel_connector
 from engine.probes.proxy_env import ProxyDecision
@@ -69,11 +71,12 @@ async def run_probes(
     env: Mapping[str, str], listen_ports: Sequence[int] = (), stun_servers: Sequence[str] = (),
     on_target_done: Callable[[str], None] | None = None,
     portal_check: str | None = None, portal_expect: str | None = None,
+    pac_url: str | None = None,
 ) -> list[Fact]:
     """Probe every target and listen port at once; the facts in a stable order, unique ids.
     ``on_target_done`` hears each target (as typed) when its probes are over.
     ``portal_check``: a known-answer URL to fetch (captive portal, ``probes.portal``)."""
-    ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts))
+    ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts), pac_url=pac_url)
     # What depends on no target starts at once, in parallel with the targets.
     stun = asyncio.gather(*(probe_stun(s, timeout) for s in stun_servers))
     portal = asyncio.gather(*(probe_portal(url, portal_expect, timeout)
@@ -108,6 +111,7 @@ def probe(
     on_target_done: Callable[[str], None] | None = None,
     stun_servers: Sequence[str] = (),
     portal_check: str | None = None, portal_expect: str | None = None,
+    pac_url: str | None = None,
 ) -> list[Fact]:
     """Synchronous :func:`run_probes` for the CLI.
 
@@ -121,7 +125,8 @@ def probe(
         return loop.run_until_complete(run_probes(
             targets, facts, timeout=timeout, env=os.environ if env is None else env,
             listen_ports=listen_ports, on_target_done=on_target_done,
-            stun_servers=stun_servers, portal_check=portal_check, portal_expect=portal_expect))
+            stun_servers=stun_servers, portal_check=portal_check, portal_expect=portal_expect,
+            pac_url=pac_url))
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
         loop.close()
@@ -144,6 +149,7 @@ async def probe_one_target(target: Target, ctx: ProbeContext,
     facts = [target_fact(target)]
     proxy_job = (asyncio.ensure_future(probe_proxy(target, ctx))
                  if target.port is not None else None)
+    pac_job = asyncio.ensure_future(probe_pac(target, ctx))
     if target.is_ip:
         addresses = [target.host]
     else:
@@ -158,7 +164,8 @@ async def probe_one_target(target: Target, ctx: ProbeContext,
         proxy_fact, decision = await proxy_job
         facts.append(proxy_fact)
         facts += await _after_proxy(target, ctx, proxy_fact, decision, _answering_ip(per_address))
-    return facts
+    pac = await pac_job
+    return facts if pac is None else [*facts, pac]
 
 
 async def _probe_address(target: Target, ip: str, ctx: ProbeContext,

@@ -26,6 +26,7 @@ class ProbeContext:
     timeout: float
     env: Mapping[str, str] = field(default_factory=dict)
     facts: Sequence[Fact] = ()
+    pac_url: str | None = None  # diagnose --pac (else auto_proxy from env; probes.pac)
     hosts_path: Path = Path("/etc/hosts")
     etc: Path = Path("/etc")
     proc: Path = Path("/proc")

@@ -48,6 +48,10 @@ PROXY_REFUSED = "proxy_refused"
 PROXY_UPSTREAM_ERROR = "proxy_upstream_error"
 LOCAL_NAME_FAILED = "local_name_failed"
 
+# --- probe_pac ------------------------------------------------------------------------------
+PAC_PROXY = "pac_proxy"
+PAC_DIRECT = "pac_direct"
+
 # --- probe_http -----------------------------------------------------------------------------
 HTTP_OK = "http_ok"
 HTTP_ERROR = "http_error"
@@ -99,6 +103,8 @@ MEANINGS: dict[str, str] = {
     PROXY_UPSTREAM_ERROR: "the proxy could not reach the target itself (502, 503, 504)",
     LOCAL_NAME_FAILED: "a socks5:// proxy has this host resolve the target's name, and it does "
                        "not resolve here (socks5h:// would let the proxy resolve it)",
+    PAC_PROXY: "the PAC file's FindProxyForURL sends the target through a proxy",
+    PAC_DIRECT: "the PAC file's FindProxyForURL sends the target direct",
     HTTP_OK: "the server answered HTTP with a status below 400",
     HTTP_ERROR: "the server answered HTTP with a status of 400 or more",
     NOT_HTTP: "the server answered, but not with HTTP",
@@ -130,6 +136,7 @@ BY_KIND: dict[str, frozenset[str]] = {
     "probe_proxy": frozenset({DIRECT, BYPASSED, PROXIED_OK, PROXY_DEAD, PROXY_REFUSED,
                               PROXY_UPSTREAM_ERROR, LOCAL_NAME_FAILED, TIMEOUT, ERROR}),
     "probe_http": frozenset({HTTP_OK, HTTP_ERROR, NOT_HTTP, REFUSED, TIMEOUT, ERROR}),
+    "probe_pac": frozenset({PAC_PROXY, PAC_DIRECT, TIMEOUT, ERROR}),
     "probe_listen": frozenset({CAN_LISTEN, IN_USE, PRIVILEGED, ERROR}),
     "probe_udp": frozenset({REPLY, REFUSED, TIMEOUT, ERROR}),
     "probe_arp": frozenset({SINGLE, DUPLICATE, NO_ANSWER, NOT_POSSIBLE, ERROR}),
@@ -154,6 +161,7 @@ PASSING: dict[str, frozenset[str]] = {
     "probe_tls": frozenset({TLS_OK}),
     "probe_proxy": frozenset({DIRECT, BYPASSED, PROXIED_OK}),
     "probe_http": frozenset({HTTP_OK}),
+    "probe_pac": frozenset({PAC_PROXY, PAC_DIRECT}),
     "probe_listen": frozenset({CAN_LISTEN}),
     # UDP has no handshake: an answer, a port-unreachable or silence only tell where a TCP
     # failure lies (the probe is sent only after one); it fails when it cannot send at all.

@@ -259,9 +259,9 @@ async def probe_proxy(target: Target, ctx: ProbeContext) -> tuple[Fact, ProxyDec
     proxy = decision.proxy
     fields["name_resolved_by"] = name_resolved_by(proxy)
     other = _other_socks_scheme(proxy, target)
-    attempts = [_try_proxy(target, proxy, ctx.timeout)]
+    attempts = [try_proxy(target, proxy, ctx.timeout)]
     if other is not None:
-        attempts.append(_try_proxy(target, other, ctx.timeout))
+        attempts.append(try_proxy(target, other, ctx.timeout))
     first, *rest = await asyncio.gather(*attempts)
     fields.update(proxy_reachable=first.reachable, connect_status=first.status,
                   sent_address=first.sent_address)
@@ -293,7 +293,7 @@ class Attempt:
     sent_address: str | None = None  # socks5://: the address this host resolved and sent
 
 
-async def _try_proxy(target: Target, proxy: Proxy, timeout: float) -> Attempt:
+async def try_proxy(target: Target, proxy: Proxy, timeout: float) -> Attempt:
     """One request through the proxy."""
     assert target.port is not None
     watch = Stopwatch()

@@ -32,6 +32,8 @@ FIELDS: dict[str, dict[str, Any]] = {
     "probe_proxy": {"proxy": "http://192.0.2.3:3128", "variable": "HTTPS_PROXY",
                     "error": "it failed"},
     "probe_http": {"ip": "192.0.2.80", "port": 8443, "url": TARGET, "error": "it failed"},
+    "probe_pac": {"pac_url": "http://192.0.2.3/wpad.dat", "pac_source": "--pac",
+                  "error": "it failed"},
     "probe_listen": {"port": 8443, "protocol": "tcp", "error": "it failed"},
     "probe_udp": {"ip": "192.0.2.80", "port": 8443, "error": "Operation not permitted"},
     "probe_arp": {"ip": "192.0.2.1", "interface": "eth0", "macs": []},

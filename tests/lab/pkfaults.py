@@ -20,9 +20,12 @@ from .scenarios import (
     FAR,
     GW_IP,
     PROXY_IP,
+    PROXY_PORT,
     SERVER_IP,
     Scenario,
+    _egress_only_from_proxy,
     _proxy_env,
+    _proxy_host,
     office,
 )
 
@@ -85,6 +88,69 @@ def socks_resolution(lab: Lab, case: str) -> Scenario:
         return o.scenario("socks5h-proxy-resolves", target, **common)
     scenario, layer, rule = expected[case]
     return o.scenario(scenario, target, checklist=("P2",), layer=layer, expect=rule, **common)
+
+# --- P2: a PAC file against the proxy variables ---------------------------------------------------
+
+PAC_URL = f"http://{PROXY_IP}/wpad.dat"
+# What corporate PAC files look like: the intranet direct, everything else through the proxy.
+PAC_INTRANET_DIRECT = f"""\
+function FindProxyForURL(url, host) {{
+  if (isPlainHostName(host) || dnsDomainIs(host, ".corp.test") ||
+      isInNet(host, "10.0.0.0", "255.0.0.0"))
+    return "DIRECT";
+  return "PROXY {PROXY_IP}:{PROXY_PORT}; DIRECT";
+}}
+"""
+PAC_ALL_PROXIED = f"""\
+function FindProxyForURL(url, host) {{
+  if (shExpMatch(host, "localhost") || host == "127.0.0.1")
+    return "DIRECT";
+  return "PROXY {PROXY_IP}:{PROXY_PORT}";
+}}
+"""
+
+
+def pac_office(lab: Lab, case: str) -> Scenario:
+    """The office with a proxy host (10.20.0.3) that serves both the proxy (3128) and the PAC
+    file (http://10.20.0.3/wpad.dat, as a WPAD server does). The cases:
+
+    * ``variables-unset`` (PAC found in ``auto_proxy``): only the proxy may leave the LAN; the
+      PAC file proxies everything and no proxy variable is set, so command-line tools go
+      direct and time out.
+    * ``intranet-through-proxy`` (``--pac``): the PAC file sends the intranet (.corp.test)
+      direct and the variables send everything to the proxy, which the gateway does not let
+      into the corporate network: it answers 502.
+    * ``agree`` (``--pac``): only the proxy may leave, the PAC file and the variables both
+      name it: the control.
+    """
+    o = office(lab)
+    web = o.server.http_server(SERVER_IP, 80)
+    proxy = _proxy_host(lab, o)
+    squid = proxy.proxy(PROXY_IP, PROXY_PORT)
+    script = PAC_INTRANET_DIRECT if case == "intranet-through-proxy" else PAC_ALL_PROXIED
+    wpad = proxy.http_server(PROXY_IP, 80, body=script)
+    proxy_url = f"http://{PROXY_IP}:{PROXY_PORT}"
+    common = {"nodes": {"proxy": proxy}, "servers": {"web": web, "proxy": squid, "wpad": wpad},
+              "info": {"pac": script}}
+    target = f"http://{APP}/"
+    if case == "variables-unset":
+        _egress_only_from_proxy(o)
+        return o.scenario("pac-proxies-variables-unset", target, env={"auto_proxy": PAC_URL},
+                          checklist=("P2",), layer="transport",
+                          expect="proxy.pac-proxy-but-variables-go-direct", **common)
+    if case == "intranet-through-proxy":
+        # The proxy serves the world only: the gateway rejects it towards the corporate net.
+        o.gw.nft("table inet filter {\n chain forward {\n"
+                 " type filter hook forward priority filter; policy accept;\n"
+                 f" ip saddr {PROXY_IP} ip daddr {FAR}.0/24 reject with icmpx type "
+                 "admin-prohibited\n }\n}\n")
+        return o.scenario("pac-direct-variables-proxy", target, env=_proxy_env(proxy_url),
+                          args=("--pac", PAC_URL), checklist=("P2",), layer="proxy",
+                          expect="proxy.pac-direct-but-variables-proxy", **common)
+    _egress_only_from_proxy(o)
+    return o.scenario("pac-agrees-with-variables", target, env=_proxy_env(proxy_url),
+                      args=("--pac", PAC_URL), **common)
+
 
 # --- X40: strict reverse-path filtering and an asymmetric return path -------------------------
 
@@ -170,6 +236,8 @@ def conntrack_table(lab: Lab, *, full: bool) -> Scenario:
 
 
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
+    "pac-proxies-variables-unset": lambda lab: pac_office(lab, "variables-unset"),
+    "pac-direct-variables-proxy": lambda lab: pac_office(lab, "intranet-through-proxy"),
     "socks5-name-only-proxy-resolves": lambda lab: socks_resolution(lab, "proxy-only-name"),
     "socks5-split-dns-old-address": lambda lab: socks_resolution(lab, "split-dns"),
     "socks5h-name-only-client-resolves": lambda lab: socks_resolution(lab, "client-only-name"),
@@ -177,6 +245,7 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "conntrack-table-full": lambda lab: conntrack_table(lab, full=True),
 }
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
+    "pac-agrees-with-variables": lambda lab: pac_office(lab, "agree"),
     "socks5h-proxy-resolves": lambda lab: socks_resolution(lab, "proxy-resolves"),
     "asymmetric-return-loose-rp-filter": lambda lab: asymmetric_return(lab, 2),
     "conntrack-busy-not-full": lambda lab: conntrack_table(lab, full=False),

@@ -98,6 +98,54 @@ def test_socks5h_name_only_the_client_resolves(lab: Lab, sc: Scenario) -> None:
     assert "hosts file line" in report["findings"][0]["explanation"]
 
 
+# --- P2: a PAC file against the proxy variables ---------------------------------------------
+
+def pac_fact(report: dict[str, Any]) -> dict[str, Any]:
+    [fact] = [f for f in report["facts"] if f["kind"] == "probe_pac"]
+    return fact
+
+
+def http_via(sc: Scenario, proxy: str | None) -> str:
+    """Fetch the target as a command-line tool would: through ``proxy``, or direct."""
+    handler = f"urllib.request.ProxyHandler({{'http': {proxy!r}}})" if proxy else \
+        "urllib.request.ProxyHandler({})"
+    proc = sc.client.python(
+        "import urllib.request\n"
+        f"opener = urllib.request.build_opener({handler})\n"
+        "try: print(opener.open('http://app.corp.test/', timeout=2).status)\n"
+        "except Exception as exc: print(type(exc).__name__)\n")
+    return proc.stdout.strip()
+
+
+@runs("pac-proxies-variables-unset")
+def test_pac_proxies_while_the_variables_go_direct(lab: Lab, sc: Scenario) -> None:
+    proxy = f"http://{P.PROXY_IP}:{P.PROXY_PORT}"
+    assert http_via(sc, None) in ("URLError", "TimeoutError")  # what curl & co. do here
+    assert http_via(sc, proxy) == "200"  # what the PAC file says, and the browser does
+    report = verdict(lab, sc)
+    fact = pac_fact(report)
+    assert (fact["pac_source"], fact["result"], fact["pac_route_outcome"]) == (
+        "auto_proxy", f"PROXY {P.PROXY_IP}:{P.PROXY_PORT}", "proxied_ok")
+
+
+@runs("pac-direct-variables-proxy")
+def test_pac_direct_while_the_variables_proxy(lab: Lab, sc: Scenario) -> None:
+    proxy = f"http://{P.PROXY_IP}:{P.PROXY_PORT}"
+    assert http_via(sc, None) == "200"
+    assert http_via(sc, proxy) == "HTTPError"  # 502 from the proxy
+    report = verdict(lab, sc)
+    fact = pac_fact(report)
+    assert (fact["pac_source"], fact["result"], fact["env_proxy"], fact["agrees"]) == (
+        "--pac", "DIRECT", proxy, False)
+
+
+@runs("pac-agrees-with-variables")
+def test_pac_agrees_with_the_variables(lab: Lab, sc: Scenario) -> None:
+    assert http_via(sc, f"http://{P.PROXY_IP}:{P.PROXY_PORT}") == "200"
+    report = verdict(lab, sc)
+    assert pac_fact(report)["agrees"] is True
+
+
 # --- X40: strict rp_filter and asymmetric routing ---------------------------------------------
 
 @runs("strict-rp-filter-asymmetric")

@@ -1,0 +1,204 @@
+"""Where a proxy auto-config (PAC) file sends a target, against the proxy variables (P2).
+
+Browsers, GNOME and KDE applications and everything built on libproxy follow a PAC file
+(``FindProxyForURL(url, host)``); curl, wget, Python, Go, git and most command-line tools
+follow ``http_proxy``/``https_proxy``/``NO_PROXY``. When the two disagree, "it works in the
+browser" and "curl times out" are both true.
+
+**Which PAC.** ``--pac URL`` (diagnose), else the ``auto_proxy`` / ``AUTO_PROXY`` variable
+(what libproxy-style tools read; ``pac+http://...`` as well as a plain URL). ``http``,
+``https`` and ``file`` URLs; fetched directly, never through a proxy (as browsers fetch it),
+once per run, at most :data:`MAX_PAC_BYTES`, within the timeout.
+
+**Evaluation.** The script is untrusted JavaScript: it runs in duktape in a child process
+(``pac_sandbox.py``) with its memory and CPU capped, killed when the timeout is up. Only the
+HTTP(S) targets are asked (PAC answers for URLs).
+
+**The fact.** One ``probe_pac`` per target: ``outcome`` ``pac_proxy`` or ``pac_direct`` (what
+the first entry of the answer says), or ``timeout``/``error`` when the file could not be
+fetched or evaluated; ``result`` (the whole answer), ``pac_proxy``, ``env_proxy`` and
+``env_variable`` (what :func:`proxy_env.decide` says), ``agrees``; and when they disagree and
+the PAC names a proxy, that proxy is tried as the probe_proxy probe tries one
+(``pac_route_outcome``): so a rule can tell which of the two ways works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from engine import files
+from engine.facts import Fact
+from engine.probes import outcomes as O
+from engine.probes.common import (
+    Stopwatch,
+    describe_exception,
+    in_daemon_thread,
+    once_per_run,
+    probe_fact,
+)
+from engine.probes.context import ProbeContext
+from engine.probes.proxy import try_proxy
+from engine.probes.proxy_env import Proxy, decide, parse_proxy_url, request_scheme
+from engine.probes.target import Target
+from engine.redact import redact_url
+
+MAX_PAC_BYTES = 1024 * 1024  # real PAC files are a few KB; the largest seen run to ~300 KB
+SANDBOX = Path(__file__).resolve().parent / "pac_sandbox.py"
+PAC_VARIABLES = ("auto_proxy", "AUTO_PROXY")
+# PAC entry keyword -> the proxy URL scheme a client uses for it
+ENTRY_SCHEMES = {"PROXY": "http", "HTTP": "http", "HTTPS": "https", "SOCKS": "socks5",
+                 "SOCKS5": "socks5", "SOCKS4": "socks4"}
+
+
+class PacError(Exception):
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+def pac_source(env: Mapping[str, str], option: str | None) -> tuple[str, str] | None:
+    """(where it came from, the URL) of the PAC file in force, or None."""
+    if option:
+        return "--pac", option
+    for name in PAC_VARIABLES:
+        value = (env.get(name) or "").strip()
+        if value:
+            return name, value.removeprefix("pac+")
+    return None
+
+
+def fetch_pac(url: str, timeout: float) -> str:
+    """The PAC text (raises PacError). Direct, never through a proxy; bounded in size."""
+    scheme = urlsplit(url).scheme.lower()
+    try:
+        if scheme == "file":
+            data = files.read_regular(urlsplit(url).path, MAX_PAC_BYTES)
+        elif scheme in ("http", "https"):
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(url, timeout=timeout) as answer:
+                data = answer.read(MAX_PAC_BYTES + 1)
+            if len(data) > MAX_PAC_BYTES:
+                raise PacError(O.ERROR, f"the PAC file is larger than {MAX_PAC_BYTES} bytes")
+        else:
+            raise PacError(O.ERROR, f"unsupported PAC URL scheme {scheme or '(none)'!r}")
+    except PacError:
+        raise
+    except TimeoutError:
+        raise PacError(O.TIMEOUT, f"no answer within {timeout:g}s") from None
+    except (OSError, ValueError) as exc:
+        raise PacError(O.ERROR, f"cannot fetch it: {describe_exception(exc)}") from None
+    return data.decode("utf-8", errors="replace")
+
+
+async def evaluate_pac(script: str, queries: list[tuple[str, str]], my_ip: str,
+                       timeout: float) -> list[str]:
+    """``FindProxyForURL`` for each (url, host), in the sandbox child (raises PacError)."""
+    request = json.dumps({"script": script, "queries": queries, "my_ip": my_ip,
+                          "cpu_seconds": max(1, int(timeout) + 1)}).encode()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-I", str(SANDBOX), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})  # none of this process's variables
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(request), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise PacError(O.TIMEOUT, f"FindProxyForURL did not answer within {timeout:g}s "
+                       "(the script was stopped)") from None
+    try:
+        answer = json.loads(out[:MAX_PAC_BYTES])
+    except ValueError:
+        last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise PacError(O.ERROR, f"the PAC evaluator failed: {last[0][:300]}") from None
+    if "error" in answer:
+        raise PacError(O.ERROR, str(answer["error"]))
+    return [str(r) for r in answer["results"]]
+
+
+def parse_result(result: str) -> list[tuple[str, Proxy | None]]:
+    """``"PROXY a:3128; SOCKS5 b:1080; DIRECT"`` -> [(entry text, Proxy or None for DIRECT)];
+    entries that cannot be read are skipped."""
+    entries: list[tuple[str, Proxy | None]] = []
+    for raw in result.split(";"):
+        words = raw.split()
+        if not words:
+            continue
+        keyword = words[0].upper()
+        if keyword == "DIRECT":
+            entries.append(("DIRECT", None))
+        elif keyword in ENTRY_SCHEMES and len(words) == 2:
+            try:
+                proxy, _ = parse_proxy_url(f"{ENTRY_SCHEMES[keyword]}://{words[1]}")
+            except ValueError:
+                continue
+            entries.append((f"{keyword} {words[1]}", proxy))
+    return entries
+
+
+def my_ip_address(ctx: ProbeContext) -> str:
+    """What ``myIpAddress()`` answers: this host's first global IPv4 address."""
+    for f in ctx.of_kind("address"):
+        if f.get("family") == 4 and f.get("scope") == "global" and f.get("interface") != "lo":
+            return str(f.get("ip"))
+    return "127.0.0.1"
+
+
+def pac_url_for(target: Target) -> str:
+    return f"{target.scheme or request_scheme(target)}://{target.hostport}{target.path or '/'}"
+
+
+async def probe_pac(target: Target, ctx: ProbeContext) -> Fact | None:
+    """The ``probe_pac`` fact for one target, or None when no PAC is configured or the target
+    is not fetched by URL."""
+    found = pac_source(ctx.env, ctx.pac_url)
+    if found is None or target.port is None or request_scheme(target) is None:
+        return None
+    source, url = found
+    watch = Stopwatch()
+    decision = decide(target, ctx.env)
+    env_proxy = decision.proxy if decision.proxy is not None and not decision.bypassed else None
+    fields: dict[str, object] = {
+        "pac_url": redact_url(url), "pac_source": source, "result": None, "pac_proxy": None,
+        "env_proxy": env_proxy.url if env_proxy else None, "env_variable": decision.variable,
+        "agrees": None, "pac_route_outcome": None, "pac_route_error": None,
+    }
+    try:
+        script = await once_per_run(("pac", url), lambda: _fetch(url, ctx.timeout))
+        [result] = await evaluate_pac(script, [(pac_url_for(target), target.host)],
+                                      my_ip_address(ctx), max(0.1, watch.remaining(ctx.timeout)))
+    except PacError as exc:
+        return _fact(target, watch, exc.outcome, f"PAC {redact_url(url)}: {exc}", fields)
+    entries = parse_result(result)
+    first = entries[0][1] if entries else None
+    agrees = (first is None and env_proxy is None) or (
+        first is not None and env_proxy is not None
+        and (first.host.lower(), first.port) == (env_proxy.host.lower(), env_proxy.port))
+    fields.update(result=result, pac_proxy=first.url if first else None, agrees=agrees)
+    if not agrees and first is not None:
+        attempt = await try_proxy(target, first, ctx.timeout)
+        fields.update(pac_route_outcome=attempt.outcome, pac_route_error=attempt.error)
+    outcome = O.PAC_PROXY if first is not None else O.PAC_DIRECT
+    return _fact(target, watch, outcome, None, fields)
+
+
+async def _fetch(url: str, timeout: float) -> str:
+    try:
+        return await asyncio.wait_for(in_daemon_thread(fetch_pac, url, timeout), timeout)
+    except asyncio.TimeoutError:
+        raise PacError(O.TIMEOUT, f"no answer within {timeout:g}s") from None
+
+
+def _fact(target: Target, watch: Stopwatch, outcome: str, error: str | None,
+          fields: Mapping[str, object]) -> Fact:
+    return probe_fact("probe_pac", f"probe_pac:{target.raw}",
+                      f"FindProxyForURL({pac_url_for(target)}) from {fields['pac_url']}",
+                      target=target.raw, layer="proxy", outcome=outcome,
+                      elapsed_ms=watch.ms(), error=error, **fields)
+
