@@ -209,8 +209,9 @@ Examples:
                    "Env: WHYNET_PORTAL_EXPECT.")
 @click.option("--pac", "pac_url", metavar="URL",
               help="The proxy auto-config file browsers use here (http, https or file URL; "
-                   "default: $auto_proxy): where it sends each target, against the proxy "
-                   "variables (P2).")
+                   "default: $auto_proxy), or 'auto' to look for it by WPAD over DNS "
+                   "(wpad.DOMAIN of the search domains): where it sends each target, against "
+                   "the proxy variables (P2).")
 def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple[int, ...],
              fmt: str, output: str | None, save: str | None, timeout: float,
              knowledge: tuple[str, ...], quiet: bool, stun_servers: tuple[str, ...],

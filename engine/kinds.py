@@ -464,7 +464,7 @@ KINDS: dict[str, KindSpec] = {
         _k("probe_pac", "probes.pac", "where a PAC file's FindProxyForURL sends a target, "
            "against the proxy variables (P2)",
            **_PROBE_COMMON, pac_url=("str", "the PAC file's URL (credentials removed)"),
-           pac_source=("str", "--pac, auto_proxy or AUTO_PROXY"),
+           pac_source=("str", "--pac, '--pac auto (WPAD)', auto_proxy or AUTO_PROXY"),
            result=("str", "FindProxyForURL's answer, e.g. 'PROXY 10.0.0.3:3128; DIRECT', or "
                           "null"),
            pac_proxy=("str", "the proxy of its first entry as a URL, or null (DIRECT)"),

@@ -8,7 +8,12 @@ browser" and "curl times out" are both true.
 **Which PAC.** ``--pac URL`` (diagnose), else the ``auto_proxy`` / ``AUTO_PROXY`` variable
 (what libproxy-style tools read; ``pac+http://...`` as well as a plain URL). ``http``,
 ``https`` and ``file`` URLs; fetched directly, never through a proxy (as browsers fetch it),
-once per run, at most :data:`MAX_PAC_BYTES`, within the timeout.
+once per run, at most :data:`MAX_PAC_BYTES`, within the timeout. ``--pac auto`` looks for one
+as WPAD over DNS does (only when asked: the lookups leave this host): ``wpad.DOMAIN`` for each
+search domain and its parents down to two labels (``wpad.corp.example.com``,
+``wpad.example.com``; never ``wpad.com``), at most :data:`MAX_WPAD_NAMES` names asked at
+once within the timeout, the first in that order that resolves giving
+``http://wpad.DOMAIN/wpad.dat``.
 
 **Evaluation.** The script is untrusted JavaScript: it runs in duktape in a child process
 (``pac_sandbox.py``) with its memory and CPU capped, killed when the timeout is up. Only the
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import urllib.request
 from collections.abc import Mapping
@@ -51,6 +57,8 @@ from engine.redact import redact_url
 MAX_PAC_BYTES = 1024 * 1024  # real PAC files are a few KB; the largest seen run to ~300 KB
 SANDBOX = Path(__file__).resolve().parent / "pac_sandbox.py"
 PAC_VARIABLES = ("auto_proxy", "AUTO_PROXY")
+WPAD = "auto"  # --pac auto: discover the PAC file by WPAD over DNS
+MAX_WPAD_NAMES = 6
 # PAC entry keyword -> the proxy URL scheme a client uses for it
 ENTRY_SCHEMES = {"PROXY": "http", "HTTP": "http", "HTTPS": "https", "SOCKS": "socks5",
                  "SOCKS5": "socks5", "SOCKS4": "socks4"}
@@ -71,6 +79,43 @@ def pac_source(env: Mapping[str, str], option: str | None) -> tuple[str, str] | 
         if value:
             return name, value.removeprefix("pac+")
     return None
+
+
+def wpad_names(search_domains: list[str]) -> list[str]:
+    """``wpad.DOMAIN`` for each search domain and its parents, down to two labels.
+
+    >>> wpad_names(["eng.corp.example.com", "example.com"])
+    ['wpad.eng.corp.example.com', 'wpad.corp.example.com', 'wpad.example.com']
+    """
+    names: list[str] = []
+    for domain in search_domains:
+        labels = [label for label in domain.lower().strip(".").split(".") if label]
+        for start in range(len(labels) - 1):
+            name = "wpad." + ".".join(labels[start:])
+            if name not in names:
+                names.append(name)
+    return names[:MAX_WPAD_NAMES]
+
+
+async def discover_wpad(search_domains: list[str], timeout: float) -> str:
+    """The WPAD URL of the first ``wpad.DOMAIN`` that resolves (raises PacError)."""
+    names = wpad_names(search_domains)
+    if not names:
+        raise PacError(O.ERROR, "WPAD: no search domain to look for wpad.DOMAIN in")
+
+    async def resolves(name: str) -> bool:
+        try:
+            await asyncio.wait_for(in_daemon_thread(socket.getaddrinfo, name, 80, 0,
+                                                    socket.SOCK_STREAM), timeout)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        return True
+
+    found = await asyncio.gather(*(resolves(n) for n in names))
+    for name, ok in zip(names, found, strict=True):
+        if ok:
+            return f"http://{name}/wpad.dat"
+    raise PacError(O.ERROR, f"WPAD: none of {', '.join(names)} resolves")
 
 
 def fetch_pac(url: str, timeout: float) -> str:
@@ -170,11 +215,15 @@ async def probe_pac(target: Target, ctx: ProbeContext) -> Fact | None:
         "agrees": None, "pac_route_outcome": None, "pac_route_error": None,
     }
     try:
+        if url == WPAD:
+            url = await once_per_run(("wpad",), lambda: discover_wpad(ctx.search_domains,
+                                                                      ctx.timeout))
+            fields.update(pac_url=redact_url(url), pac_source="--pac auto (WPAD)")
         script = await once_per_run(("pac", url), lambda: _fetch(url, ctx.timeout))
         [result] = await evaluate_pac(script, [(pac_url_for(target), target.host)],
                                       my_ip_address(ctx), max(0.1, watch.remaining(ctx.timeout)))
     except PacError as exc:
-        return _fact(target, watch, exc.outcome, f"PAC {redact_url(url)}: {exc}", fields)
+        return _fact(target, watch, exc.outcome, f"PAC {fields['pac_url']}: {exc}", fields)
     entries = parse_result(result)
     first = entries[0][1] if entries else None
     agrees = (first is None and env_proxy is None) or (

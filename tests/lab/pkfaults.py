@@ -17,6 +17,7 @@ from .netlab import Lab, LabError
 from .scenarios import (
     APP,
     CLIENT_IP,
+    DNS_IP,
     FAR,
     GW_IP,
     PROXY_IP,
@@ -120,10 +121,12 @@ def pac_office(lab: Lab, case: str) -> Scenario:
     * ``intranet-through-proxy`` (``--pac``): the PAC file sends the intranet (.corp.test)
       direct and the variables send everything to the proxy, which the gateway does not let
       into the corporate network: it answers 502.
+    * ``wpad`` (``--pac auto``): as ``variables-unset``, the PAC file found by WPAD over DNS
+      (``wpad.corp.test``, the client's search domain, names the proxy host).
     * ``agree`` (``--pac``): only the proxy may leave, the PAC file and the variables both
       name it: the control.
     """
-    o = office(lab)
+    o = office(lab, records={"wpad.corp.test": PROXY_IP})
     web = o.server.http_server(SERVER_IP, 80)
     proxy = _proxy_host(lab, o)
     squid = proxy.proxy(PROXY_IP, PROXY_PORT)
@@ -136,6 +139,12 @@ def pac_office(lab: Lab, case: str) -> Scenario:
     if case == "variables-unset":
         _egress_only_from_proxy(o)
         return o.scenario("pac-proxies-variables-unset", target, env={"auto_proxy": PAC_URL},
+                          checklist=("P2",), layer="transport",
+                          expect="proxy.pac-proxy-but-variables-go-direct", **common)
+    if case == "wpad":
+        _egress_only_from_proxy(o)
+        o.client.write_resolv_conf([DNS_IP], search=["corp.test"])
+        return o.scenario("wpad-proxies-variables-unset", target, args=("--pac", "auto"),
                           checklist=("P2",), layer="transport",
                           expect="proxy.pac-proxy-but-variables-go-direct", **common)
     if case == "intranet-through-proxy":
@@ -238,6 +247,7 @@ def conntrack_table(lab: Lab, *, full: bool) -> Scenario:
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "pac-proxies-variables-unset": lambda lab: pac_office(lab, "variables-unset"),
     "pac-direct-variables-proxy": lambda lab: pac_office(lab, "intranet-through-proxy"),
+    "wpad-proxies-variables-unset": lambda lab: pac_office(lab, "wpad"),
     "socks5-name-only-proxy-resolves": lambda lab: socks_resolution(lab, "proxy-only-name"),
     "socks5-split-dns-old-address": lambda lab: socks_resolution(lab, "split-dns"),
     "socks5h-name-only-client-resolves": lambda lab: socks_resolution(lab, "client-only-name"),

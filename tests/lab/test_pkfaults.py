@@ -128,6 +128,16 @@ def test_pac_proxies_while_the_variables_go_direct(lab: Lab, sc: Scenario) -> No
         "auto_proxy", f"PROXY {P.PROXY_IP}:{P.PROXY_PORT}", "proxied_ok")
 
 
+@runs("wpad-proxies-variables-unset")
+def test_wpad_pac_proxies_while_the_variables_go_direct(lab: Lab, sc: Scenario) -> None:
+    assert sc.client.getaddrinfo("wpad.corp.test") == [P.PROXY_IP]  # what WPAD finds
+    assert http_via(sc, None) in ("URLError", "TimeoutError")
+    report = verdict(lab, sc)
+    fact = pac_fact(report)
+    assert (fact["pac_source"], fact["pac_url"]) == ("--pac auto (WPAD)",
+                                                     "http://wpad.corp.test/wpad.dat")
+
+
 @runs("pac-direct-variables-proxy")
 def test_pac_direct_while_the_variables_proxy(lab: Lab, sc: Scenario) -> None:
     proxy = f"http://{P.PROXY_IP}:{P.PROXY_PORT}"

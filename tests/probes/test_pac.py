@@ -178,3 +178,48 @@ def test_probe_pac_that_cannot_be_fetched(make_ctx, tmp_path: Path) -> None:
     ctx = make_ctx(env={"auto_proxy": (tmp_path / "missing.pac").as_uri()})
     fact = asyncio.run(probe_pac(parse_target("http://localhost/"), ctx))
     assert fact is not None and fact["outcome"] == O.ERROR and "cannot fetch" in fact["error"]
+
+
+def test_wpad_names() -> None:
+    from engine.probes.pac import MAX_WPAD_NAMES, wpad_names
+
+    assert wpad_names(["eng.corp.example.com"]) == [
+        "wpad.eng.corp.example.com", "wpad.corp.example.com", "wpad.example.com"]
+    assert wpad_names(["example.com.", "EXAMPLE.com"]) == ["wpad.example.com"]
+    assert wpad_names(["local"]) == []  # never wpad.TLD
+    assert len(wpad_names(["a.b.c.d.e.f.g.h"])) == MAX_WPAD_NAMES
+
+
+def test_wpad_discovery_takes_the_most_specific_name_that_resolves(monkeypatch) -> None:
+    """This host's resolver faked (no query leaves): wpad.corp.example.com resolves."""
+    import socket
+
+    from engine.probes.pac import discover_wpad
+
+    asked: list[str] = []
+
+    def fake(host, *args, **kwargs):
+        asked.append(host)
+        if host in ("wpad.corp.example.com", "wpad.example.com"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.9", 80))]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    url = asyncio.run(discover_wpad(["eng.corp.example.com"], 1.0))
+    assert url == "http://wpad.corp.example.com/wpad.dat"
+    assert sorted(asked) == ["wpad.corp.example.com", "wpad.eng.corp.example.com",
+                             "wpad.example.com"]
+    with pytest.raises(PacError, match="none of wpad.other.test"):
+        asyncio.run(discover_wpad(["other.test"], 1.0))
+    with pytest.raises(PacError, match="no search domain"):
+        asyncio.run(discover_wpad([], 1.0))
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from engine.collectors import conntrack
+    from engine.probes import counters, pac
+
+    for module in (pac, counters, conntrack):
+        assert doctest.testmod(module).failed == 0, module.__name__
