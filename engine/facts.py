@@ -205,12 +205,18 @@ class Snapshot:
 def _without_gc_passes() -> Iterator[None]:
     """Parsed JSON and facts hold no reference cycles, so the cycle collector's passes over
     the growing heap while a big snapshot loads find nothing and only cost time (more than
-    linear in the snapshot's size). Switched off for the load, restored after."""
+    linear in the snapshot's size). Switched off for the load, restored after.
+
+    Once loaded, the facts are frozen out of the collector's sight (``gc.freeze``): otherwise
+    its first pass after the load walks every one of the millions of new objects (half a
+    second for a busy node), and each later pass of the oldest generation walks them again.
+    Reference counting still frees them when the snapshot is dropped: they hold no cycles."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
 

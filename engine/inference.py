@@ -112,18 +112,29 @@ class FactView(Mapping[str, Any]):
         return len(self._fields) + 2
 
 
+CompiledTests = tuple[tuple[str, Callable[[Any], bool]], ...]
+
+
+def _compiled_conditions(kb_rules: Iterable[Rule]) -> dict[str, list[tuple[Condition,
+                                                                            CompiledTests]]]:
+    """Per kind, each condition on it with its literal field tests compiled once
+    (``t.compiled`` is matching.field_passes without thawing experta's frozen values: a
+    fact's fields are plain JSON values already)."""
+    by_kind: dict[str, list[tuple[Condition, CompiledTests]]] = {}
+    for rule in kb_rules:
+        for cond in rule.when:
+            by_kind.setdefault(cond.kind, []).append(
+                (cond, tuple((t.field, t.compiled) for t in cond.alpha_tests)))
+    return by_kind
+
+
 def relevant(kb_rules: Iterable[Rule], facts: Iterable[Fact]) -> list[Fact]:
     """The facts some condition could ever match (kind, then literal field tests).
 
     Each fact is tested once per condition on its own fields (a field it lacks reads as None,
     as in :func:`fact_fields`), with checks compiled once per condition."""
-    by_kind: dict[str, list[tuple[tuple[str, Callable[[Any], bool]], ...]]] = {}
-    for rule in kb_rules:
-        for cond in rule.when:
-            # t.compiled is matching.field_passes without thawing experta's frozen values:
-            # a fact's fields are plain JSON values already.
-            by_kind.setdefault(cond.kind, []).append(
-                tuple((t.field, t.compiled) for t in cond.alpha_tests))
+    by_kind = {kind: [tests for _, tests in conds]
+               for kind, conds in _compiled_conditions(kb_rules).items()}
     out = []
     for f in facts:
         conds = by_kind.get(f.kind)
@@ -132,19 +143,78 @@ def relevant(kb_rules: Iterable[Rule], facts: Iterable[Fact]) -> list[Fact]:
     return out
 
 
-def _any_condition(conds: list[tuple[tuple[str, Callable[[Any], bool]], ...]],
-                   fields: Mapping[str, Any]) -> bool:
-    get = fields.get
+def _any_condition(conds: list[CompiledTests], fields: Mapping[str, Any]) -> bool:
     for tests in conds:
-        try:
-            for name, check in tests:
-                if not check(get(name)):
-                    break
-            else:
-                return True
-        except Exception:  # noqa: BLE001 - an odd fact simply does not match
-            continue
+        if _passes(tests, fields):
+            return True
     return False
+
+
+def _passes(tests: CompiledTests, fields: Mapping[str, Any]) -> bool:
+    get = fields.get
+    try:
+        for name, check in tests:
+            if not check(get(name)):
+                return False
+    except Exception:  # noqa: BLE001 - an odd fact simply does not match
+        return False
+    return True
+
+
+class _Plan:
+    """Which rules can fire at all, and so which facts and relations inference needs.
+
+    A rule can fire only when each of its positive conditions has a fact passing its literal
+    tests, or matches a kind that a rule which can fire derives (``then:``). The facts only
+    rules that cannot fire would look at are not declared to experta, and a relation only such
+    rules match is not computed: on a node with 5,000 neighbours on its own subnets, the 5,000
+    ``neighbour_on_own_subnet`` facts are worth building only if two neighbours share a MAC.
+    Whether a rule can fire is decided on its conditions' literal tests alone (joins and
+    ``test:`` are left to experta), so no rule that could fire is ever left out."""
+
+    def __init__(self, rules: list[Rule], relations_by_kind: Mapping[str, Any]):
+        self.rules = rules
+        self.conditions = _compiled_conditions(rules)
+        self.relation_kinds = set(relations_by_kind)
+        self.computed: set[str] = set()  # relation kinds computed so far
+        self.met: set[int] = set()  # id() of each condition some candidate fact passes
+        self.candidates: list[tuple[Fact, list[Condition]]] = []
+
+    def add(self, facts: Iterable[Fact]) -> None:
+        """Test facts against the conditions; keep those passing any, with which they pass."""
+        conditions = self.conditions
+        for f in facts:
+            conds = conditions.get(f.kind)
+            if not conds:
+                continue
+            fields = f.fields
+            passed = [cond for cond, tests in conds if _passes(tests, fields)]
+            if passed:
+                self.candidates.append((f, passed))
+                self.met.update(id(c) for c in passed)
+
+    def possible(self) -> list[Rule]:
+        """The rules that can fire, with a relation not yet computed counted as present."""
+        derived: set[str] = set()
+        possible: list[Rule] = []
+        remaining = list(self.rules)
+        while True:
+            still = []
+            for rule in remaining:
+                if all(c.negated or id(c) in self.met or c.kind in derived
+                       or (c.kind in self.relation_kinds and c.kind not in self.computed)
+                       for c in rule.when):
+                    possible.append(rule)
+                    derived.update(d.kind for d in rule.then)
+                else:
+                    still.append(rule)
+            if len(still) == len(remaining):
+                return possible
+            remaining = still
+
+    def declared(self, possible: list[Rule]) -> list[Fact]:
+        wanted = {id(c) for rule in possible for c in rule.when}
+        return [f for f, passed in self.candidates if any(id(c) in wanted for c in passed)]
 
 
 # A run's budget. A rule that matches its own derived facts (or two that feed each other) would
@@ -351,14 +421,21 @@ def _to_experta(fact: Fact) -> XFact:
 def run(kb: KnowledgeBase, facts: Iterable[Fact], *, prefilter: bool = True) -> InferenceResult:
     """Declare the relevant facts, run every active rule to quiescence, return what fired.
 
-    ``prefilter=False`` declares every fact of a kind some rule names (the benchmarks'
-    baseline; results are the same, only slower)."""
+    Only the facts a rule that can fire could match are declared, and only the relations such
+    rules match are computed (:class:`_Plan`). ``prefilter=False`` computes every relation and
+    declares every fact of a kind some rule names (the benchmarks' baseline, and the reference
+    the tests compare the plan with: the same findings, only slower)."""
     rules = kb.active_rules
     runner = _Runner(rules)
     engine_cls = runner.compile()
     facts = list(facts)
     relation_errors: list[tuple[str, str]] = []
-    related = relations.compute(kb.used_relations, facts, relation_errors)
+    if prefilter:
+        related, declared = _planned(kb, rules, facts, relation_errors)
+    else:
+        related = relations.compute(kb.used_relations, facts, relation_errors)
+        kinds = {c.kind for r in rules for c in r.when}
+        declared = [f for f in [*facts, *related] if f.kind in kinds]
     runner.errors.extend(RuleError(f"relation {name}", msg) for name, msg in relation_errors)
     if related:
         # The facts a relation names are bound by rules without being declared themselves.
@@ -366,12 +443,6 @@ def run(kb: KnowledgeBase, facts: Iterable[Fact], *, prefilter: bool = True) -> 
         for r in related:
             for fid in (r.fields["left"], r.fields["right"], *r.fields.get("members", ())):
                 runner.facts[fid] = by_id[fid]
-        facts = [*facts, *related]
-    if prefilter:
-        declared = relevant(rules, facts)
-    else:
-        kinds = {c.kind for r in rules for c in r.when}
-        declared = [f for f in facts if f.kind in kinds]
     runner.facts.update({f.id: f for f in declared})
     ke = engine_cls()
     ke.reset()
@@ -383,6 +454,37 @@ def run(kb: KnowledgeBase, facts: Iterable[Fact], *, prefilter: bool = True) -> 
         errors=_dedupe(runner.errors), declared_kinds={f.kind for f in declared},
         relations={f.id: f for f in related},
     )
+
+
+def _planned(kb: KnowledgeBase, rules: list[Rule], facts: list[Fact],
+             errors: list[tuple[str, str]]) -> tuple[list[Fact], list[Fact]]:
+    """The relation facts computed and the facts to declare, as :class:`_Plan` decides.
+    Relations are computed cheapest input first: one that turns out empty can make a costlier
+    one needless (no shared neighbour MAC: no need to place every neighbour in a subnet)."""
+    used = {rel.name: rel for rel in kb.used_relations}
+    plan = _Plan(rules, used)
+    plan.add(facts)
+    inputs = {k for rel in used.values() for k in rel.input_kinds}
+    by_kind: dict[str, list[Fact]] = {k: [] for k in inputs}
+    for f in facts:
+        if f.kind in inputs:
+            by_kind[f.kind].append(f)
+    pending = sorted(used.values(),
+                     key=lambda rel: sum(len(by_kind[k]) for k in rel.input_kinds))
+    related: list[Fact] = []
+    while pending:
+        needed = {c.kind for rule in plan.possible() for c in rule.when}
+        rel = next((r for r in pending if r.name in needed), None)
+        if rel is None:
+            break
+        pending.remove(rel)
+        found = relations.compute([rel], [f for k in rel.input_kinds for f in by_kind[k]],
+                                  errors)
+        plan.computed.add(rel.name)
+        plan.add(found)
+        related += found
+    plan.computed.update(r.name for r in pending)  # not needed: no rule that can fire uses them
+    return related, plan.declared(plan.possible())
 
 
 def _dedupe(errors: list[RuleError]) -> list[RuleError]:

@@ -17,7 +17,9 @@ from engine.facts import Fact
 from engine.kinds import KINDS, SECRET_FIELDS, field_problems, value_fits
 from engine.redact import (
     _SAFE_FIELDS,
+    _SUSPECT,
     REDACTED,
+    _may_hold_secret,
     _redact_field,
     is_secret_name,
     redact_fact,
@@ -135,3 +137,21 @@ def test_per_kind_type_checks_agree_with_value_fits() -> None:
     bad = {"ip": "not-an-ip", "prefix": "24", "family": True, "network": "10.0.0.0/33"}
     problems = field_problems("address", bad)
     assert [p.split("'")[1] for p in problems] == ["ip", "prefix", "family", "network"]
+
+
+def test_the_cheap_secret_pre_check_misses_nothing_the_regex_finds() -> None:
+    """redact_text skips text the pre-check clears: it must clear nothing _SUSPECT matches,
+    in any case and with the characters a case-blind regex treats as ASCII letters."""
+    texts = [t for f in _real_facts() for v in f.fields.values() for t in _strings(v)]
+    words = ["://", "password", "passwd", "token", "secret", "apikey", "api_key", "api-key",
+             "auth", "bearer", "basic"]
+    variants = [w for word in words for w in (word, word.upper(), word.title(),
+                                              word.replace("s", "\u017f"),  # long s
+                                              word.replace("i", "\u0131"),  # dotless i
+                                              word.replace("k", "\u212a"))]  # Kelvin sign
+    texts += [f"-m comment --comment \"x {w} y\"" for w in variants]
+    texts += ["", "plain text", "caf\u00e9 au lait", "\u212a", "pa\u017f\u017fword=x"]
+    assert sum(bool(_SUSPECT.search(t)) for t in texts) > 40
+    for text in texts:
+        if _SUSPECT.search(text):
+            assert _may_hold_secret(text), text

@@ -5,10 +5,16 @@ for exactly the pairs the pairwise form of its conditions accepts.
 The inputs: the facts of every rule example in the knowledge base, a recorded snapshot, facts
 parsed from the recorded link, address, route and neighbour outputs, and those recordings with
 clashes added (cloned MACs, a subnet inside another, two neighbours behind one MAC).
+
+And findings unchanged by the inference plan (engine.inference._Plan: only the facts and
+relations a rule that can fire needs): on those inputs, on the facts of the recorded lab
+reports (tests/fixtures/reports) and on a busy node grown from the recorded snapshot, the same
+activations, findings and rule ids as declaring every fact and computing every relation.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +25,10 @@ from engine import expr, relations
 from engine.collectors.links import parse_addresses, parse_links
 from engine.collectors.routes import parse_neighbors
 from engine.facts import Fact
-from engine.inference import FactView, example_facts, run
+from engine.inference import FactView, InferenceResult, example_facts, run
 from engine.knowledge import KnowledgeBase, Relation, Rule, load_files, load_knowledge
-from tests.benchmarks.generate import base_snapshot
+from engine.report import build_findings
+from tests.benchmarks.generate import BUSY_NODE, base_snapshot, grown
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -195,14 +202,23 @@ def _pairwise_rule(rule: Rule, rel: Relation, facts: list[Fact]) -> set[tuple[st
     return fired
 
 
-def test_rules_on_relations_fire_for_the_pairwise_pairs(kb: KnowledgeBase) -> None:
+@pytest.fixture(scope="module")
+def planned_runs(kb: KnowledgeBase) -> list[tuple[str, list[Fact], InferenceResult]]:
+    """Every input of this module, with the (planned) inference run on it."""
+    small_busy = {kind: n // 100 for kind, n in BUSY_NODE.items()}
+    inputs = [*_inputs(kb), *_report_inputs(kb),
+              ("busy node / 100", list(grown(small_busy).facts))]
+    return [(name, facts, run(kb, facts)) for name, facts in inputs]
+
+
+def test_rules_on_relations_fire_for_the_pairwise_pairs(
+        kb: KnowledgeBase, planned_runs: list[tuple[str, list[Fact], InferenceResult]]) -> None:
     rules = _relation_only_rules(kb)
     # link.duplicate-mac-neighbours also asks that both neighbours be on this host's subnets
     # (proxy ARP, issue 10): no longer a one-condition rule, so its examples test it.
     assert {r.id for r in rules} >= {"addressing.overlapping-subnets", "link.duplicate-mac"}
     fired_somewhere = set()
-    for name, facts in _inputs(kb):
-        result = run(kb, facts)
+    for name, facts, result in planned_runs:
         for rule in rules:
             rel = kb.relations[rule.when[0].kind]
             expected = _pairwise_rule(rule, rel, facts)
@@ -268,3 +284,69 @@ def test_default_gateways_fire_per_table_where_the_pairwise_rule_did(
         if groups:
             fired_on.append(name)
     assert "three gateways, two tables" in fired_on and len(fired_on) > 3
+
+
+REPORTS = FIXTURES / "reports"
+
+
+def _report_inputs(kb: KnowledgeBase) -> Iterator[tuple[str, list[Fact]]]:
+    """The facts of each recorded lab report, without those inference derived from them."""
+    for path in sorted(REPORTS.glob("*.json")):
+        report = json.loads(path.read_text())
+        derived = set(report["justification"]["derived"])
+        facts = [Fact.from_json(raw) for raw in report["facts"]]
+        yield path.name, [f for f in facts if f.id not in derived and f.kind not in kb.relations]
+
+
+def _fired(result: InferenceResult) -> list[tuple[str, tuple[str, ...]]]:
+    return sorted((a.rule, tuple(sorted(a.bindings.items()))) for a in result.activations)
+
+
+def _findings(kb: KnowledgeBase, result: InferenceResult) -> list[tuple[Any, ...]]:
+    """The ranked findings: rule id, title, instances, the rules supporting each."""
+    return [(f.rule.id, f.title, f.instances, [s.rule.id for s in f.supporting])
+            for f in build_findings(kb, result)]
+
+
+def test_the_plan_fires_exactly_as_declaring_every_fact(
+        kb: KnowledgeBase, planned_runs: list[tuple[str, list[Fact], InferenceResult]]) -> None:
+    """The same rule ids, activations (with the facts bound) and findings, on every input."""
+    assert len([n for n, _, _ in planned_runs if n.endswith(".json")]) >= 3
+    rules_seen: set[str] = set()
+    for name, facts, planned in planned_runs:
+        reference = run(kb, facts, prefilter=False)
+        assert _fired(planned) == _fired(reference), name
+        assert _findings(kb, planned) == _findings(kb, reference), name
+        assert set(planned.derived.values()) <= {a.id for a in planned.activations}, name
+        rules_seen |= {a.rule for a in planned.activations}
+    assert len(rules_seen) > 50  # the inputs make most rules fire somewhere
+
+
+def _neighbours_on_a_subnet(shared_mac: bool) -> list[Fact]:
+    """An address on a /24 and 200 neighbours on it: two share a MAC when ``shared_mac``."""
+    facts = [Fact("address", "address:eth0:0", {"command": "ip -j addr show"},
+                  {"interface": "eth0", "ip": "10.20.0.10", "prefix": 24, "family": 4,
+                   "scope": "global", "network": "10.20.0.0/24"})]
+    for i in range(1, 201):
+        mac = f"52:54:00:00:00:{(1 if shared_mac and i == 2 else i):02x}"
+        facts.append(Fact("neighbor", f"neighbor:{i}", {"command": "ip -j neigh show"},
+                          {"ip": f"10.20.0.{i}", "mac": mac, "interface": "eth0",
+                           "state": "REACHABLE", "family": 4}))
+    return facts
+
+
+@pytest.mark.parametrize("shared_mac", [False, True])
+def test_a_relation_no_rule_that_can_fire_needs_is_not_computed(kb: KnowledgeBase,
+                                                                   shared_mac: bool) -> None:
+    """neighbour_on_own_subnet only serves link.duplicate-mac-neighbours, which needs two
+    neighbours behind one MAC first: without them its 200 pairs are never built."""
+    facts = _neighbours_on_a_subnet(shared_mac)
+    planned, reference = run(kb, facts), run(kb, facts, prefilter=False)
+    kinds = [f.kind for f in planned.relations.values()]
+    assert kinds.count("neighbour_on_own_subnet") == (200 if shared_mac else 0)
+    assert sum(f.kind == "neighbour_on_own_subnet"
+               for f in reference.relations.values()) == 200
+    assert bool(planned.activations_of("link.duplicate-mac-neighbours")) == shared_mac
+    assert _fired(planned) == _fired(reference)
+    if not shared_mac:
+        assert not {"neighbor", "neighbour_on_own_subnet"} & planned.declared_kinds
