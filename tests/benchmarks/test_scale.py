@@ -51,3 +51,18 @@ def test_collection_in_a_namespace() -> None:
     if result is None:
         pytest.skip("needs root for the lab namespaces")
     assert "wrote" in result["said"] and result["raw"] > 0, result
+
+
+def test_the_summary_marks_a_missed_target_as_not_met() -> None:
+    """The summary's marks come from the figures: a figure over its target reads NOT MET."""
+    start = {"python": 0.02, "help": 0.3, "rules_list": 0.2}
+    node = {"diagnose": 2.5, "ratio": 2.0, "peak_mib": 510.0}
+    collect = {"cpu_ratio": 1.5, "cpu": 3.0, "raw_cpu": 2.0}
+    rows = [scale.KindRow("route", (1.0, 2.0), (1.0, 2.3), (10_000, 20_000), ([], []))]
+    marks = {t.figure.split(",")[0].split(":")[0]: t.met for t in scale.targets(
+        start, node, collect, None, rows)}
+    lines: list[str] = []
+    scale.summary(scale.targets(start, node, collect, None, rows), out=lines.append)
+    assert sum("NOT MET" in line for line in lines) == 4  # memory, kinds, 0.5 s, --help
+    assert any("not measured" in line for line in lines)  # the silent drops, not run here
+    assert marks["whynet rules list"] is True and marks["whynet --help"] is False
