@@ -46,7 +46,7 @@ from engine.probes.dot import probe_dns_transports
 from engine.probes.http import probe_http
 from engine.probes.icmp import probe_icmp
 from engine.probes.listen import probe_listen
-from engine.probes.pac import probe_pac
+from engine.probes.pac import PacBatch, probe_pac
 from engine.probes.portal import probe_portal
 from engine.probes.proxy import probe_proxy, tunnel_connector
 from engine.probes.proxy_env import ProxyDecision
@@ -83,6 +83,7 @@ async def run_probes(
                               for url in ([portal_check] if portal_check else [])))
     listens = asyncio.gather(*(probe_listen(p, ctx) for p in listen_ports))
     own = OwnAddressProbes(timeout)
+    pac = PacBatch(targets, ctx)  # one PAC evaluation for every web target, if a PAC is set
     # Does a resolver rewrite NXDOMAIN? Does DNS over TLS get through where it is configured?
     # Asked once per run, only when a name is looked up.
     names = any(not t.is_ip for t in targets)
@@ -90,7 +91,7 @@ async def run_probes(
     transports = asyncio.ensure_future(probe_dns_transports(ctx) if names else _nothing())
 
     async def one_target(target: Target) -> list[Fact]:
-        found = await probe_one_target(target, ctx, own.route_found)
+        found = await probe_one_target(target, ctx, own.route_found, pac)
         if on_target_done is not None:
             on_target_done(target.raw)
         return found
@@ -143,13 +144,14 @@ def target_fact(target: Target) -> Fact:
 
 
 async def probe_one_target(target: Target, ctx: ProbeContext,
-                           on_route: Callable[[Fact], None] | None = None) -> list[Fact]:
+                           on_route: Callable[[Fact], None] | None = None,
+                           pac: PacBatch | None = None) -> list[Fact]:
     """Every probe for one target, in the order of the module docstring. ``on_route`` hears
-    each route found (what the own-address probes start from)."""
+    each route found (what the own-address probes start from); ``pac``: the run's PAC batch."""
     facts = [target_fact(target)]
     proxy_job = (asyncio.ensure_future(probe_proxy(target, ctx))
                  if target.port is not None else None)
-    pac_job = asyncio.ensure_future(probe_pac(target, ctx))
+    pac_job = asyncio.ensure_future(probe_pac(target, ctx, pac))
     if target.is_ip:
         addresses = [target.host]
     else:
@@ -164,8 +166,8 @@ async def probe_one_target(target: Target, ctx: ProbeContext,
         proxy_fact, decision = await proxy_job
         facts.append(proxy_fact)
         facts += await _after_proxy(target, ctx, proxy_fact, decision, _answering_ip(per_address))
-    pac = await pac_job
-    return facts if pac is None else [*facts, pac]
+    pac_fact = await pac_job
+    return facts if pac_fact is None else [*facts, pac_fact]
 
 
 async def _probe_address(target: Target, ip: str, ctx: ProbeContext,

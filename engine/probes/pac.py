@@ -16,8 +16,9 @@ once within the timeout, the first in that order that resolves giving
 ``http://wpad.DOMAIN/wpad.dat``.
 
 **Evaluation.** The script is untrusted JavaScript: it runs in duktape in a child process
-(``pac_sandbox.py``) with its memory and CPU capped, killed when the timeout is up. Only the
-HTTP(S) targets are asked (PAC answers for URLs).
+(``pac_sandbox.py``) with its memory and CPU capped, killed when the timeout is up; one child
+answers for every target of the run (:class:`PacBatch`). Only the HTTP(S) targets are asked
+(PAC answers for URLs).
 
 **The fact.** One ``probe_pac`` per target: ``outcome`` ``pac_proxy`` or ``pac_direct`` (what
 the first entry of the answer says), or ``timeout``/``error`` when the file could not be
@@ -30,11 +31,12 @@ the PAC names a proxy, that proxy is tried as the probe_proxy probe tries one
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import sys
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -45,8 +47,8 @@ from engine.probes.common import (
     Stopwatch,
     describe_exception,
     in_daemon_thread,
-    once_per_run,
     probe_fact,
+    unique,
 )
 from engine.probes.context import ProbeContext
 from engine.probes.proxy import try_proxy
@@ -199,31 +201,79 @@ def pac_url_for(target: Target) -> str:
     return f"{target.scheme or request_scheme(target)}://{target.hostport}{target.path or '/'}"
 
 
-async def probe_pac(target: Target, ctx: ProbeContext) -> Fact | None:
+def wants_pac(target: Target) -> bool:
+    """PAC files answer for URLs: only targets an HTTP client would fetch are asked."""
+    return target.port is not None and request_scheme(target) is not None
+
+
+@dataclasses.dataclass
+class PacAnswers:
+    """What the PAC file said for every target of a run, or why it said nothing."""
+
+    source: str
+    url: str
+    results: dict[str, str]  # target as typed -> FindProxyForURL's answer
+    error: PacError | None = None
+
+
+class PacBatch:
+    """The PAC file for every web target of a run: one WPAD look-up, one fetch and one sandbox
+    child for all of them (fifty targets must not start fifty JavaScript engines)."""
+
+    def __init__(self, targets: Sequence[Target], ctx: ProbeContext) -> None:
+        self.ctx = ctx
+        self.found = pac_source(ctx.env, ctx.pac_url)
+        self.targets = [t for t in targets if wants_pac(t)]
+        self._answers: asyncio.Future[PacAnswers] | None = None
+
+    def applies(self, target: Target) -> bool:
+        return self.found is not None and wants_pac(target)
+
+    def answers(self) -> asyncio.Future[PacAnswers]:
+        if self._answers is None:
+            self._answers = asyncio.ensure_future(self._evaluate())
+        return self._answers
+
+    async def _evaluate(self) -> PacAnswers:
+        assert self.found is not None
+        source, url = self.found
+        watch, timeout = Stopwatch(), self.ctx.timeout
+        try:
+            if url == WPAD:
+                source = "--pac auto (WPAD)"
+                url = await discover_wpad(self.ctx.search_domains, timeout)
+            script = await _fetch(url, timeout)
+            queries = unique((pac_url_for(t), t.host) for t in self.targets)
+            results = await evaluate_pac(script, queries, my_ip_address(self.ctx),
+                                         max(1.0, watch.remaining(3 * timeout)))
+        except PacError as exc:
+            return PacAnswers(source, url, {}, exc)
+        by_query = dict(zip(queries, results, strict=True))
+        return PacAnswers(source, url, {t.raw: by_query[(pac_url_for(t), t.host)]
+                                        for t in self.targets})
+
+
+async def probe_pac(target: Target, ctx: ProbeContext,
+                    batch: PacBatch | None = None) -> Fact | None:
     """The ``probe_pac`` fact for one target, or None when no PAC is configured or the target
-    is not fetched by URL."""
-    found = pac_source(ctx.env, ctx.pac_url)
-    if found is None or target.port is None or request_scheme(target) is None:
+    is not fetched by URL. ``batch``: the run's :class:`PacBatch` (else one for this target)."""
+    batch = batch if batch is not None else PacBatch([target], ctx)
+    if not batch.applies(target):
         return None
-    source, url = found
     watch = Stopwatch()
+    answers = await batch.answers()
     decision = decide(target, ctx.env)
     env_proxy = decision.proxy if decision.proxy is not None and not decision.bypassed else None
     fields: dict[str, object] = {
-        "pac_url": redact_url(url), "pac_source": source, "result": None, "pac_proxy": None,
-        "env_proxy": env_proxy.url if env_proxy else None, "env_variable": decision.variable,
-        "agrees": None, "pac_route_outcome": None, "pac_route_error": None,
+        "pac_url": redact_url(answers.url), "pac_source": answers.source, "result": None,
+        "pac_proxy": None, "env_proxy": env_proxy.url if env_proxy else None,
+        "env_variable": decision.variable, "agrees": None, "pac_route_outcome": None,
+        "pac_route_error": None,
     }
-    try:
-        if url == WPAD:
-            url = await once_per_run(("wpad",), lambda: discover_wpad(ctx.search_domains,
-                                                                      ctx.timeout))
-            fields.update(pac_url=redact_url(url), pac_source="--pac auto (WPAD)")
-        script = await once_per_run(("pac", url), lambda: _fetch(url, ctx.timeout))
-        [result] = await evaluate_pac(script, [(pac_url_for(target), target.host)],
-                                      my_ip_address(ctx), max(0.1, watch.remaining(ctx.timeout)))
-    except PacError as exc:
-        return _fact(target, watch, exc.outcome, f"PAC {fields['pac_url']}: {exc}", fields)
+    if answers.error is not None:
+        return _fact(target, watch, answers.error.outcome,
+                     f"PAC {fields['pac_url']}: {answers.error}", fields)
+    result = answers.results[target.raw]
     entries = parse_result(result)
     first = entries[0][1] if entries else None
     agrees = (first is None and env_proxy is None) or (

@@ -223,3 +223,26 @@ def test_docstring_examples() -> None:
 
     for module in (pac, counters, conntrack):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_one_sandbox_child_answers_for_every_target(monkeypatch) -> None:
+    from probe_helpers import dead_port
+
+    from engine.probes import pac, run_probes
+
+    started: list[tuple[str, ...]] = []
+    real = asyncio.create_subprocess_exec
+
+    async def counted(*argv, **kwargs):
+        started.append(argv)
+        return await real(*argv, **kwargs)
+
+    monkeypatch.setattr(pac.asyncio, "create_subprocess_exec", counted)
+    port = dead_port()
+    targets = [parse_target(t) for t in (f"http://127.0.0.1:{port}/", f"http://localhost:{port}/",
+                                         f"https://127.0.0.1:{port}/", "ssh://127.0.0.1")]
+    facts = asyncio.run(run_probes(targets, [], timeout=1.0,
+                                   env={"auto_proxy": CORPORATE.as_uri()}))
+    answers = {f["target"]: f["result"] for f in facts if f.kind == "probe_pac"}
+    assert answers == {t.raw: "DIRECT" for t in targets[:3]}  # ssh is not asked
+    assert len(started) == 1
