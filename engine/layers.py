@@ -12,8 +12,9 @@ reads the same from a live run and a snapshot. The rows are the report's ``layer
 * ``unknown``: it applies but nothing shows how it is (no facts, or a lower layer failed first:
   "not reached").
 * link/address: the interface the route probe chose (else any non-loopback one) is up and has a
-  global address of the target's family. A loopback route is ``ok``. Several machines answering
-  ARP for the target's next hop fail the address layer (a duplicate address).
+  global address of the target's family (an IPv6 address that failed duplicate address
+  detection does not count). A loopback route is ``ok``. Several machines answering ARP for the
+  target's next hop fail the address layer (a duplicate address).
 * route: a route exists, and the path works as far as the probes see: ICMP net/host-unreachable
   for every connection fails it.
 * transport: direct TCP, or — when the proxy probe says the target goes through a proxy — the
@@ -176,9 +177,12 @@ def _address(tf: _TargetFacts) -> tuple[str, str]:
     if clashes:
         return FAIL, "; ".join(_unique(clashes))
     families = _target_families(tf)
-    candidates = [a for a in tf.addresses if str(a.get("scope")) == "global"
-                  and (not families or a.get("family") in families)
-                  and (a.get("interface") in used if used else a.get("interface") != "lo")]
+    eligible = [a for a in tf.addresses if str(a.get("scope")) == "global"
+                and (not families or a.get("family") in families)
+                and (a.get("interface") in used if used else a.get("interface") != "lo")]
+    # An IPv6 address whose duplicate address detection failed stays listed (dadfailed) but
+    # the kernel never sends from it: it is no address at all.
+    candidates = [a for a in eligible if not a.get("duplicate")]
     where = f" on {', '.join(used)}" if used else ""
     duplicates = [f for f in tf.of("probe_arp") if f.get("outcome") == O.DUPLICATE]
     if duplicates:
@@ -190,6 +194,10 @@ def _address(tf: _TargetFacts) -> tuple[str, str]:
                           for a in candidates[:3])
         return OK, f"global address{where}: {shown}"
     fam = " or ".join(f"IPv{f}" for f in sorted(families)) if families else "IP"
+    if eligible:
+        shown = ", ".join(f"{a.get('ip')} ({a.get('interface')})" for a in eligible[:3])
+        return FAIL, (f"no usable global {fam} address{where}: {shown} failed duplicate "
+                      "address detection (another machine holds it)")
     return FAIL, f"no global {fam} address{where}"
 
 

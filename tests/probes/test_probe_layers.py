@@ -204,6 +204,34 @@ def test_two_arp_answers_fail_the_address_layer() -> None:
     assert first_failing_layer(layer_summary([t], duplicate), t) == "address"
 
 
+def _v6_host(*duplicate: bool) -> list[Fact]:
+    """eth0 up with one global IPv6 address per flag (``True``: dadfailed)."""
+    facts = host_facts(address=False)
+    facts += [make_fact("address", f"address:eth0:{n}", {"netlink": "x"}, interface="eth0",
+                        ip=f"2001:db8:60::{10 + n}", prefix=64, family=6, scope="global",
+                        duplicate=dup) for n, dup in enumerate(duplicate)]
+    return facts
+
+
+def _v6_target(t: str, tcp: str) -> list[Fact]:
+    return [probe("probe_route", t, "routed", ip="2001:db8:61::20", gateway="2001:db8:60::1",
+                  interface="eth0", src="2001:db8:60::10", table="main",
+                  matched_route="default"),
+            probe("probe_tcp", t, tcp, ip="2001:db8:61::20", port=80, icmp=None)]
+
+
+def test_an_address_that_failed_dad_is_no_address() -> None:
+    """The only global IPv6 address is dadfailed (the lab's v6-duplicate-address builds it for
+    real): the address layer fails, naming it; a second, unique address keeps it ok."""
+    t = "http://[2001:db8:61::20]/"
+    rows = _rows(_v6_host(True) + _v6_target(t, "unreachable"), t)
+    assert rows["address"] == (
+        "fail", "no usable global IPv6 address on eth0: 2001:db8:60::10 (eth0) failed "
+                "duplicate address detection (another machine holds it)")
+    assert _rows(_v6_host(True, False) + _v6_target(t, "open"), t)["address"][0] == "ok"
+    assert _rows(_v6_host(False) + _v6_target(t, "open"), t)["address"][0] == "ok"
+
+
 def test_the_proxy_resolves_a_proxied_targets_name() -> None:
     t = "https://app.example.test/"
     facts = host_facts() + web_target(t, resolved=False) + [
