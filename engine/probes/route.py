@@ -1,5 +1,9 @@
 """The route the kernel picks for an address (checklist R3, R4): ``ip -j route get ADDR``.
 
+When a policy rule selects by source address, the lookup is made again ``from`` the source the
+first one chose, as ``connect()`` does once it has picked its source (so a rule such as
+``from 10.0.0.5 lookup 200`` applies, as it does to TCP; ``ping`` does not look up twice).
+
 Also ``ip -j route get ADDR fibmatch`` for the route entry that matched (``matched_route``: the
 longest prefix that covers the address, or ``default``), and which policy rule sent the lookup to
 that table (``rule_priority``; from the ``policy_rule`` facts, else ``ip -j rule``).
@@ -81,6 +85,11 @@ def choosing_rule(rules: Sequence[Mapping[str, Any]], dst: str, src: str | None,
     return min(candidates, key=lambda r: int(r.get("priority", 0)), default=None)
 
 
+def _selects_by_source(rules: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a policy rule matches on the source address (``ip rule add from 10.0.0.5``)."""
+    return any(r.get("src") not in (None, "", "all") for r in rules)
+
+
 def _selector_covers(selector: Any, ip: str | None) -> bool:
     if selector in (None, "", "all"):
         return True
@@ -111,8 +120,23 @@ async def probe_route(target: str, ip: str, ctx: ProbeContext) -> Fact:
         route = parse_route_get(get.stdout)
     except (ValueError, json.JSONDecodeError) as exc:
         return _route_fact(target, ip, watch, O.ERROR, f"unreadable ip route output: {exc}", base)
+    rules = await _policy_rules(ip, ctx)
+    src = route.get("prefsrc")
+    if src and _selects_by_source(rules):
+        # connect() looks the route up again once it has chosen its source address, and a
+        # rule that selects by source then applies: ask as connect() does (ping does not,
+        # so it may take the main table while TCP takes the rule's).
+        by_src, fib_by_src = await asyncio.gather(
+            _ip(["ip", "-j", "route", "get", ip, "from", src], ctx.timeout),
+            _ip(["ip", "-j", "route", "get", ip, "from", src, "fibmatch"], ctx.timeout),
+        )
+        try:
+            route = {**parse_route_get(by_src.stdout), "prefsrc": src} if by_src.ok else route
+            fib = fib_by_src if by_src.ok else fib
+        except (ValueError, json.JSONDecodeError):
+            pass
     table = str(route["table"])
-    rule = choosing_rule(await _policy_rules(ip, ctx), ip, route.get("prefsrc"), table)
+    rule = choosing_rule(rules, ip, src, table)
     fields = {
         **base, "gateway": route.get("gateway"), "interface": route.get("dev"),
         "src": route.get("prefsrc"), "table": table, "on_link": route.get("gateway") is None,

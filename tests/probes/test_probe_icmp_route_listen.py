@@ -60,6 +60,54 @@ def test_route_to_loopback(make_ctx) -> None:
     assert fact.source == {"probe": "ip -j route get 127.0.0.1"}
 
 
+# `ip -j` outputs recorded in the lab's source-policy-table namespace (tests/lab/variants.py):
+# `ip rule add from 10.20.0.10 lookup 200`, table 200 with a default route via 10.30.0.1.
+SOURCE_RULE_OUTPUTS = {
+    ("route", "get", "198.51.100.20"):
+        '[{"dst":"198.51.100.20","gateway":"10.20.0.1","dev":"eth0","prefsrc":"10.20.0.10",'
+        '"flags":[],"uid":0,"cache":[]}]',
+    ("route", "get", "198.51.100.20", "fibmatch"):
+        '[{"dst":"default","gateway":"10.20.0.1","dev":"eth0","flags":[]}]',
+    ("route", "get", "198.51.100.20", "from", "10.20.0.10"):
+        '[{"dst":"198.51.100.20","from":"10.20.0.10","gateway":"10.30.0.1","dev":"eth1",'
+        '"table":"200","flags":[],"uid":0,"cache":[]}]',
+    ("route", "get", "198.51.100.20", "from", "10.20.0.10", "fibmatch"):
+        '[{"dst":"default","gateway":"10.30.0.1","dev":"eth1","table":"200","flags":[]}]',
+}
+SOURCE_RULE = ('[{"priority":0,"src":"all","table":"local"},{"priority":1000,'
+               '"src":"10.20.0.10","table":"200"},{"priority":32766,"src":"all","table":"main"},'
+               '{"priority":32767,"src":"all","table":"default"}]')
+DEFAULT_RULES = ('[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all",'
+                 '"table":"main"},{"priority":32767,"src":"all","table":"default"}]')
+
+
+@pytest.mark.parametrize(("rules", "table", "gateway", "priority"), [
+    (SOURCE_RULE, "200", "10.30.0.1", 1000),   # the rule applies to TCP: table 200
+    (DEFAULT_RULES, "main", "10.20.0.1", 32766),  # no source rule: one lookup, main table
+])
+def test_route_is_looked_up_from_the_chosen_source_as_connect_does(
+        monkeypatch: pytest.MonkeyPatch, make_ctx, rules: str, table: str, gateway: str,
+        priority: int) -> None:
+    from engine.collectors.base import CommandResult
+    from engine.probes import route
+
+    asked: list[tuple[str, ...]] = []
+
+    async def fake_ip(argv: list[str], timeout: float) -> CommandResult:
+        key = tuple(a for a in argv[1:] if a not in ("-j", "-4"))
+        asked.append(key)
+        out = rules if key == ("rule", "show") else SOURCE_RULE_OUTPUTS[key]
+        return CommandResult(tuple(argv), 0, out, "")
+
+    monkeypatch.setattr(route, "_ip", fake_ip)
+    fact = asyncio.run(probe_route("t", "198.51.100.20", make_ctx()))
+    assert (fact["table"], fact["gateway"], fact["rule_priority"], fact["src"]) == (
+        table, gateway, priority, "10.20.0.10")
+    assert fact["non_default_table"] is (table == "200")
+    assert (("route", "get", "198.51.100.20", "from", "10.20.0.10") in asked) is (
+        table == "200")
+
+
 def test_parse_route_get() -> None:
     text = '[{"dst":"10.231.60.5","dev":"c0","table":"100","prefsrc":"10.231.1.1","flags":[]}]'
     assert parse_route_get(text)["table"] == "100"
