@@ -628,23 +628,27 @@ def server_input_drop(lab: Lab) -> Scenario:
                     args=("http://10.20.0.10/",), servers={"web": web, "own": own})
 
 
-def ufw_host(lab: Lab) -> Scenario:
-    """A server with ufw enabled (deny incoming, allow outgoing, allow 22/tcp and 8080/tcp) and
-    a service on 8080: whynet asks about the world and about its own service."""
+def enable_ufw(ns: Namespace, *commands: tuple[str, ...]) -> None:
+    """Run ``ufw`` with each of ``commands`` inside ``ns``, then enable it. Skips where ufw is
+    not installed. ufw keeps its state in /etc/ufw: the namespace gets its own copy (ip netns
+    exec mounts /etc/netns/NS/ufw over /etc/ufw), so enabling it here never touches the host's."""
     if not shutil.which("ufw"):
         import pytest
 
         pytest.skip("ufw is not installed")
+    shutil.copytree("/etc/ufw", Path("/etc/netns") / ns.netns / "ufw", symlinks=True)
+    for command in commands:
+        ns.exec("ufw", *command)
+    ns.exec("ufw", "--force", "enable", timeout=60)
+
+
+def ufw_host(lab: Lab) -> Scenario:
+    """A server with ufw enabled (deny incoming, allow outgoing, allow 22/tcp and 8080/tcp) and
+    a service on 8080: whynet asks about the world and about its own service."""
     o = office(lab)
     c = o.client
-    # ufw keeps its state in /etc/ufw: give the namespace its own copy (ip netns exec mounts
-    # /etc/netns/NS/ufw over /etc/ufw), so enabling it here never touches the host's.
-    etc_ufw = Path("/etc/netns") / c.netns / "ufw"
-    shutil.copytree("/etc/ufw", etc_ufw, symlinks=True)
-    for ufw_args in (("default", "deny", "incoming"), ("default", "allow", "outgoing"),
-                     ("allow", "22/tcp"), ("allow", "8080/tcp")):
-        c.exec("ufw", *ufw_args)
-    c.exec("ufw", "--force", "enable", timeout=60)
+    enable_ufw(c, ("default", "deny", "incoming"), ("default", "allow", "outgoing"),
+               ("allow", "22/tcp"), ("allow", "8080/tcp"))
     own = c.http_server("0.0.0.0", 8080)
     web = o.server.http_server(SERVER_IP, 80)
     return _healthy(o.scenario, "ufw-host", f"http://{APP}/",
@@ -767,15 +771,8 @@ def output_udp_only(lab: Lab, backend: str = "nftables") -> Scenario:
     web = o.server.http_server(SERVER_IP, 5000)
     c = o.client
     if backend == "ufw":
-        if not shutil.which("ufw"):
-            import pytest
-
-            pytest.skip("ufw is not installed")
-        shutil.copytree("/etc/ufw", Path("/etc/netns") / c.netns / "ufw", symlinks=True)
-        for ufw_args in (("default", "deny", "outgoing"), ("allow", "out", "53"),
-                         ("allow", "out", "5000/udp")):
-            c.exec("ufw", *ufw_args)
-        c.exec("ufw", "--force", "enable", timeout=60)
+        enable_ufw(c, ("default", "deny", "outgoing"), ("allow", "out", "53"),
+                   ("allow", "out", "5000/udp"))
     else:
         c.nft(
             "table inet filter {\n"
