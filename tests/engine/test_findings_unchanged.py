@@ -230,7 +230,9 @@ def test_rules_on_relations_fire_for_the_pairwise_pairs(
     assert fired_somewhere == {r.id for r in rules}
 
 
-# routing.multiple-default-gateways as it was, two route conditions joined on $table (n²).
+# routing.multiple-default-gateways as it was, two route conditions joined on $table (n²),
+# selecting the default routes as the relation does today (a gateway, or straight out of a
+# link: `default dev tun0`).
 PAIRWISE_DEFAULT_GATEWAYS = """rules:
   - id: pairwise.multiple-default-gateways
     title: More than one default gateway
@@ -240,10 +242,10 @@ PAIRWISE_DEFAULT_GATEWAYS = """rules:
     when:
       - fact: route
         as: a
-        match: {destination: default, family: 4, table: $table, gateway: {exists: true}}
+        match: {destination: default, family: 4, table: $table, interface: {exists: true}}
       - fact: route
         as: b
-        match: {destination: default, family: 4, table: $table, gateway: {exists: true}}
+        match: {destination: default, family: 4, table: $table, interface: {exists: true}}
         test: "b.id > a.id and (b.interface != a.interface or b.gateway != a.gateway)"
     explanation: "{table}"
     advice: none

@@ -51,8 +51,6 @@ def test_counts_per_module() -> None:
     assert sum(row["fault"] for row in counts.values()) == len(registry.faults())
 
 
-@pytest.mark.xfail(len(registry.faults()) < registry.MIN_FAULTS, strict=False,
-                   reason="issue 13: the lab is growing towards its minimum of fault scenarios")
 def test_the_lab_proves_enough_faults() -> None:
     counts = {m: row["fault"] for m, row in registry.per_module().items()}
     assert len(registry.faults()) >= registry.MIN_FAULTS, counts
