@@ -101,6 +101,18 @@ def addresses_in(cidr: Any) -> int:
     return _net(cidr).num_addresses
 
 
+def duration(seconds: Any) -> str:
+    """Seconds for people: ``3 d 2 h``, ``2 h 5 min``, ``40 s`` (the sign dropped; the two
+    largest units). ``duration(-93784)`` is ``1 d 2 h``."""
+    total = abs(int(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if total >= size or (unit == "s" and not parts):
+            parts.append(f"{total // size} {unit}")
+            total %= size
+    return " ".join(parts[:2])
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "cidr_contains": cidr_contains,
     "overlaps": overlaps,
@@ -119,6 +131,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "endswith": lambda s, p: isinstance(s, str) and s.endswith(str(p)),
     "any_in": lambda xs, ys: any(x in (ys or ()) for x in (xs or ())),
     "overlaps_any": lambda xs, cidr: any(overlaps(x, cidr) for x in _as_list(xs)),
+    "duration": duration,
 }
 
 _CONSTANTS = {"true": True, "false": False, "null": None}

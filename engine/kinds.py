@@ -442,7 +442,38 @@ KINDS: dict[str, KindSpec] = {
            default_store=("str", "the cafile + capath the outcome was judged with"),
            store_errors=("list", "trust stores that could not be loaded, with why"),
            stores_not_checked=("list", "stores not checked (node's built-in, Java keystores)"),
-           interception_hint=("str", "why the issuer looks like an interceptor, or null")),
+           interception_hint=("str", "why the issuer looks like an interceptor, or null"),
+           checked_at=("str", "this host's clock (UTC) when the chain was checked"),
+           not_before=("str", "leaf valid from (UTC), or null"),
+           validity=("str", "the leaf against this host's clock: valid, expired, "
+                            "not_yet_valid, or null"),
+           outside_validity_s=("int", "seconds this host's clock lies outside the leaf's "
+                                      "validity (0 inside), or null"),
+           verify_code=("int", "OpenSSL's X509_V_ERR code of the failed verification "
+                               "(9 not yet valid, 10 expired, 20 issuer not found), or null"),
+           chain_subjects=("list", "subject of each certificate the server sent, leaf first"),
+           missing_issuer=("str", "issuer of the top certificate sent, found in no store "
+                                  "(verify code 20), or null"),
+           issuer_url=("str", "that certificate's caIssuers (AIA) URL, or null"),
+           chain_incomplete=("bool", "with the issuer fetched from issuer_url the chain "
+                                     "verifies: the server omits an intermediate; null: "
+                                     "not known"),
+           issuer_fetch_error=("str", "why the issuer could not be fetched or used, or null"),
+           greeting=("str", "first line the port sends unprompted, when it does not speak "
+                            "TLS (printable ASCII), or null"),
+           greeting_protocol=("str", "the protocol that greeting belongs to (SSH, SMTP...), "
+                                     "or null"),
+           server_versions=("list", "TLS versions the server completes a handshake with, "
+                                    "when the handshake failed (TLSv1...TLSv1.3)"),
+           client_min_version=("str", "lowest version a default OpenSSL client offers here, "
+                                      "when the handshake failed, or null"),
+           client_max_version=("str", "highest version a default OpenSSL client offers "
+                                      "here, or null"),
+           client_openssl_config=("str", "the OpenSSL configuration file clients here read "
+                                         "(OPENSSL_CONF, else the built-in), or null"),
+           version_gap=("str", "server_older: every version the server accepts is below "
+                               "the client's lowest; server_newer: above its highest; or "
+                               "null")),
         _k("probe_proxy", "probes.proxy", "whether and how a target goes through a proxy",
            **_PROBE_COMMON, proxy=("str", "proxy URL without credentials, or null"),
            variable=("str", "which variable chose it, or null"),
@@ -489,7 +520,14 @@ KINDS: dict[str, KindSpec] = {
            status=("int", "HTTP status, or null"), reason=("str", "reason phrase"),
            http_version=("str", "HTTP/1.1..."), server=("str", "Server header"),
            location=("str", "Location header"), via=("str", "Via header"),
-           via_proxy=("bool", "sent through a proxy")),
+           via_proxy=("bool", "sent through a proxy"),
+           date=("str", "the server's Date header, or null"),
+           clock_offset_s=("int", "seconds the server's Date is ahead of this host's clock "
+                                  "(negative: behind), or null"),
+           greeting=("str", "first line the server sent when the answer was not HTTP, or "
+                            "null"),
+           greeting_protocol=("str", "the protocol that greeting belongs to (SSH, SMTP...), "
+                                     "or null")),
         _k("history_pattern", "engine.history", "when earlier diagnoses of a target failed: "
            "runs, failures, and whether they cluster by hour of day or weekday (N4)",
            target=("str", "the target as the user wrote it"),

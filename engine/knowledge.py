@@ -68,6 +68,18 @@ BEYOND_CHECKLIST: dict[str, str] = {
            "wrong link's server: a name of the VPN's zone that is not in the VPN link's "
            "routing domains goes to the default link's server and gets NXDOMAIN (D2 seen "
            "from the resolver's routing, not from the answers)",
+    "X30": "the wrong service answers on the port: an SSH, SMTP, FTP or other banner where "
+           "HTTP or TLS was expected; the client reports 'wrong version number' or 'not an "
+           "HTTP answer', which names neither the service that listens nor the mix-up (R6 "
+           "covers default ports, not what really answers)",
+    "X31": "clock skew: this host's clock or the server's is off; certificates look expired "
+           "or not yet valid and signed tokens or Kerberos tickets are refused, and the "
+           "certificate is blamed when the clock is the fault (the server's HTTP Date, this "
+           "host's clock and the certificate's dates tell them apart)",
+    "X32": "the client and the server share no TLS protocol version (a TLS 1.0/1.1-only "
+           "server against current clients, a TLS 1.3-only server against a client capped at "
+           "1.2): the handshake fails before any certificate is checked, so T1 and T2 say "
+           "nothing about it",
     "X40": "strict reverse-path filtering (rp_filter=1) on a host with several interfaces "
            "drops replies that come in on an interface other than the route back to their "
            "sender (asymmetric routing): the request leaves, the answer arrives and is thrown "

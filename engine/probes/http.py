@@ -6,11 +6,19 @@ When the proxy probe says the target goes through a proxy, the request goes thro
 (absolute-form for http, a CONNECT tunnel for https), as the client's would.
 Outcome ``http_ok`` (status < 400), ``http_error`` (>= 400), ``not_http``, ``refused``,
 ``timeout``, ``error``.
+
+The server's ``Date`` header against this host's clock at the moment the answer came gives
+``clock_offset_s`` (positive: the server's clock is ahead; the header has one-second
+resolution, so a few seconds mean nothing): clock skew, on either side (X31). When the answer
+is not HTTP, or none comes, the first bytes the server sent (``greeting``) name what listens
+instead (``greeting_protocol``: an SSH or SMTP banner, X30).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import re
 import socket
 import ssl
@@ -19,6 +27,7 @@ from engine.facts import Fact
 from engine.probes import outcomes as O
 from engine.probes.common import Stopwatch, describe_exception, probe_fact
 from engine.probes.context import ProbeContext
+from engine.probes.greeting import identify, printable
 from engine.probes.proxy import open_proxy_socket, tunnel_connector
 from engine.probes.proxy_env import Proxy
 from engine.probes.target import SCHEMES, Target
@@ -55,8 +64,27 @@ def parse_head(head: bytes) -> tuple[str, int, str, dict[str, str]]:
     return match.group(1), int(match.group(2)), (match.group(3) or "").strip(), headers
 
 
+def clock_offset(date_header: str | None, client_now: dt.datetime) -> int | None:
+    """Seconds the server's ``Date`` is ahead of ``client_now`` (negative: behind), or None
+    when the header is missing or unreadable.
+
+    >>> clock_offset("Sun, 29 Nov 2026 23:00:00 GMT",
+    ...              dt.datetime(2026, 11, 29, 21, 0, tzinfo=dt.timezone.utc))
+    7200
+    """
+    if not date_header:
+        return None
+    try:
+        server = email.utils.parsedate_to_datetime(date_header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if server.tzinfo is None:
+        server = server.replace(tzinfo=dt.timezone.utc)
+    return round((server - client_now).total_seconds())
+
+
 async def _exchange(connector: Connector, target: Target, request: bytes, tls: bool,
-                    timeout: float) -> bytes:
+                    timeout: float, received: bytearray) -> bytes:
     watch = Stopwatch()
     sock = await connector(timeout)
     try:
@@ -69,7 +97,16 @@ async def _exchange(connector: Connector, target: Target, request: bytes, tls: b
         raise
     try:
         writer.write(request)
-        return await reader.readuntil(b"\r\n\r\n")
+        # Read by hand, keeping every byte in ``received``: when the answer is not HTTP or
+        # never ends, what the server did say names the service.
+        while b"\r\n\r\n" not in received:
+            chunk = await reader.read(4096)
+            if not chunk:
+                raise asyncio.IncompleteReadError(bytes(received), None)
+            received += chunk
+            if len(received) > MAX_HEAD:
+                raise asyncio.LimitOverrunError("no end of the HTTP head", len(received))
+        return bytes(received).split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
     finally:
         writer.transport.abort()
 
@@ -88,12 +125,15 @@ async def probe_http(target: Target, ip: str | None, ctx: ProbeContext, *,
     fields: dict[str, object] = {
         "ip": ip, "port": target.port, "url": f"{target.scheme}://{target.hostport}{target.path}",
         "status": None, "reason": None, "http_version": None, "server": None, "location": None,
-        "via": None, "via_proxy": proxy is not None,
+        "via": None, "via_proxy": proxy is not None, "date": None, "clock_offset_s": None,
+        "greeting": None, "greeting_protocol": None,
     }
     outcome, error = O.ERROR, None
+    received = bytearray()
     try:
-        head = await asyncio.wait_for(_exchange(connector, target, request, tls, ctx.timeout),
-                                      ctx.timeout)
+        head = await asyncio.wait_for(
+            _exchange(connector, target, request, tls, ctx.timeout, received), ctx.timeout)
+        answered_at = dt.datetime.now(dt.timezone.utc)
         version, status, reason, headers = parse_head(head)
     except asyncio.TimeoutError:
         outcome, error = O.TIMEOUT, f"no HTTP answer within {ctx.timeout:g}s"
@@ -109,7 +149,11 @@ async def probe_http(target: Target, ip: str | None, ctx: ProbeContext, *,
         error = None if status < 400 else f"HTTP {status} {reason}".strip()
         fields.update(status=status, reason=reason, http_version=version,
                       server=headers.get("server"), location=headers.get("location"),
-                      via=headers.get("via"))
+                      via=headers.get("via"), date=headers.get("date"),
+                      clock_offset_s=clock_offset(headers.get("date"), answered_at))
+    if outcome in (O.NOT_HTTP, O.TIMEOUT) and received:
+        fields.update(greeting=printable(bytes(received)),
+                      greeting_protocol=identify(bytes(received)))
     where = "proxy" if proxy is not None else ip
     return probe_fact(
         "probe_http", f"probe_http:{target.raw}:{where}", f"http GET {fields['url']}"

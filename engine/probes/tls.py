@@ -20,6 +20,14 @@ label; IP SANs for addresses; the subject CN only when there is no DNS SAN).
 (:data:`INTERCEPTORS`), or the chain is trusted only by a local store, not by the public certifi
 bundle, while the host is a public DNS name; ``interception_hint`` says which.
 
+When the handshake fails, ``probes.tls_failures`` tells the failures apart (never on a
+healthy target): the leaf's dates against this host's clock (``validity``, ``checked_at``), the
+issuer a chain that stops short lacks (fetched from its caIssuers URL, as browsers do:
+``chain_incomplete``), and the protocol versions each side accepts (``server_versions``,
+``client_min_version``/``client_max_version``, ``version_gap``). A port that answers without
+TLS is asked, on a fresh connection, what it says unprompted (``greeting``,
+``greeting_protocol``: an SSH or SMTP banner names the service that really listens there).
+
 The chain is read with ``get_unverified_chain()`` (public from Python 3.13, private in 3.10-3.12);
 where neither exists only the leaf is seen (``chain_length`` 1).
 """
@@ -27,6 +35,7 @@ where neither exists only the leaf is seen (``chain_length`` 1).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ipaddress
 import os
 import re
@@ -44,9 +53,11 @@ from cryptography.x509.oid import NameOID
 from engine.facts import Fact
 from engine.files import BUNDLE_LIMIT, check_regular, read_regular
 from engine.probes import outcomes as O
+from engine.probes import tls_failures as TF
 from engine.probes.common import Stopwatch, describe_exception, host_for_url, probe_fact
 from engine.probes.common import unique as _unique
 from engine.probes.context import ProbeContext
+from engine.probes.greeting import identify, printable, read_greeting
 from engine.probes.target import Target
 from engine.probes.tcp import connect
 
@@ -140,6 +151,8 @@ class Handshake:
     error: str | None = None
     verify_failed: bool = False
     hostname_failed: bool = False
+    verify_code: int | None = None  # OpenSSL's X509_V_ERR_* when verification failed
+    ssl_reason: str | None = None  # OpenSSL's reason when the handshake itself failed
 
 
 async def handshake(connector: Connector, context: ssl.SSLContext, server_hostname: str,
@@ -157,10 +170,11 @@ async def handshake(connector: Connector, context: ssl.SSLContext, server_hostna
         message = exc.verify_message or describe_exception(exc)
         mismatch = message.startswith(("Hostname mismatch", "IP address mismatch"))
         return Handshake(False, outcome=O.ERROR, error=message, verify_failed=not mismatch,
-                         hostname_failed=mismatch)
+                         hostname_failed=mismatch, verify_code=exc.verify_code)
     except ssl.SSLError as exc:
         outcome = O.NOT_TLS if exc.reason in _NOT_TLS_REASONS else O.ERROR
-        return Handshake(False, outcome=outcome, error=f"TLS: {exc.reason or exc}")
+        return Handshake(False, outcome=outcome, error=f"TLS: {exc.reason or exc}",
+                         ssl_reason=exc.reason)
     except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
         return Handshake(False, outcome=O.ERROR,
                          error=f"connection closed during the TLS handshake "
@@ -290,7 +304,8 @@ class LeafInfo:
     issuer: str
     issuer_text: str  # every issuer attribute, for the interception heuristic
     sans: list[str]
-    not_after: str
+    not_before: dt.datetime
+    not_after: dt.datetime
     self_signed: bool
     name_matches: bool
 
@@ -302,7 +317,8 @@ def leaf_info(der: bytes, host: str) -> LeafInfo:
     return LeafInfo(
         subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
         issuer_text=" ".join(str(a.value) for a in cert.issuer),
-        sans=dns_names + ip_names, not_after=cert.not_valid_after_utc.isoformat(),
+        sans=dns_names + ip_names, not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
         self_signed=_is_self_signed(cert),
         name_matches=name_matches(host, dns_names, ip_names, common_names),
     )
@@ -406,6 +422,7 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
         except (OSError, ssl.SSLError) as exc:
             store_errors.append(f"{path}: {describe_exception(exc)}")
     default_ctx, default_desc, default_errors = default_context(ctx.env)
+    checked_at = dt.datetime.now(dt.timezone.utc)  # this host's clock, as the checks use it
     fetched, default, *per_store = await asyncio.gather(
         handshake(connector, unverified_context(), name, ctx.timeout),
         handshake(connector, default_ctx, name, ctx.timeout),
@@ -418,11 +435,13 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
     common: dict[str, Any] = {"ip": ip, "port": target.port, "sni": None if target.is_ip else name,
                               "via_proxy": via_proxy, "default_store": default_desc,
                               "store_errors": _unique(store_errors + default_errors),
-                              "stores_not_checked": not_checked}
+                              "stores_not_checked": not_checked,
+                              "checked_at": checked_at.isoformat(timespec="seconds")}
     if not fetched.ok:
+        why = await _why_no_handshake(fetched, connector, name, ctx)
         return probe_fact("probe_tls", fid, probe, target=target.raw, layer="tls",
                           outcome=fetched.outcome or O.ERROR, elapsed_ms=watch.ms(),
-                          error=fetched.error, **common, **_empty_cert_fields())
+                          error=fetched.error, **common, **{**_empty_cert_fields(), **why})
     results = [(path, r) for (path, _c), r in zip(checks, per_store, strict=True)]
     trusted = [path for path, r in results if r.ok]
     untrusted = [path for path, r in results if r.verify_failed]
@@ -431,16 +450,62 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
     leaf = leaf_info(fetched.chain[0], name) if fetched.chain else None
     outcome, verify_error = _verdict(default)
     hint = interception_hint(leaf.issuer_text, trusted, certifi.where(), name) if leaf else None
+    chain_fields = _no_chain_gap()
+    if default.verify_code == TF.UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        async def verifies_with(context: ssl.SSLContext) -> bool:
+            return (await handshake(connector, context, name, ctx.timeout)).ok
+        chain_fields = await TF.complete_chain(
+            fetched.chain, lambda: default_context(ctx.env)[0], verifies_with, ctx.timeout)
+    dates: dict[str, Any] = {"not_before": None, "not_after": None, "validity": None,
+                             "outside_validity_s": None}
+    if leaf is not None:
+        state, outside = TF.validity(leaf.not_before, leaf.not_after, checked_at)
+        dates = {"not_before": leaf.not_before.isoformat(), "not_after": leaf.not_after.isoformat(),
+                 "validity": state, "outside_validity_s": outside}
     return probe_fact(
         "probe_tls", fid, probe, target=target.raw, layer="tls", outcome=outcome,
         elapsed_ms=watch.ms(), error=verify_error, **common, version=fetched.version,
         subject=leaf.subject if leaf else None, issuer=leaf.issuer if leaf else None,
-        sans=leaf.sans if leaf else [], not_after=leaf.not_after if leaf else None,
+        sans=leaf.sans if leaf else [], **dates,
         self_signed=leaf.self_signed if leaf else None,
         name_matches=leaf.name_matches if leaf else None, chain_length=len(fetched.chain),
+        chain_subjects=chain_subjects(fetched.chain),
         trusted_by=trusted, untrusted_by=untrusted, verify_error=verify_error,
-        unexpected_issuer=hint is not None, interception_hint=hint,
+        verify_code=default.verify_code, unexpected_issuer=hint is not None,
+        interception_hint=hint, **chain_fields, **_no_failure_detail(),
     )
+
+
+async def _why_no_handshake(fetched: Handshake, connector: Connector, name: str,
+                            ctx: ProbeContext) -> dict[str, Any]:
+    """What the failed handshake was up against: the service's own greeting when the port
+    does not speak TLS; the versions each side accepts when OpenSSL broke off the handshake."""
+    detail = _no_failure_detail()
+    if fetched.outcome == O.NOT_TLS:
+        said = await read_greeting(connector, ctx.timeout)
+        if said:
+            detail.update(greeting=printable(said), greeting_protocol=identify(said))
+    elif fetched.outcome == O.ERROR and fetched.ssl_reason:
+        async def negotiated(context: ssl.SSLContext) -> str | None:
+            shook = await handshake(connector, context, name, ctx.timeout)
+            return shook.version if shook.ok else None
+        server = await TF.accepted_versions(negotiated)
+        low, high = TF.client_versions()
+        detail.update(server_versions=server, client_min_version=low, client_max_version=high,
+                      client_openssl_config=TF.openssl_config_path(os.environ),
+                      version_gap=TF.version_gap(server, low, high))
+    return detail
+
+
+def chain_subjects(chain: Sequence[bytes]) -> list[str]:
+    """The subject of each certificate the server sent, leaf first."""
+    subjects = []
+    for der in chain:
+        try:
+            subjects.append(x509.load_der_x509_certificate(der).subject.rfc4514_string())
+        except ValueError:
+            subjects.append("(unparsable certificate)")
+    return subjects
 
 
 def _verdict(default: Handshake) -> tuple[str, str | None]:
@@ -453,8 +518,20 @@ def _verdict(default: Handshake) -> tuple[str, str | None]:
     return default.outcome or O.ERROR, default.error
 
 
+def _no_chain_gap() -> dict[str, Any]:
+    return {"missing_issuer": None, "issuer_url": None, "chain_incomplete": None,
+            "issuer_fetch_error": None}
+
+
+def _no_failure_detail() -> dict[str, Any]:
+    return {"greeting": None, "greeting_protocol": None, "server_versions": [],
+            "client_min_version": None, "client_max_version": None,
+            "client_openssl_config": None, "version_gap": None}
+
+
 def _empty_cert_fields() -> dict[str, Any]:
-    return {"version": None, "subject": None, "issuer": None, "sans": [], "not_after": None,
-            "self_signed": None, "name_matches": None, "chain_length": 0, "trusted_by": [],
-            "untrusted_by": [], "verify_error": None, "unexpected_issuer": False,
-            "interception_hint": None}
+    return {"version": None, "subject": None, "issuer": None, "sans": [], "not_before": None,
+            "not_after": None, "validity": None, "outside_validity_s": None,
+            "self_signed": None, "name_matches": None, "chain_length": 0, "chain_subjects": [],
+            "trusted_by": [], "untrusted_by": [], "verify_error": None, "verify_code": None,
+            "unexpected_issuer": False, "interception_hint": None, **_no_chain_gap()}

@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 _ONE_DAY = _dt.timedelta(days=1)
 
@@ -78,15 +78,18 @@ def _san(names: Iterable[str], ips: Iterable[str]) -> x509.SubjectAlternativeNam
 
 def _leaf_builder(subject_cn: str, names: Sequence[str], ips: Sequence[str],
                   key: ec.EllipticCurvePrivateKey, days: int, *,
-                  subject: x509.Name | None = None) -> x509.CertificateBuilder:
+                  subject: x509.Name | None = None,
+                  window: tuple[_dt.datetime, _dt.datetime] | None = None,
+                  ) -> x509.CertificateBuilder:
     now = _dt.datetime.now(_dt.timezone.utc)
+    not_before, not_after = window or (now - _ONE_DAY, now + _dt.timedelta(days=days))
     return (
         x509.CertificateBuilder()
         .subject_name(subject or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _ONE_DAY)
-        .not_valid_after(now + _dt.timedelta(days=days))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(_san(names, ips), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -110,7 +113,8 @@ class CertificateAuthority:
     """
 
     def __init__(self, common_name: str, directory: Path, *, stem: str | None = None,
-                 days: int = 30) -> None:
+                 days: int = 30, parent: CertificateAuthority | None = None) -> None:
+        """A root CA; with ``parent``, an intermediate CA that ``parent`` signs."""
         self.common_name = common_name
         self.directory = directory
         self.key = _new_key()
@@ -120,10 +124,13 @@ class CertificateAuthority:
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ])
         ski = x509.SubjectKeyIdentifier.from_public_key(self.key.public_key())
+        builder = x509.CertificateBuilder()
+        if parent is not None:
+            builder = builder.add_extension(_aki(parent.cert), critical=False)
         self.cert = (
-            x509.CertificateBuilder()
+            builder
             .subject_name(name)
-            .issuer_name(name)
+            .issuer_name(parent.cert.subject if parent else name)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _ONE_DAY)
@@ -138,7 +145,7 @@ class CertificateAuthority:
                 critical=True,
             )
             .add_extension(ski, critical=False)
-            .sign(self.key, hashes.SHA256())
+            .sign(parent.key if parent else self.key, hashes.SHA256())
         )
         stem = stem or _stem(common_name)
         issued = _write(directory, stem, self.cert, self.key, ())
@@ -146,21 +153,38 @@ class CertificateAuthority:
         self.key_path = issued.key_path
 
     def issue(self, names: Sequence[str], ips: Sequence[str] = (), *, stem: str | None = None,
-              days: int = 30) -> Issued:
-        """A server certificate for ``names`` (first is the CN) and ``ips``, signed by this CA."""
+              days: int = 30, window: tuple[_dt.datetime, _dt.datetime] | None = None,
+              ca_issuers_url: str | None = None) -> Issued:
+        """A server certificate for ``names`` (first is the CN) and ``ips``, signed by this CA.
+        ``window``: its (not before, not after) instead of a day ago to ``days`` from now;
+        ``ca_issuers_url``: where its issuer's certificate is published (AIA caIssuers)."""
         key = _new_key()
         cn = names[0] if names else (ips[0] if ips else "lab")
-        aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-            self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        )
-        cert = (
-            _leaf_builder(cn, names, ips, key, days)
+        builder = (
+            _leaf_builder(cn, names, ips, key, days, window=window)
             .issuer_name(self.cert.subject)
-            .add_extension(aki, critical=False)
-            .sign(self.key, hashes.SHA256())
+            .add_extension(_aki(self.cert), critical=False)
         )
+        if ca_issuers_url:
+            builder = builder.add_extension(x509.AuthorityInformationAccess([
+                x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
+                                       x509.UniformResourceIdentifier(ca_issuers_url))]),
+                critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
         return _write(self.directory, stem or f"{_stem(self.common_name)}-{_stem(cn)}", cert, key,
                       names)
+
+
+def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+        issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value)
+
+
+def write_chain(path: Path, *certs: x509.Certificate) -> Path:
+    """Several certificates in one PEM file, as a server's full-chain file holds them."""
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+    path.chmod(0o644)
+    return path
 
 
 def self_signed(directory: Path, names: Sequence[str], ips: Sequence[str] = (), *,

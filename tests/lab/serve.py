@@ -10,7 +10,13 @@ Modes (``python serve.py MODE --host IP --port N [...]``):
   address the server really sees, for NAT scenarios), close.
 - ``http``: HTTP/1.1, every path answers 200 with ``--body``.
 - ``redirect``: HTTP/1.1, every path answers 302 to ``--location`` (a captive portal).
-- ``tls``: the same HTTP over TLS with ``--cert``/``--key``.
+- ``tls``: the same HTTP over TLS with ``--cert``/``--key`` (the cert file may hold a chain);
+  ``--tls-versions 1.0-1.1`` limits the versions it accepts (below 1.2 with OpenSSL's security
+  level 0, which old versions need). ``http`` and ``tls`` answer ``--body-file``'s bytes
+  instead of ``--body`` when given (a CA certificate served at its caIssuers URL).
+- ``greet``: a server-first protocol's greeting: sends ``--banner`` on connect, then answers
+  each line the client sends with ``--reply`` (``--close-after-reply``: and hangs up, as
+  OpenSSH does after a bad identification string).
 - ``tarpit``: accept and never say a word (a hung service, or a middlebox that swallows data).
 - ``udp-echo``: echo every datagram back (proves UDP passes where TCP does not).
 - ``proxy``: an HTTP proxy: ``CONNECT host:port`` tunnels, ``GET http://...`` forwards.
@@ -92,6 +98,37 @@ def answer_tcp(conn: socket.socket, peer: tuple, args: argparse.Namespace) -> No
             log(f"tcp: {exc}")
 
 
+def serve_greet(args: argparse.Namespace) -> None:
+    srv = listen(args.host, args.port)
+    ready(srv)
+    while True:
+        conn, peer = srv.accept()
+        log(f"greet {peer[0]} port {peer[1]}")
+        spawn(greet, conn, args)
+
+
+def greet(conn: socket.socket, args: argparse.Namespace) -> None:
+    with conn:
+        conn.settimeout(IO_TIMEOUT)
+        try:
+            conn.sendall(args.banner.encode() + b"\r\n")
+            pending = b""
+            while True:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                pending += chunk
+                while b"\n" in pending or len(pending) > 4096:
+                    line, _, pending = pending.partition(b"\n")
+                    log(f"greet: got {line[:60]!r}")
+                    if args.reply:
+                        conn.sendall(args.reply.encode() + b"\r\n")
+                    if args.close_after_reply:
+                        return
+        except OSError as exc:
+            log(f"greet: {exc}")
+
+
 def serve_tarpit(args: argparse.Namespace) -> None:
     srv = listen(args.host, args.port)
     ready(srv)
@@ -112,8 +149,9 @@ def serve_udp_echo(args: argparse.Namespace) -> None:
 
 # --- http and tls ------------------------------------------------------------------------------
 
-def handler_for(body: str, location: str = "") -> type[BaseHTTPRequestHandler]:
-    payload = body.encode() + b"\n"
+def handler_for(body: str, location: str = "", body_file: str | None = None
+                ) -> type[BaseHTTPRequestHandler]:
+    payload = open(body_file, "rb").read() if body_file else body.encode() + b"\n"
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "whynet-lab/1"
@@ -165,17 +203,28 @@ class LabHTTPServer(ThreadingHTTPServer):
         log(f"error serving {client_address[0]}: {sys.exc_info()[1]}")
 
 
-def server_context(cert: str, key: str) -> ssl.SSLContext:
+TLS_VERSIONS = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+                "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def server_context(cert: str, key: str, versions: str = "") -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    if versions:
+        low, _, high = versions.partition("-")
+        if TLS_VERSIONS[low] < ssl.TLSVersion.TLSv1_2:
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 above 0
+        ctx.minimum_version = TLS_VERSIONS[low]
+        ctx.maximum_version = TLS_VERSIONS[high or low]
     return ctx
 
 
 def serve_http(args: argparse.Namespace) -> None:
     LabHTTPServer.address_family = family_of(args.host)
-    httpd = LabHTTPServer((args.host, args.port), handler_for(args.body, args.location))
+    httpd = LabHTTPServer((args.host, args.port),
+                          handler_for(args.body, args.location, args.body_file))
     if args.mode == "tls":
-        httpd.tls = server_context(args.cert, args.key)
+        httpd.tls = server_context(args.cert, args.key, args.tls_versions)
     ready(httpd.socket)
     httpd.serve_forever()
 
@@ -374,6 +423,7 @@ MODES = {
     "tls": serve_http,
     "redirect": serve_http,
     "tarpit": serve_tarpit,
+    "greet": serve_greet,
     "udp-echo": serve_udp_echo,
     "proxy": serve_proxy,
     "intercept": serve_proxy,
@@ -393,6 +443,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--body", default="ok")
     parser.add_argument("--location", default="", help="redirect: where every GET is sent")
     parser.add_argument("--allow-ports", default="", help="proxy: only these ports (1,2,3)")
+    parser.add_argument("--body-file", default=None, help="http/tls: answer this file's bytes")
+    parser.add_argument("--tls-versions", default="", help="tls: MIN-MAX, e.g. 1.0-1.1")
+    parser.add_argument("--reply", default="", help="greet: the answer to each line")
+    parser.add_argument("--close-after-reply", action="store_true")
     args = parser.parse_args(argv)
     if args.mode in ("tls", "intercept") and not (args.cert and args.key):
         parser.error(f"{args.mode} needs --cert and --key")

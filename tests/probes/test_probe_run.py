@@ -26,7 +26,8 @@ EXTRA_FIELDS = {
     "probe_listen": {"cap_net_bind_service", "firewall_evidence"},
 }
 PROBE_HTTP_FIELDS = {"ip", "port", "url", "status", "reason", "http_version", "server",
-                     "location", "via", "via_proxy"}
+                     "location", "via", "via_proxy", "date", "clock_offset_s", "greeting",
+                     "greeting_protocol"}
 
 
 def test_loopback_targets_end_to_end() -> None:
