@@ -522,8 +522,8 @@ KINDS: dict[str, KindSpec] = {
            location=("str", "Location header"), via=("str", "Via header"),
            via_proxy=("bool", "sent through a proxy"),
            date=("str", "the server's Date header, or null"),
-           clock_offset_s=("int", "seconds the server's Date is ahead of this host's clock "
-                                  "(negative: behind), or null"),
+           clock_offset_s=("int", "seconds the server's Date (plus a cache's Age) is ahead "
+                                  "of this host's clock (negative: behind), or null"),
            greeting=("str", "first line the server sent when the answer was not HTTP, or "
                             "null"),
            greeting_protocol=("str", "the protocol that greeting belongs to (SSH, SMTP...), "

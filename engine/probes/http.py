@@ -9,7 +9,8 @@ Outcome ``http_ok`` (status < 400), ``http_error`` (>= 400), ``not_http``, ``ref
 
 The server's ``Date`` header against this host's clock at the moment the answer came gives
 ``clock_offset_s`` (positive: the server's clock is ahead; the header has one-second
-resolution, so a few seconds mean nothing): clock skew, on either side (X31). When the answer
+resolution, so a few seconds mean nothing; a cache's ``Age`` is added back): clock skew, on
+either side (X31). When the answer
 is not HTTP, or none comes, the first bytes the server sent (``greeting``) name what listens
 instead (``greeting_protocol``: an SSH or SMTP banner, X30).
 """
@@ -64,9 +65,12 @@ def parse_head(head: bytes) -> tuple[str, int, str, dict[str, str]]:
     return match.group(1), int(match.group(2)), (match.group(3) or "").strip(), headers
 
 
-def clock_offset(date_header: str | None, client_now: dt.datetime) -> int | None:
+def clock_offset(date_header: str | None, client_now: dt.datetime,
+                 age_header: str | None = None) -> int | None:
     """Seconds the server's ``Date`` is ahead of ``client_now`` (negative: behind), or None
-    when the header is missing or unreadable.
+    when the header is missing or unreadable. A cache (a CDN, a proxy) serves a stored answer
+    with the origin's Date and an ``Age`` header saying how long it has kept it (RFC 9111
+    section 5.1): the Date is then that much older, and is corrected by it.
 
     >>> clock_offset("Sun, 29 Nov 2026 23:00:00 GMT",
     ...              dt.datetime(2026, 11, 29, 21, 0, tzinfo=dt.timezone.utc))
@@ -80,7 +84,8 @@ def clock_offset(date_header: str | None, client_now: dt.datetime) -> int | None
         return None
     if server.tzinfo is None:
         server = server.replace(tzinfo=dt.timezone.utc)
-    return round((server - client_now).total_seconds())
+    age = int(age_header) if age_header and age_header.strip().isdigit() else 0
+    return round((server - client_now).total_seconds()) + age
 
 
 async def _exchange(connector: Connector, target: Target, request: bytes, tls: bool,
@@ -150,7 +155,8 @@ async def probe_http(target: Target, ip: str | None, ctx: ProbeContext, *,
         fields.update(status=status, reason=reason, http_version=version,
                       server=headers.get("server"), location=headers.get("location"),
                       via=headers.get("via"), date=headers.get("date"),
-                      clock_offset_s=clock_offset(headers.get("date"), answered_at))
+                      clock_offset_s=clock_offset(headers.get("date"), answered_at,
+                                                  headers.get("age")))
     if outcome in (O.NOT_HTTP, O.TIMEOUT) and received:
         fields.update(greeting=printable(bytes(received)),
                       greeting_protocol=identify(bytes(received)))

@@ -119,6 +119,13 @@ def test_clock_offset(header: str | None, offset: int | None) -> None:
     assert clock_offset(header, dt.datetime(2026, 11, 29, 21, 0, tzinfo=UTC)) == offset
 
 
+def test_a_cached_answer_is_not_skew() -> None:
+    # A CDN serves a copy stored an hour ago: its Date is the origin's, its Age says how old.
+    now = dt.datetime(2026, 11, 29, 21, 0, tzinfo=UTC)
+    assert clock_offset("Sun, 29 Nov 2026 20:00:00 GMT", now, "3600") == 0
+    assert clock_offset("Sun, 29 Nov 2026 20:00:00 GMT", now, "soon") == -3600
+
+
 def test_parse_certificate_der_pem_or_nothing() -> None:
     from cryptography.hazmat.primitives import serialization
 
