@@ -15,7 +15,8 @@ from engine.expr import duration
 
 from . import tlsfaults as TF
 from .netlab import Lab
-from .scenarios import APP, SERVER_IP
+from .registry import runs
+from .scenarios import APP, SERVER_IP, Scenario
 from .test_coverage_scenarios import verdict
 
 pytestmark = pytest.mark.lab
@@ -33,8 +34,8 @@ def http_fact(report: dict[str, Any]) -> dict[str, Any]:
 
 # --- dates --------------------------------------------------------------------------------------
 
-def test_tls_expired(lab: Lab) -> None:
-    sc = TF.FAULTS["tls-expired"](lab)
+@runs("tls-expired")
+def test_tls_expired(lab: Lab, sc: Scenario) -> None:
     truth = sc.client.tls(SERVER_IP, 443, APP, cafile=sc.info["ca"])
     assert not truth.ok and truth.error == "certificate has expired"
     report = verdict(lab, sc)
@@ -45,8 +46,8 @@ def test_tls_expired(lab: Lab) -> None:
     assert "30 d" in report["findings"][0]["explanation"]
 
 
-def test_tls_not_yet_valid(lab: Lab) -> None:
-    sc = TF.FAULTS["tls-not-yet-valid"](lab)
+@runs("tls-not-yet-valid")
+def test_tls_not_yet_valid(lab: Lab, sc: Scenario) -> None:
     truth = sc.client.tls(SERVER_IP, 443, APP, cafile=sc.info["ca"])
     assert not truth.ok and truth.error == "certificate is not yet valid"
     report = verdict(lab, sc)
@@ -57,8 +58,8 @@ def test_tls_not_yet_valid(lab: Lab) -> None:
 
 # --- chain --------------------------------------------------------------------------------------
 
-def test_tls_incomplete_chain(lab: Lab) -> None:
-    sc = TF.FAULTS["tls-incomplete-chain"](lab)
+@runs("tls-incomplete-chain")
+def test_tls_incomplete_chain(lab: Lab, sc: Scenario) -> None:
     truth = sc.client.tls(SERVER_IP, 443, APP, cafile=sc.info["ca"])
     assert not truth.ok and truth.error == "unable to get local issuer certificate"
     assert truth.issuer_cn == TF.ISSUING_CA
@@ -73,8 +74,8 @@ def test_tls_incomplete_chain(lab: Lab) -> None:
     assert sc.client.tls(SERVER_IP, 443, APP, cafile=sc.info["ca"]).ok
 
 
-def test_tls_full_chain(lab: Lab) -> None:
-    sc = TF.HEALTHY["tls-full-chain"](lab)
+@runs("tls-full-chain")
+def test_tls_full_chain(lab: Lab, sc: Scenario) -> None:
     assert sc.client.tls(SERVER_IP, 443, APP, cafile=sc.info["ca"]).ok
     report = verdict(lab, sc)
     assert tls_fact(report)["chain_length"] == 2
@@ -82,8 +83,8 @@ def test_tls_full_chain(lab: Lab) -> None:
 
 # --- protocol versions --------------------------------------------------------------------------
 
-def test_tls_server_too_old(lab: Lab) -> None:
-    sc = TF.FAULTS["tls-server-too-old"](lab)
+@runs("tls-server-too-old")
+def test_tls_server_too_old(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(TF.negotiate, SERVER_IP, 443, "1.2", "1.3") is None
     assert sc.client.call(TF.negotiate, SERVER_IP, 443, "1.0", "1.1") == "TLSv1.1"
     report = verdict(lab, sc)
@@ -92,8 +93,8 @@ def test_tls_server_too_old(lab: Lab) -> None:
     assert (fact["client_min_version"], fact["version_gap"]) == ("TLSv1.2", "server_older")
 
 
-def test_tls_client_capped(lab: Lab) -> None:
-    sc = TF.FAULTS["tls-client-capped"](lab)
+@runs("tls-client-capped")
+def test_tls_client_capped(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(TF.negotiate, SERVER_IP, 443, "1.2", "1.2") is None
     assert sc.client.call(TF.negotiate, SERVER_IP, 443, "1.2", "1.3") == "TLSv1.3"
     report = verdict(lab, sc)
@@ -106,19 +107,21 @@ def test_tls_client_capped(lab: Lab) -> None:
     verdict(lab, dataclasses.replace(sc, env=uncapped, checklist=(), expect="", layer=None))
 
 
-@pytest.mark.parametrize("name", ["tls-only-1.2", "tls-only-1.3"])
-def test_tls_one_version_server(lab: Lab, name: str) -> None:
-    sc = TF.HEALTHY[name](lab)
+@runs("tls-only-1.2", "tls-only-1.3")
+def test_tls_one_version_server(lab: Lab, sc: Scenario) -> None:
+    version = "TLSv" + sc.name.rsplit("-", 1)[1]
+    assert sc.client.call(TF.negotiate, SERVER_IP, 443, "1.0", "1.3") == version
     report = verdict(lab, sc)
-    assert tls_fact(report)["version"] == "TLSv" + name.rsplit("-", 1)[1]
+    assert tls_fact(report)["version"] == version
 
 
 # --- clock skew ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "validity"), [("client-clock-behind", "not_yet_valid"),
-                                                ("client-clock-ahead", "expired")])
-def test_client_clock_wrong(lab: Lab, name: str, validity: str) -> None:
-    sc = TF.FAULTS[name](lab)
+@pytest.mark.parametrize(("sc", "validity"), [("client-clock-behind", "not_yet_valid"),
+                                              ("client-clock-ahead", "expired")],
+                         indirect=["sc"])
+def test_client_clock_wrong(lab: Lab, sc: Scenario, validity: str) -> None:
+    name = sc.name
     assert sc.client.tls(SERVER_IP, 443, APP, cafile=sc.info["ca"]).ok  # right time: it works
     report = verdict(lab, sc)
     fact, http = tls_fact(report), http_fact(report)
@@ -130,24 +133,24 @@ def test_client_clock_wrong(lab: Lab, name: str, validity: str) -> None:
         in supporting
 
 
-def test_server_clock_skew(lab: Lab) -> None:
-    sc = TF.FAULTS["server-clock-skew"](lab)
+@runs("server-clock-skew")
+def test_server_clock_skew(lab: Lab, sc: Scenario) -> None:
     report = verdict(lab, sc)
     offset = http_fact(report)["clock_offset_s"]
     assert abs(offset - 7200) < 60  # the Date truncates to the second: 7199 is as right
     assert f"{duration(offset)} ahead" in report["findings"][0]["explanation"]
 
 
-def test_server_clock_close(lab: Lab) -> None:
-    sc = TF.HEALTHY["server-clock-close"](lab)
+@runs("server-clock-close")
+def test_server_clock_close(lab: Lab, sc: Scenario) -> None:
     report = verdict(lab, sc)
     assert 15 <= http_fact(report)["clock_offset_s"] <= 25  # seen, and below the threshold
 
 
 # --- the wrong service on a port ----------------------------------------------------------------
 
-def test_ssh_on_https_port(lab: Lab) -> None:
-    sc = TF.FAULTS["ssh-on-https-port"](lab)
+@runs("ssh-on-https-port")
+def test_ssh_on_https_port(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(TF.first_line, SERVER_IP, 443) == TF.SSH_BANNER.encode()
     report = verdict(lab, sc)
     fact = tls_fact(report)
@@ -155,15 +158,15 @@ def test_ssh_on_https_port(lab: Lab) -> None:
         "not_tls", "SSH", TF.SSH_BANNER)
 
 
-def test_smtp_on_http_port(lab: Lab) -> None:
-    sc = TF.FAULTS["smtp-on-http-port"](lab)
+@runs("smtp-on-http-port")
+def test_smtp_on_http_port(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(TF.first_line, SERVER_IP, 80) == TF.SMTP_BANNER.encode()
     report = verdict(lab, sc)
     http = http_fact(report)
     assert (http["greeting_protocol"], http["greeting"]) == ("SMTP", TF.SMTP_BANNER)
 
 
-def test_ssh_on_ssh_port(lab: Lab) -> None:
-    sc = TF.HEALTHY["ssh-on-ssh-port"](lab)
+@runs("ssh-on-ssh-port")
+def test_ssh_on_ssh_port(lab: Lab, sc: Scenario) -> None:
     assert sc.client.call(TF.first_line, SERVER_IP, 22) == TF.SSH_BANNER.encode()
     verdict(lab, sc)
