@@ -212,11 +212,15 @@ Examples:
                    "default: $auto_proxy), or 'auto' to look for it by WPAD over DNS "
                    "(wpad.DOMAIN of the search domains): where it sends each target, against "
                    "the proxy variables (P2).")
+@click.option("--doh", "doh_url", metavar="URL", envvar="WHYNET_DOH",
+              help="A DNS-over-HTTPS server (https://host/dns-query) to ask beside plain DNS "
+                   "to the same address: is one blocked while the other works? Env: "
+                   "WHYNET_DOH.")
 def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple[int, ...],
              fmt: str, output: str | None, save: str | None, timeout: float,
              knowledge: tuple[str, ...], quiet: bool, stun_servers: tuple[str, ...],
              portal_check: str | None, portal_expect: str | None,
-             pac_url: str | None) -> None:
+             pac_url: str | None, doh_url: str | None) -> None:
     """Collect (or load), probe TARGETS, infer, and report the likely causes.
 
     With no TARGETS, whynet checks this host's own set-up (links, addresses, routes,
@@ -246,6 +250,13 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
             fail(str(exc))
     elif portal_expect is not None:
         fail("--portal-expect needs --portal-check URL")
+    from engine.probes.dot import DohUrlError, parse_doh_url
+
+    if doh_url:
+        try:
+            parse_doh_url(doh_url)
+        except DohUrlError as exc:
+            fail(str(exc))
     if output:
         _check_output("-o", output)
     if save:
@@ -260,7 +271,8 @@ def diagnose(targets: tuple[str, ...], snapshot: str | None, listen_ports: tuple
                                    progress=progress, history_file=history_path(),
                                    stun_servers=list(stun_servers),
                                    portal_check=portal_check or None,
-                                   portal_expect=portal_expect, pac_url=pac_url)
+                                   portal_expect=portal_expect, pac_url=pac_url,
+                                   doh_url=doh_url or None)
     except (FactError, TargetError) as exc:
         fail(str(exc))
     text = json.dumps(report, indent=1, default=str)

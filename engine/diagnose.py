@@ -31,7 +31,7 @@ def diagnose(
     stun_servers: list[str] | None = None,
     portal_check: str | None = None,
     portal_expect: str | None = None,
-    pac_url: str | None = None,
+    pac_url: str | None = None, doh_url: str | None = None,
 ) -> dict[str, Any]:
     """Run a whole diagnosis; raises FactError (bad snapshot) or TargetError (bad target).
     ``progress`` hears each stage as it starts (the command line shows it on a terminal).
@@ -40,7 +40,8 @@ def diagnose(
     the public address this host is seen from (N3). ``portal_check``: a known-answer URL
     fetched to see whether a captive portal answers instead (``portal_expect``: its body).
     ``pac_url``: the PAC file to hold the proxy variables against (else ``auto_proxy``
-    from ``env``; P2)."""
+    from ``env``; P2). ``doh_url``: a DNS-over-HTTPS server, asked beside plain DNS to the
+    same address."""
     from engine.probes.target import parse_target
 
     def stage(text: str) -> None:
@@ -59,14 +60,15 @@ def diagnose(
         snap = Snapshot(collect_all(CollectContext(env=dict(env or {}))))
         facts, host, collected_at = snap.facts, snap.host, snap.collected_at
     probe_facts: list[Fact] = []
-    if parsed or listen_ports or stun_servers or portal_check:
+    if parsed or listen_ports or stun_servers or portal_check or doh_url:
         from engine.probes import probe
         from engine.probes.counters import CounterWatch
 
         waiting = [t.raw for t in parsed]
         others = ", ".join([*(["listen ports"] if listen_ports else []),
                             *(f"STUN {s}" for s in stun_servers or []),
-                            *([f"portal check {portal_check}"] if portal_check else [])])
+                            *([f"portal check {portal_check}"] if portal_check else []),
+                            *([f"DoH {doh_url}"] if doh_url else [])])
 
         def probing() -> None:
             done = len(parsed) - len(waiting)
@@ -88,7 +90,7 @@ def diagnose(
                             listen_ports=list(listen_ports or []), on_target_done=target_done,
                             stun_servers=list(stun_servers or []),
                             portal_check=portal_check, portal_expect=portal_expect,
-                            pac_url=pac_url)
+                            pac_url=pac_url, doh_url=doh_url)
         probe_facts += counters.changes()
     # Redact before inference: no explanation, report or log line can then carry a secret,
     # whatever a collector or a rule template does.

@@ -361,13 +361,14 @@ KINDS: dict[str, KindSpec] = {
            login_form=("bool", "the page holds a form or a password field"),
            redirect=("bool", "the answer is a redirect (3xx with a Location)")),
         _k("probe_dns_transport", "probes.dot", "one DNS server asked over one transport "
-           "(DNS over TLS, or plain DNS on port 53) when systemd-resolved is set to DNS over "
-           "TLS (X23)",
+           "(DNS over TLS, DNS over HTTPS, or plain DNS on port 53) when systemd-resolved is set "
+           "to DNS over TLS or the user names a DoH URL (X23)",
            **_PROBE_COMMON, via=("ip", "the server"), port=("int", "the port asked (853, 53)"),
-           transport=("str", "dot, or udp/tcp for plain DNS"),
+           transport=("str", "dot, doh, or udp/tcp for plain DNS"),
            sni=("str", "the server name sent in TLS (resolved.conf's #name), or null"),
            rcode=("str", "the DNS answer's response code, or null without an answer"),
-           dns_over_tls=("str", "the DNSOverTLS= mode that made whynet ask")),
+           dns_over_tls=("str", "the DNSOverTLS= mode that made whynet ask, or null (DoH)"),
+           url=("str", "the DNS-over-HTTPS URL (transport doh), else null")),
         _k("probe_nxdomain", "probes.dns", "a configured nameserver asked for a random name "
            "that cannot exist: an address back means it rewrites NXDOMAIN",
            **_PROBE_COMMON, via=("ip", "the nameserver asked"),

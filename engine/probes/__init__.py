@@ -17,7 +17,8 @@ For every target, concurrently with every other target:
 
 Plus, when a target is a name, one ``probe_nxdomain`` per nameserver (does it rewrite
 NXDOMAIN? see ``probes.dns``) and, when systemd-resolved is set to DNS over TLS, one
-``probe_dns_transport`` per server and transport (TLS on 853, plain on 53: ``probes.dot``);
+``probe_dns_transport`` per server and transport (TLS on 853, plain on 53: ``probes.dot``;
+also for the DNS-over-HTTPS URL the user named);
 one ``probe_listen`` per ``--listen`` port; one ``probe_dad`` per IPv4 source address the
 targets' routes use (does another machine hold it? see ``probes.dad``); one ``probe_stun`` per
 STUN server the user named (the public address, ``probes.stun``); and one ``probe_portal`` for
@@ -42,7 +43,7 @@ from engine.probes.common import probe_fact
 from engine.probes.context import ProbeContext
 from engine.probes.dad import OwnAddressProbes
 from engine.probes.dns import probe_dns, probe_nxdomain
-from engine.probes.dot import probe_dns_transports
+from engine.probes.dot import probe_dns_transports, probe_doh
 from engine.probes.http import probe_http
 from engine.probes.icmp import probe_icmp
 from engine.probes.listen import probe_listen
@@ -71,11 +72,12 @@ async def run_probes(
     env: Mapping[str, str], listen_ports: Sequence[int] = (), stun_servers: Sequence[str] = (),
     on_target_done: Callable[[str], None] | None = None,
     portal_check: str | None = None, portal_expect: str | None = None,
-    pac_url: str | None = None,
+    pac_url: str | None = None, doh_url: str | None = None,
 ) -> list[Fact]:
     """Probe every target and listen port at once; the facts in a stable order, unique ids.
     ``on_target_done`` hears each target (as typed) when its probes are over.
-    ``portal_check``: a known-answer URL to fetch (captive portal, ``probes.portal``)."""
+    ``portal_check``: a known-answer URL to fetch (captive portal, ``probes.portal``);
+    ``doh_url``: a DNS-over-HTTPS server to compare with plain DNS (``probes.dot``)."""
     ctx = ProbeContext(timeout=timeout, env=dict(env), facts=list(facts), pac_url=pac_url)
     # What depends on no target starts at once, in parallel with the targets.
     stun = asyncio.gather(*(probe_stun(s, timeout) for s in stun_servers))
@@ -89,6 +91,7 @@ async def run_probes(
     names = any(not t.is_ip for t in targets)
     rewriting = asyncio.ensure_future(probe_nxdomain(ctx) if names else _nothing())
     transports = asyncio.ensure_future(probe_dns_transports(ctx) if names else _nothing())
+    doh = asyncio.ensure_future(probe_doh(doh_url, timeout) if doh_url else _nothing())
 
     async def one_target(target: Target) -> list[Fact]:
         found = await probe_one_target(target, ctx, own.route_found, pac)
@@ -99,7 +102,7 @@ async def run_probes(
     per_target = await asyncio.gather(*(one_target(t) for t in targets))
     probed = [f for group in per_target for f in group]
     return unique_ids(probed + list(await listens) + await own.results() + list(await stun)
-                      + await rewriting + await transports + list(await portal))
+                      + await rewriting + await transports + await doh + list(await portal))
 
 
 async def _nothing() -> list[Fact]:
@@ -112,7 +115,7 @@ def probe(
     on_target_done: Callable[[str], None] | None = None,
     stun_servers: Sequence[str] = (),
     portal_check: str | None = None, portal_expect: str | None = None,
-    pac_url: str | None = None,
+    pac_url: str | None = None, doh_url: str | None = None,
 ) -> list[Fact]:
     """Synchronous :func:`run_probes` for the CLI.
 
@@ -127,7 +130,7 @@ def probe(
             targets, facts, timeout=timeout, env=os.environ if env is None else env,
             listen_ports=listen_ports, on_target_done=on_target_done,
             stun_servers=stun_servers, portal_check=portal_check, portal_expect=portal_expect,
-            pac_url=pac_url))
+            pac_url=pac_url, doh_url=doh_url))
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
         loop.close()

@@ -1,5 +1,11 @@
 """Encrypted DNS against plain DNS, server by server (X23).
 
+Two sources of encrypted DNS servers: systemd-resolved's DNS over TLS, and a DNS-over-HTTPS
+URL the user names (``--doh URL``, ``WHYNET_DOH``: what a browser is set to use; nothing is
+sent without one). The DoH URL's host is resolved by the system resolver (a DoH client needs
+its address first), then ``. NS`` is POSTed as ``application/dns-message`` (RFC 8484) and plain
+DNS is asked at the same address on port 53.
+
 When systemd-resolved is set to DNS over TLS (``DNSOverTLS=yes`` or ``opportunistic`` in
 resolved.conf, read by the resolver collector into ``resolved_config``), each server it would
 use (``DNS=``, else the per-link servers ``resolvectl dns`` lists) is asked twice, at once: over
@@ -15,9 +21,11 @@ given, and the TLS probe is the place for chains); the handshake is.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import struct
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import dns.exception
 import dns.message
@@ -26,9 +34,16 @@ import dns.rcode
 from engine.collectors.resolver import server_address
 from engine.facts import Fact
 from engine.probes import outcomes as O
-from engine.probes.common import Stopwatch, describe_exception, errno_name, probe_fact
+from engine.probes.common import (
+    Stopwatch,
+    describe_exception,
+    errno_name,
+    in_daemon_thread,
+    probe_fact,
+)
 from engine.probes.context import ProbeContext
 from engine.probes.dns import _ask
+from engine.probes.http import parse_head
 
 DOT_PORT = 853
 DOT_MODES = frozenset({"yes", "opportunistic", "true", "1", "on"})
@@ -123,11 +138,11 @@ async def probe_dot(server: DotServer, mode: str, timeout: float) -> Fact:
         f"dns over tls . NS @{server.where}" + (f" (sni {server.name})" if server.name else ""),
         target=f"resolver {server.ip}", layer="name", outcome=outcome, elapsed_ms=watch.ms(),
         error=error, via=server.ip, port=server.port, transport="dot", sni=server.name,
-        rcode=rcode, dns_over_tls=mode,
+        rcode=rcode, dns_over_tls=mode, url=None,
     )
 
 
-async def probe_plain(server: DotServer, mode: str, timeout: float) -> Fact:
+async def probe_plain(server: DotServer, mode: str | None, timeout: float) -> Fact:
     """Plain DNS to the same server on port 53."""
     watch = Stopwatch()
     answer = await _ask(".", server.ip, 53, "NS", timeout)
@@ -137,7 +152,7 @@ async def probe_plain(server: DotServer, mode: str, timeout: float) -> Fact:
         f"dns . NS @{server.ip}:53 (plain)", target=f"resolver {server.ip}", layer="name",
         outcome=outcome, elapsed_ms=watch.ms(),
         error=None if outcome == O.ANSWERED else answer.error, via=server.ip, port=53,
-        transport=answer.transport, sni=None, rcode=answer.rcode, dns_over_tls=mode,
+        transport=answer.transport, sni=None, rcode=answer.rcode, dns_over_tls=mode, url=None,
     )
 
 
@@ -149,3 +164,103 @@ async def probe_dns_transports(ctx: ProbeContext) -> list[Fact]:
     jobs = [job for s in servers for job in (probe_dot(s, mode, ctx.timeout),
                                              probe_plain(s, mode, ctx.timeout))]
     return list(await asyncio.gather(*jobs))
+
+
+# --- DNS over HTTPS, to a URL the user names ----------------------------------------------------
+
+class DohUrlError(ValueError):
+    """A DNS-over-HTTPS URL whynet cannot use."""
+
+
+@dataclass(frozen=True)
+class DohUrl:
+    url: str
+    host: str
+    port: int
+    path: str
+
+
+def parse_doh_url(text: str) -> DohUrl:
+    """``https://dns.example/dns-query`` -> its parts; a clear error otherwise."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise DohUrlError(f"--doh {text!r}: {exc}") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise DohUrlError(f"--doh {text!r}: expected an https:// URL (RFC 8484)")
+    path = (parts.path or "/dns-query") + (f"?{parts.query}" if parts.query else "")
+    return DohUrl(text.strip(), parts.hostname, port or 443, path)
+
+
+async def _post_over_https(doh: DohUrl, ip: str, wire: bytes, timeout: float) -> tuple[int, bytes]:
+    watch = Stopwatch()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        ip, doh.port, ssl=_unverified(), server_hostname=doh.host,
+        ssl_handshake_timeout=timeout), timeout)
+    try:
+        host = doh.host if doh.port == 443 else f"{doh.host}:{doh.port}"
+        writer.write((f"POST {doh.path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: whynet\r\n"
+                      "Content-Type: application/dns-message\r\n"
+                      "Accept: application/dns-message\r\n"
+                      f"Content-Length: {len(wire)}\r\nConnection: close\r\n\r\n").encode()
+                     + wire)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), watch.remaining(timeout))
+        _, status, _, headers = parse_head(head)
+        length = headers.get("content-length", "")
+        if status != 200 or not length.isdigit():
+            return status, b""
+        body = await asyncio.wait_for(reader.readexactly(int(length)), watch.remaining(timeout))
+        return status, body
+    finally:
+        writer.transport.abort()
+
+
+async def probe_doh(url: str, timeout: float) -> list[Fact]:
+    """DNS over HTTPS to ``url``, and plain DNS to the same address on port 53, at once."""
+    watch = Stopwatch()
+    doh = parse_doh_url(url)
+    try:
+        infos = await asyncio.wait_for(in_daemon_thread(
+            socket.getaddrinfo, doh.host, doh.port, 0, socket.SOCK_STREAM), timeout)
+    except (asyncio.TimeoutError, OSError) as exc:
+        why = (f"no answer within {timeout:g}s" if isinstance(exc, asyncio.TimeoutError)
+               else describe_exception(exc))
+        return [probe_fact(
+            "probe_dns_transport", f"probe_dns_transport:{doh.url}:doh", f"dns over https {url}",
+            target=f"resolver {doh.host}", layer="name", outcome=O.ERROR, elapsed_ms=watch.ms(),
+            error=f"cannot resolve {doh.host}: {why} (DoH clients need its address first)",
+            via=None, port=doh.port, transport="doh", sni=doh.host, rcode=None,
+            dns_over_tls=None, url=doh.url)]
+    ip = str(infos[0][4][0])
+
+    async def over_https() -> Fact:
+        outcome, error, rcode = O.ERROR, None, None
+        try:
+            status, body = await _post_over_https(
+                doh, ip, dns.message.make_query(".", "NS").to_wire(), watch.remaining(timeout))
+            if status == 200 and body:
+                outcome = O.ANSWERED
+                rcode = dns.rcode.to_text(dns.message.from_wire(body).rcode())
+            else:
+                error = f"HTTP {status} instead of a DNS answer"
+        except asyncio.TimeoutError:
+            outcome, error = O.TIMEOUT, f"no answer on {ip}:{doh.port} within {timeout:g}s"
+        except ssl.SSLError as exc:
+            outcome, error = O.NOT_TLS, f"TLS handshake failed: {describe_exception(exc)}"
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ValueError) as exc:
+            name = errno_name(exc)
+            outcome = (O.REFUSED if name == "ECONNREFUSED" else
+                       O.UNREACHABLE if name in ("ENETUNREACH", "EHOSTUNREACH") else O.ERROR)
+            error = describe_exception(exc)
+        except dns.exception.DNSException as exc:
+            error = describe_exception(exc)
+        return probe_fact(
+            "probe_dns_transport", f"probe_dns_transport:{doh.url}:doh",
+            f"dns over https . NS {doh.url} ({ip})", target=f"resolver {ip}", layer="name",
+            outcome=outcome, elapsed_ms=watch.ms(), error=error, via=ip, port=doh.port,
+            transport="doh", sni=doh.host, rcode=rcode, dns_over_tls=None, url=doh.url)
+
+    plain = probe_plain(DotServer(ip, doh.port, doh.host), None, timeout)
+    return list(await asyncio.gather(over_https(), plain))

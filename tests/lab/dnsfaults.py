@@ -1,6 +1,7 @@
 """DNS faults beyond the checklist (issue 13): NXDOMAIN rewriting (X20), search domains and
-ndots sending a name elsewhere (X21), a captive portal (X22), encrypted DNS blocked while plain
-DNS works and the reverse (X23). One builder per fault, each with its healthy control.
+ndots sending a name elsewhere (X21), a captive portal (X22), encrypted DNS (DNS over TLS, DNS
+over HTTPS) blocked while plain DNS works and the reverse (X23). One builder per fault, each
+with its healthy control.
 
 They start from :func:`scenarios.office` (client, resolver 10.20.0.53 and gateway on a LAN,
 the server behind the gateway) and add one fault each. ``test_dnsfaults.py`` proves each fault
@@ -191,6 +192,21 @@ BLOCKS = {
 }
 
 
+def _public_resolver(lab: Lab, o: Office) -> tuple[Namespace, Server]:
+    """A public resolver (203.0.113.53, plain DNS on 53) on the "internet" segment."""
+    internet = lab.switch("internet")
+    internet.plug(o.gw, f"{INTERNET}.1/24")
+    public = lab.host("pubdns")
+    internet.plug(public, f"{PUBLIC_DNS_IP}/24")
+    public.default_route(f"{INTERNET}.1")
+    return public, public.dnsmasq(PUBLIC_DNS_IP, o.records)
+
+
+def _block(o: Office, rule: str) -> None:
+    o.gw.nft("table inet dnsfilter {\n chain forward {\n"
+             f"  type filter hook forward priority 0; policy accept;\n  {rule}\n }}\n}}\n")
+
+
 def dns_over_tls(lab: Lab, blocked: str | None) -> Scenario:
     """The client's systemd-resolved-style set-up with ``DNSOverTLS=yes``: /etc/resolv.conf
     names the stub 127.0.0.53, which forwards every query over TLS to the public resolver
@@ -202,12 +218,7 @@ def dns_over_tls(lab: Lab, blocked: str | None) -> Scenario:
     the control, both get through.
     """
     o = office(lab)
-    internet = lab.switch("internet")
-    internet.plug(o.gw, f"{INTERNET}.1/24")
-    public = lab.host("pubdns")
-    internet.plug(public, f"{PUBLIC_DNS_IP}/24")
-    public.default_route(f"{INTERNET}.1")
-    plain = public.dnsmasq(PUBLIC_DNS_IP, o.records)
+    public, plain = _public_resolver(lab, o)
     cert = lab.ca("Lab DNS CA").issue([DOT_NAME])
     dot = dns_server(public, "dot", PUBLIC_DNS_IP, "--upstream", f"{PUBLIC_DNS_IP}:53",
                      "--cert", str(cert.cert_path), "--key", str(cert.key_path), port=853)
@@ -218,9 +229,7 @@ def dns_over_tls(lab: Lab, blocked: str | None) -> Scenario:
                        f"[Resolve]\nDNS={PUBLIC_DNS_IP}#{DOT_NAME}\nDNSOverTLS=yes\n")
     web = o.server.http_server(SERVER_IP, 80)
     if blocked is not None:
-        o.gw.nft("table inet dnsfilter {\n chain forward {\n"
-                 "  type filter hook forward priority 0; policy accept;\n"
-                 f"  {BLOCKS[blocked]}\n }}\n}}\n")
+        _block(o, BLOCKS[blocked])
     common = {"nodes": {"pubdns": public},
               "servers": {"plain": plain, "dot": dot, "stub": stub, "web": web}}
     target = f"http://{APP}/"
@@ -229,8 +238,43 @@ def dns_over_tls(lab: Lab, blocked: str | None) -> Scenario:
                           expect="name.dot-blocked-breaks-resolution", **common)
     if blocked == "plain":
         return o.scenario("plain-dns-blocked-dot-works", target, checklist=("X23",),
-                          expect="name.plain-dns-blocked-dot-works", **common)
+                          expect="name.plain-dns-blocked-encrypted-works", **common)
     return o.scenario("dot-and-plain-dns-work", target, **common)
+
+
+DOH_URL = f"https://{PUBLIC_DNS_IP}/dns-query"
+
+
+def dns_over_https(lab: Lab, blocked: str | None) -> Scenario:
+    """The client uses the public resolver 203.0.113.53 directly (resolv.conf), and the user
+    names its DNS-over-HTTPS endpoint (``--doh https://203.0.113.53/dns-query``, what the
+    browser is set to use), served by a DoH front to the same server.
+
+    ``blocked``: "doh", the gateway drops HTTPS to the resolver (networks block known DoH
+    endpoints): the system resolves, a strict-DoH browser does not; "plain", it drops port 53:
+    names fail, DoH would work; None: the control.
+    """
+    o = office(lab)
+    public, plain = _public_resolver(lab, o)
+    cert = lab.ca("Lab DNS CA").issue([DOT_NAME])
+    doh = dns_server(public, "doh", PUBLIC_DNS_IP, "--upstream", f"{PUBLIC_DNS_IP}:53",
+                     "--cert", str(cert.cert_path), "--key", str(cert.key_path), port=443)
+    o.client.write_resolv_conf([PUBLIC_DNS_IP])
+    web = o.server.http_server(SERVER_IP, 80)
+    if blocked == "doh":
+        _block(o, f"ip daddr {PUBLIC_DNS_IP} tcp dport 443 drop")
+    elif blocked == "plain":
+        _block(o, BLOCKS["plain"])
+    common = {"args": ("--doh", DOH_URL), "nodes": {"pubdns": public},
+              "servers": {"plain": plain, "doh": doh, "web": web}}
+    target = f"http://{APP}/"
+    if blocked == "doh":
+        return o.scenario("doh-blocked-plain-works", target, checklist=("X23",),
+                          expect="name.encrypted-dns-blocked-plain-works", **common)
+    if blocked == "plain":
+        return o.scenario("plain-dns-blocked-doh-works", target, checklist=("X23",),
+                          layer="name", expect="name.plain-dns-blocked-names-fail", **common)
+    return o.scenario("doh-and-plain-dns-work", target, **common)
 
 
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
@@ -242,10 +286,13 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "captive-portal-login-page": lambda lab: captive_portal(lab, "login-page"),
     "dot-blocked-plain-works": lambda lab: dns_over_tls(lab, "dot"),
     "plain-dns-blocked-dot-works": lambda lab: dns_over_tls(lab, "plain"),
+    "doh-blocked-plain-works": lambda lab: dns_over_https(lab, "doh"),
+    "plain-dns-blocked-doh-works": lambda lab: dns_over_https(lab, "plain"),
 }
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "nxdomain-honest-resolver": honest_resolver,
     "search-ndots-no-wildcard": lambda lab: search_ndots(lab, wildcard=False),
     "no-captive-portal": lambda lab: captive_portal(lab, None),
     "dot-and-plain-dns-work": lambda lab: dns_over_tls(lab, None),
+    "doh-and-plain-dns-work": lambda lab: dns_over_https(lab, None),
 }

@@ -115,7 +115,7 @@ def test_no_captive_portal(lab: Lab, sc: Scenario) -> None:
 # --- X23: DNS over TLS and plain DNS ------------------------------------------------------------
 
 def transports(report: dict[str, Any]) -> dict[str, str]:
-    return {f["transport"] if f["transport"] == "dot" else "plain": f["outcome"]
+    return {f["transport"] if f["transport"] in ("dot", "doh") else "plain": f["outcome"]
             for f in facts_of(report, "probe_dns_transport")}
 
 
@@ -142,3 +142,47 @@ def test_dot_and_plain_dns_work(lab: Lab, sc: Scenario) -> None:
     assert sc.client.getaddrinfo(APP) == [SERVER_IP]
     report = verdict(lab, sc)
     assert transports(report) == {"dot": "answered", "plain": "answered"}
+
+
+# --- X23: DNS over HTTPS and plain DNS ------------------------------------------------------
+
+def doh_post(ip: str) -> bytes:
+    import ssl
+
+    import dns.message
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    wire = dns.message.make_query(APP, "A").to_wire()
+    with socket.create_connection((ip, 443), timeout=1.5) as raw, \
+            context.wrap_socket(raw, server_hostname=D.DOT_NAME) as tls:
+        tls.sendall(b"POST /dns-query HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                    b"dns-message\r\nConnection: close\r\nContent-Length: "
+                    + str(len(wire)).encode() + b"\r\n\r\n" + wire)
+        data = b""
+        while chunk := tls.recv(4096):
+            data += chunk
+    return data
+
+
+@runs("doh-blocked-plain-works", "plain-dns-blocked-doh-works")
+def test_doh_or_plain_blocked(lab: Lab, sc: Scenario) -> None:
+    doh_blocked = sc.name == "doh-blocked-plain-works"
+    if doh_blocked:
+        with pytest.raises(OSError):
+            sc.client.call(doh_post, D.PUBLIC_DNS_IP)
+        assert sc.client.getaddrinfo(APP) == [SERVER_IP]
+    else:
+        assert b" 200 " in sc.client.call(doh_post, D.PUBLIC_DNS_IP).split(b"\r\n")[0]
+        with pytest.raises(socket.gaierror):
+            sc.client.getaddrinfo(APP)
+    report = verdict(lab, sc)
+    assert transports(report) == ({"doh": "timeout", "plain": "answered"} if doh_blocked
+                                  else {"doh": "answered", "plain": "timeout"})
+
+
+@runs("doh-and-plain-dns-work")
+def test_doh_and_plain_dns_work(lab: Lab, sc: Scenario) -> None:
+    assert b" 200 " in sc.client.call(doh_post, D.PUBLIC_DNS_IP).split(b"\r\n")[0]
+    report = verdict(lab, sc)
+    assert transports(report) == {"doh": "answered", "plain": "answered"}
