@@ -4,9 +4,9 @@ This is the contract between the producers of facts (collectors, probes) and the
 (the knowledge base, the validator, the README's fact reference). Like osquery's table specs:
 one declaration per kind; ``tests/test_kinds.py`` checks every live fact against it.
 
-Field types: ``str``, ``int``, ``bool``, ``list`` (of str unless said), ``ip`` (an address as
-text), ``cidr`` (``10.0.0.0/8``), ``any``. Every field may be ``null`` where noted "or null".
-Rules may also match the kinds their own ``then:`` clauses derive.
+Field types: ``str``, ``int``, ``float`` (an int or a float), ``bool``, ``list`` (of str unless
+said), ``ip`` (an address as text), ``cidr`` (``10.0.0.0/8``), ``any``. Every field may be
+``null`` where noted "or null". Rules may also match the kinds their own ``then:`` clauses derive.
 """
 
 from __future__ import annotations
@@ -389,6 +389,21 @@ KINDS: dict[str, KindSpec] = {
            rtt_ms=("int", "round trip, or null"),
            icmp=("str", "ICMP error received instead of a reply, or null"),
            icmp_from=("ip", "who sent that ICMP error, or null")),
+        _k("probe_path_quality", "probes.quality", "loss, latency and jitter to the target's "
+           "first address, from a short bounded train of ICMP echoes (X12)",
+           **_PROBE_COMMON, ip=("ip", "address"), method=("str", "dgram, raw or none"),
+           sent=("int", "echoes of the train (warm-up not counted)"),
+           received=("int", "of them answered in time"),
+           loss_pct=("float", "per cent of the train's echoes unanswered"),
+           rtt_min_ms=("float", "fastest round trip in ms, or null (none answered)"),
+           rtt_avg_ms=("float", "mean round trip in ms, or null"),
+           rtt_max_ms=("float", "slowest round trip in ms, or null"),
+           jitter_ms=("float", "mean difference in ms between the round trips of consecutive "
+                               "answered echoes (mtr's Javg), or null (fewer than two)"),
+           rtts_ms=("list", "each echo's round trip in ms in sending order (numbers), null "
+                            "for a lost one"),
+           warmup=("int", "echoes sent first, until one was answered (the next hop's ARP/NDP "
+                          "answer can delay the first packets), not counted")),
         _k("probe_arp", "probes.arp", "who answers ARP for the next hop (duplicate IPs, C1)",
            **_PROBE_COMMON, ip=("ip", "the address asked for (target on the link, or gateway)"),
            interface=("str", "interface asked on"),
@@ -694,6 +709,7 @@ _TYPE_CHECKS: dict[str, Callable[[object], bool]] = {
     "ip": lambda v: isinstance(v, str) and _is_ip(v),
     "cidr": lambda v: isinstance(v, str) and _is_cidr(v),
     "int": _fits_int,
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "str": lambda v: isinstance(v, str),
     "bool": lambda v: isinstance(v, bool),
     "list": lambda v: isinstance(v, (list, tuple)),
@@ -708,6 +724,7 @@ def value_fits(field_type: str, value: object) -> bool:
 _EXACT_TYPES: dict[str, frozenset[type]] = {
     "ip": frozenset({str}), "cidr": frozenset({str}), "int": frozenset({int}),
     "str": frozenset({str}), "bool": frozenset({bool}), "list": frozenset({list, tuple}),
+    "float": frozenset({float, int}),
 }
 _EXTRA_CHECKS: dict[str, Callable[[str], bool]] = {"ip": _is_ip, "cidr": _is_cidr}
 

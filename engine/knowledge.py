@@ -50,6 +50,9 @@ BEYOND_CHECKLIST: dict[str, str] = {
            "IPv4): programs that race both families hide it, programs that try the "
            "resolver's order (RFC 6724: AAAA first on a host with global IPv6) wait for a "
            "connect timeout or fail, so the same name works in a browser and hangs in a script",
+    "X12": "the path works but carries packets badly: loss, latency or jitter measured with a "
+           "bounded train of echoes and reported as figures (loss %, min/avg/max round trip, "
+           "jitter); no single probe's outcome shows it, yet connections crawl, stall or break",
     "X20": "a resolver rewrites NXDOMAIN into an address (an ISP's 'search assist' page): "
            "names that do not exist seem to resolve, so a typo or a missing record shows up as "
            "a wrong server instead of 'name not found' (D1 assumes NXDOMAIN is told)",

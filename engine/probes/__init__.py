@@ -12,7 +12,9 @@ For every target, concurrently with every other target:
    with ``probe_udp`` to the same port sent once the handshake has gone unanswered for half the
    timeout (kept if TCP times out), or, if it is open and the target is TLS, ``probe_tls``
    (at most :data:`MAX_TLS_ADDRESSES` addresses); one ARP question per next hop in a run;
-5. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
+5. ``probe_path_quality`` for the first address, alongside step 4: a short train of ICMP
+   echoes for loss, latency and jitter (``probes.quality``);
+6. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
 
 Plus, when a target is a name, one ``probe_nxdomain`` per nameserver (does it rewrite
@@ -51,6 +53,7 @@ from engine.probes.pac import PacBatch, probe_pac
 from engine.probes.portal import probe_portal
 from engine.probes.proxy import probe_proxy, tunnel_connector
 from engine.probes.proxy_env import ProxyDecision
+from engine.probes.quality import probe_path_quality
 from engine.probes.route import probe_route
 from engine.probes.stun import probe_stun
 from engine.probes.target import Target, TargetError, parse_target
@@ -160,11 +163,17 @@ async def probe_one_target(target: Target, ctx: ProbeContext,
     else:
         name_facts, addresses = await probe_dns(target.raw, target.host, ctx)
         facts += name_facts
+    # Loss, latency and jitter: one echo train to the address programs try first, while
+    # the per-address probes run.
+    quality = (asyncio.ensure_future(probe_path_quality(target.raw, addresses[0], ctx))
+               if addresses else None)
     per_address = await asyncio.gather(*(
         _probe_address(target, ip, ctx, on_route, tls_allowed=i < MAX_TLS_ADDRESSES)
         for i, ip in enumerate(addresses[:MAX_ADDRESSES])))
     for group in per_address:
         facts += group
+    if quality is not None:
+        facts.append(await quality)
     if proxy_job is not None:
         proxy_fact, decision = await proxy_job
         facts.append(proxy_fact)

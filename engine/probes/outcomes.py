@@ -147,6 +147,7 @@ BY_KIND: dict[str, frozenset[str]] = {
     "probe_portal": frozenset({KNOWN_ANSWER, INTERCEPTED, NXDOMAIN, TEMPORARY_FAILURE, REFUSED,
                                TIMEOUT, NOT_HTTP, ERROR}),
     "probe_dns_transport": frozenset({ANSWERED, TIMEOUT, REFUSED, UNREACHABLE, NOT_TLS, ERROR}),
+    "probe_path_quality": frozenset({REPLY, TIMEOUT, NOT_POSSIBLE, ERROR}),
 }
 
 # The outcomes that are not a failure of what each probe checks. Every other outcome of BY_KIND
@@ -177,4 +178,7 @@ PASSING: dict[str, frozenset[str]] = {
                                  ERROR}),
     "probe_portal": frozenset({KNOWN_ANSWER}),
     "probe_dns_transport": frozenset({ANSWERED}),
+    # The echo train measures how well a path that answers carries packets (its figures are
+    # the rules' business); whether ICMP passes at all is the single ping's (probe_icmp).
+    "probe_path_quality": frozenset({REPLY, TIMEOUT, NOT_POSSIBLE, ERROR}),
 }

@@ -1,7 +1,9 @@
-"""The facts derived from recorded lab probes: one family broken (engine.families)."""
+"""Facts derived from recorded lab probes: one family broken (engine.families), and the
+figures of an echo train (engine.probes.quality)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from engine.facts import Fact
 from engine.families import family_splits
+from engine.probes.quality import FIRST_ECHOES, Figures, figures, run_train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ipfaults"
 
@@ -71,3 +74,40 @@ def test_an_icmp_error_counts_as_broken() -> None:
                      icmp="addr-unreachable", icmp_from="2001:db8:20::1")
     [split] = family_splits(["http://app.corp.test/"], facts)
     assert (split.get("broken_outcome"), split.get("icmp")) == ("unreachable", "addr-unreachable")
+
+
+# --- X12: the figures of an echo train --------------------------------------------------------
+
+QUALITY = ["heavy-loss", "high-latency", "high-jitter", "normal-latency"]
+FIGURE_FIELDS = ("sent", "received", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms",
+                 "jitter_ms")
+
+
+@pytest.mark.parametrize("name", QUALITY)
+def test_figures_as_recorded(name: str) -> None:
+    [fact] = [f for f in recorded(name)["facts"] if f["kind"] == "probe_path_quality"]
+    again = figures(fact["rtts_ms"])
+    assert tuple(getattr(again, k) for k in FIGURE_FIELDS) == tuple(
+        fact[k] for k in FIGURE_FIELDS)
+
+
+def test_figures_of_nothing_and_of_one_echo() -> None:
+    assert figures([]) == Figures(0, 0, 0.0, None, None, None, None)
+    assert figures([None, None]).loss_pct == 100.0
+    one = figures([None, 12.5])
+    assert (one.received, one.loss_pct, one.rtt_min_ms, one.jitter_ms) == (1, 50.0, 12.5, None)
+
+
+def test_jitter_is_the_mean_difference_of_consecutive_answers() -> None:
+    """A lost echo is skipped: its neighbours are compared (as mtr does)."""
+    assert figures([10.0, 30.0, None, 20.0]).jitter_ms == 15.0
+
+
+def test_a_clean_path_stops_after_the_first_echoes() -> None:
+    """On loopback (a clean, fast path) the train stops at FIRST_ECHOES, well within budget."""
+    train = asyncio.run(run_train("127.0.0.1", 2.0))
+    if train.method == "none":
+        pytest.skip(f"no ICMP socket here: {train.error}")
+    fig = figures(train.rtts_ms())
+    assert (fig.sent, fig.received, train.warmup) == (FIRST_ECHOES, FIRST_ECHOES, 1)
+    assert fig.rtt_max_ms is not None and fig.rtt_max_ms < 100

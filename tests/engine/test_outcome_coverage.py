@@ -48,6 +48,8 @@ FIELDS: dict[str, dict[str, Any]] = {
                        "addresses": ["192.0.2.99"], "rcode": "NOERROR"},
     "probe_stun": {"server": "stun.example.test:3478", "ip": "192.0.2.30", "port": 3478,
                    "error": "it failed"},
+    "probe_path_quality": {"ip": "192.0.2.80", "method": "raw", "sent": 8, "received": 0,
+                           "loss_pct": 100.0, "error": "it failed"},
 }
 #: What an outcome implies for other fields (an HTTP error has a status, two ARP answers...).
 IMPLIED: dict[tuple[str, str], dict[str, Any]] = {

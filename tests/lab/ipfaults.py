@@ -1,4 +1,5 @@
-"""IP-level faults beyond the checklist (issue 13): one address family broken (X10).
+"""IP-level faults beyond the checklist (issue 13): one address family broken (X10), and a
+path that carries packets badly: loss, latency, jitter (X12).
 
 Each builder starts from :func:`scenarios.office` (client 10.20.0.10 on a LAN with a resolver
 and a gateway 10.20.0.1; the server 198.51.100.20 behind it), adds IPv6 or a path property, and
@@ -10,9 +11,10 @@ builders for the lab's scenario count.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from .healthy import _wait_ipv6_ready, add_ipv6
-from .netlab import Lab
+from .netlab import Lab, Namespace, Server
 from .scenarios import APP, SERVER_IP, Office, Scenario, office
 
 # The dual-stack plan: the client has a *global* IPv6 address (documentation prefix), so the
@@ -53,13 +55,60 @@ def family_broken(lab: Lab, broken: int | None) -> Scenario:
                                          "working": SERVER_IP if broken == 6 else SERVER_V6})
 
 
+# --- X12: loss, latency, jitter ----------------------------------------------------------------
+
+RESPONDER_PY = Path(__file__).resolve().parent / "icmp_responder.py"
+
+
+def slow_echoes(lab: Lab, ns: Namespace, ip: str, delay_ms: float, jitter: str) -> Server:
+    """``ns`` answers ping at ``ip`` itself, each echo after ``delay_ms`` plus ``jitter``
+    (see icmp_responder.py), with the kernel's own echo replies turned off."""
+    ns.sysctl("net.ipv4.icmp_echo_ignore_all", 1)
+    return ns.spawn("icmp-responder", [lab.python, str(RESPONDER_PY), "--host", ip,
+                                       "--delay-ms", str(delay_ms), "--jitter-ms", jitter])
+
+
+#: The path faults: what the server (or the gateway) does to packets, and the rule expected.
+PATH_FAULTS = {
+    "heavy-loss": "path.packet-loss",
+    "high-latency": "path.high-latency",
+    "high-jitter": "path.high-jitter",
+}
+
+
+def degraded_path(lab: Lab, fault: str | None) -> Scenario:
+    """The server works but the path to it is poor. ``heavy-loss``: the gateway drops 60 % of
+    the packets it forwards to the server at random (nft ``numgen random``); ``high-latency``:
+    every echo is answered 600 ms late; ``high-jitter``: answers alternate between 20 and
+    420 ms late. ``None``: the healthy control, a VPN-like path with 20 ms (up to 25 ms) of
+    round trip. The user asks about the host (``app.corp.test``: name, route and ICMP)."""
+    o = office(lab)
+    nodes: dict[str, Namespace] = {}
+    if fault == "heavy-loss":
+        o.gw.nft("table inet lossy {\n chain forward {\n"
+                 " type filter hook forward priority 0; policy accept;\n"
+                 f" ip daddr {SERVER_IP} numgen random mod 100 < 60 drop\n }}\n}}\n")
+    elif fault == "high-latency":
+        slow_echoes(lab, o.server, SERVER_IP, 600, "uniform:3")
+    elif fault == "high-jitter":
+        slow_echoes(lab, o.server, SERVER_IP, 20, "alternate:400")
+    else:
+        slow_echoes(lab, o.server, SERVER_IP, 20, "uniform:5")
+    if fault is None:
+        return o.scenario("normal-latency", APP, nodes=nodes)
+    return o.scenario(fault, APP, checklist=("X12",), layer=None, expect=PATH_FAULTS[fault],
+                      nodes=nodes)
+
+
 #: Fault scenarios: name -> builder(lab).
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "ipv6-dropped-at-gateway": lambda lab: family_broken(lab, 6),
     "ipv4-dropped-at-gateway": lambda lab: family_broken(lab, 4),
+    **{name: (lambda lab, name=name: degraded_path(lab, name)) for name in PATH_FAULTS},
 }
 
 #: Healthy controls: name -> builder(lab).
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "dual-stack-v6-first": lambda lab: family_broken(lab, None),
+    "normal-latency": lambda lab: degraded_path(lab, None),
 }

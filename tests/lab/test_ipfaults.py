@@ -63,3 +63,74 @@ def test_dual_stack_control(lab: Lab, sc: Scenario) -> None:
     assert facts_of(report, "family_split") == []
     tcp = sorted((f["ip"], f["outcome"]) for f in facts_of(report, "probe_tcp"))
     assert tcp == sorted([(SERVER_IP, "open"), (I.SERVER_V6, "open")])
+
+
+# --- X12: loss, latency, jitter ----------------------------------------------------------------
+
+def ping_rtts(ns: Namespace, ip: str, count: int = 10) -> list[float | None]:
+    """Round trips (ms) of ``count`` echoes 50 ms apart, measured with a plain raw socket."""
+    code = (
+        "import json, os, socket, struct, time\n"
+        "from engine.probes.icmp import echo_request\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n"
+        "s.settimeout(0.05)\n"
+        "sent, got, ident = {}, {}, os.getpid() & 0xFFFF\n"
+        f"for seq in range({count}):\n"
+        f"    s.sendto(echo_request(socket.AF_INET, ident, seq, b'x'), ({ip!r}, 0))\n"
+        "    sent[seq] = time.monotonic()\n"
+        "    end = time.monotonic() + (0.05 if seq < %d else 2.0)\n" % (count - 1) +
+        "    while time.monotonic() < end:\n"
+        "        try: data = s.recv(2048)\n"
+        "        except socket.timeout: continue\n"
+        "        icmp = data[(data[0] & 15) * 4:]\n"
+        "        t, _, _, i, q = struct.unpack('!BBHHH', icmp[:8])\n"
+        "        if t == 0 and i == ident and q in sent and q not in got:\n"
+        "            got[q] = round((time.monotonic() - sent[q]) * 1000, 1)\n"
+        f"print(json.dumps([got.get(q) for q in range({count})]))\n"
+    )
+    return list(json.loads(ns.python(code).stdout))
+
+
+def quality_fact(report: dict[str, Any]) -> dict[str, Any]:
+    [fact] = facts_of(report, "probe_path_quality")
+    return fact
+
+
+def test_heavy_loss(lab: Lab) -> None:
+    sc = I.FAULTS["heavy-loss"](lab)
+    rtts = ping_rtts(sc.client, SERVER_IP, 20)
+    assert 0 < rtts.count(None) < 20, rtts  # some echoes lost, some answered
+    report = verdict(lab, sc)
+    q = quality_fact(report)
+    assert q["sent"] == 20 and q["loss_pct"] >= 15, q
+    assert q["rtt_max_ms"] < 50, q  # loss, not delay
+    sc.nodes["gw"].exec("nft", "delete", "table", "inet", "lossy")
+    assert ping_rtts(sc.client, SERVER_IP, 10).count(None) == 0
+
+
+def test_high_latency(lab: Lab) -> None:
+    sc = I.FAULTS["high-latency"](lab)
+    rtts = ping_rtts(sc.client, SERVER_IP, 3)
+    assert all(r is not None and r >= 590 for r in rtts), rtts
+    report = verdict(lab, sc)
+    q = quality_fact(report)
+    assert q["rtt_min_ms"] >= 590 and q["loss_pct"] == 0, q
+    assert "took " in report["findings"][0]["explanation"]
+
+
+def test_high_jitter(lab: Lab) -> None:
+    sc = I.FAULTS["high-jitter"](lab)
+    rtts = [r for r in ping_rtts(sc.client, SERVER_IP, 6) if r is not None]
+    assert max(rtts) - min(rtts) >= 350, rtts
+    report = verdict(lab, sc)
+    q = quality_fact(report)
+    assert q["jitter_ms"] >= 100 and q["rtt_min_ms"] < 400, q
+
+
+def test_normal_latency_control(lab: Lab) -> None:
+    sc = I.HEALTHY["normal-latency"](lab)
+    rtts = ping_rtts(sc.client, SERVER_IP, 5)
+    assert all(r is not None and 19 <= r <= 60 for r in rtts), rtts
+    report = verdict(lab, sc)
+    q = quality_fact(report)
+    assert q["loss_pct"] == 0 and 19 <= q["rtt_min_ms"] and q["rtt_max_ms"] < 100, q

@@ -55,7 +55,11 @@ def test_loopback_targets_end_to_end() -> None:
     [http] = of("probe_http", http_target)
     assert (http["outcome"], http["status"], http["server"]) == (O.HTTP_ERROR, 404, "probe-test")
     assert [f.kind for f in facts if f["target"] == http_target] == [
-        "probe_target", "probe_route", "probe_icmp", "probe_tcp", "probe_proxy", "probe_http"]
+        "probe_target", "probe_route", "probe_icmp", "probe_tcp", "probe_path_quality",
+        "probe_proxy", "probe_http"]
+    [quality] = of("probe_path_quality", http_target)  # loopback: a clean path, 8 echoes
+    if quality["method"] != "none":
+        assert (quality["outcome"], quality["sent"], quality["loss_pct"]) == (O.REPLY, 8, 0.0)
 
     [tls] = of("probe_tls", f"https://127.0.0.1:{pit.port}/")
     assert tls["outcome"] == O.TIMEOUT
@@ -80,7 +84,7 @@ def test_loopback_targets_end_to_end() -> None:
         assert f["layer"] in ("link", "address", "route", "name", "transport", "tls", "proxy",
                               "application")
         declared = PROBE_HTTP_FIELDS if f.kind == "probe_http" else (
-            set(KINDS[f.kind].fields) | EXTRA_FIELDS[f.kind])
+            set(KINDS[f.kind].fields) | EXTRA_FIELDS.get(f.kind, set()))
         assert set(f.fields) - COMMON <= declared, (f.id, set(f.fields) - COMMON - declared)
 
 
