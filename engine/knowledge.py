@@ -50,6 +50,10 @@ BEYOND_CHECKLIST: dict[str, str] = {
            "IPv4): programs that race both families hide it, programs that try the "
            "resolver's order (RFC 6724: AAAA first on a host with global IPv6) wait for a "
            "connect timeout or fail, so the same name works in a browser and hangs in a script",
+    "X11": "a path-MTU black hole: a link on the path carries less than the endpoints' MTU "
+           "and the ICMP that would say so (fragmentation needed, packet too big) is dropped, "
+           "so handshakes pass and the first full-size segment never arrives: it looks like a "
+           "server that stops answering (B2 names the layer, not the packet size)",
     "X12": "the path works but carries packets badly: loss, latency or jitter measured with a "
            "bounded train of echoes and reported as figures (loss %, min/avg/max round trip, "
            "jitter); no single probe's outcome shows it, yet connections crawl, stall or break",

@@ -11,7 +11,8 @@ For every target, concurrently with every other target:
    ``probe_arp`` for its next hop, ``probe_icmp`` and, when there is a port, ``probe_tcp``
    with ``probe_udp`` to the same port sent once the handshake has gone unanswered for half the
    timeout (kept if TCP times out), or, if it is open and the target is TLS, ``probe_tls``
-   (at most :data:`MAX_TLS_ADDRESSES` addresses); one ARP question per next hop in a run;
+   (at most :data:`MAX_TLS_ADDRESSES` addresses), and ``probe_pmtu`` when that handshake got
+   no answer (a path-MTU black hole?); one ARP question per next hop in a run;
 5. ``probe_path_quality`` for the first address, alongside step 4: a short train of ICMP
    echoes for loss, latency and jitter (``probes.quality``);
 6. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
@@ -50,6 +51,7 @@ from engine.probes.http import probe_http
 from engine.probes.icmp import probe_icmp
 from engine.probes.listen import probe_listen
 from engine.probes.pac import PacBatch, probe_pac
+from engine.probes.pmtu import probe_pmtu
 from engine.probes.portal import probe_portal
 from engine.probes.proxy import probe_proxy, tunnel_connector
 from engine.probes.proxy_env import ProxyDecision
@@ -223,7 +225,12 @@ async def _transport(target: Target, ip: str, ctx: ProbeContext, tls_allowed: bo
     if udp_job is not None:
         udp_job.cancel()
     if tcp.get("outcome") == O.OPEN and target.tls and tls_allowed:
-        return [tcp, await probe_tls(target, ip, ctx)]
+        tls = await probe_tls(target, ip, ctx)
+        if tls.get("outcome") != O.TIMEOUT:
+            return [tcp, tls]
+        # Connected, and the handshake got no answer: do small segments pass where full-size
+        # ones vanish (a path-MTU black hole)?
+        return [tcp, tls, await probe_pmtu(target, ip, ctx)]
     return [tcp]
 
 

@@ -57,6 +57,9 @@ HTTP_OK = "http_ok"
 HTTP_ERROR = "http_error"
 NOT_HTTP = "not_http"
 
+# --- probe_pmtu -----------------------------------------------------------------------------
+BLACK_HOLE = "black_hole"
+
 # --- probe_arp ------------------------------------------------------------------------------
 SINGLE = "single"
 DUPLICATE = "duplicate"
@@ -95,6 +98,8 @@ MEANINGS: dict[str, str] = {
     TLS_UNTRUSTED: "the chain does not verify against the default trust store",
     TLS_NAME_MISMATCH: "the chain is trusted but the certificate is not valid for the name",
     NOT_TLS: "the port answered, but not with TLS (plain HTTP on a TLS port, for example)",
+    BLACK_HOLE: "small segments pass and full-size ones vanish: a path-MTU black hole (the "
+                "handshake completes only with a clamped MSS)",
     DIRECT: "no proxy variable applies to this target: it connects directly",
     BYPASSED: "a proxy is configured but a NO_PROXY entry sends this target direct",
     PROXIED_OK: "the target goes through a proxy, which accepted the request (2xx)",
@@ -148,6 +153,7 @@ BY_KIND: dict[str, frozenset[str]] = {
                                TIMEOUT, NOT_HTTP, ERROR}),
     "probe_dns_transport": frozenset({ANSWERED, TIMEOUT, REFUSED, UNREACHABLE, NOT_TLS, ERROR}),
     "probe_path_quality": frozenset({REPLY, TIMEOUT, NOT_POSSIBLE, ERROR}),
+    "probe_pmtu": frozenset({BLACK_HOLE, TLS_OK, TIMEOUT, ERROR}),
 }
 
 # The outcomes that are not a failure of what each probe checks. Every other outcome of BY_KIND
@@ -181,4 +187,7 @@ PASSING: dict[str, frozenset[str]] = {
     # The echo train measures how well a path that answers carries packets (its figures are
     # the rules' business); whether ICMP passes at all is the single ping's (probe_icmp).
     "probe_path_quality": frozenset({REPLY, TIMEOUT, NOT_POSSIBLE, ERROR}),
+    # Run only after a TLS handshake stalled, to ask whether the segment size is to blame:
+    # anything but a black hole leaves the stall to the TLS rules (tls.handshake-no-answer).
+    "probe_pmtu": frozenset({TLS_OK, TIMEOUT, ERROR}),
 }

@@ -1,5 +1,6 @@
-"""Facts derived from recorded lab probes: one family broken (engine.families), and the
-figures of an echo train (engine.probes.quality)."""
+"""Facts derived from recorded lab probes: one family broken (engine.families), the figures
+of an echo train (engine.probes.quality), and a path-MTU black hole's readings
+(engine.probes.pmtu)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from engine.facts import Fact
 from engine.families import family_splits
+from engine.probes.pmtu import TcpInfo, parse_tcp_info
 from engine.probes.quality import FIRST_ECHOES, Figures, figures, run_train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ipfaults"
@@ -111,3 +113,31 @@ def test_a_clean_path_stops_after_the_first_echoes() -> None:
     fig = figures(train.rtts_ms())
     assert (fig.sent, fig.received, train.warmup) == (FIRST_ECHOES, FIRST_ECHOES, 1)
     assert fig.rtt_max_ms is not None and fig.rtt_max_ms < 100
+
+
+# --- X11: a path-MTU black hole -----------------------------------------------------------------
+
+def test_tcp_info_of_a_stalled_connection() -> None:
+    """TCP_INFO read in the lab on a connection whose TLS handshake stalled in the black hole
+    (tests/fixtures/ipfaults/tcp_info_stalled.json): established, the full-size path MTU still
+    believed, nothing received."""
+    recorded_info = json.loads((FIXTURES / "tcp_info_stalled.json").read_text())
+    for family, (payload, full) in {"v4": (1448, 1500), "v6": (1428, 1500)}.items():
+        raw = bytes.fromhex(recorded_info[family]["tcp_info_hex"])
+        info = parse_tcp_info(raw)
+        assert info is not None
+        assert (info.state, info.advmss, info.snd_mss, info.pmtu, info.bytes_received) == (
+            1, payload, payload, full, 0)
+        assert recorded_info[family]["ip_mtu"] == full
+        assert parse_tcp_info(raw[:100]) is None  # too short: not guessed
+        assert parse_tcp_info(raw[:104]) == TcpInfo(1, payload, info.rcv_mss, full, payload,
+                                                     info.total_retrans, None)
+
+
+@pytest.mark.parametrize("name", ["mtu-black-hole-v4", "mtu-black-hole-v6"])
+def test_black_hole_figures_as_recorded(name: str) -> None:
+    [m] = [f for f in recorded(name)["facts"] if f["kind"] == "probe_pmtu"]
+    header = 40 if m["family"] == 4 else 60
+    assert (m["default_outcome"], m["clamped_outcome"]) == ("timeout", "tls_ok")
+    assert m["passed_packet"] == m["clamped_mss"] + header
+    assert m["lost_packet"] == m["advertised_mss"] + header == m["kernel_path_mtu"] == 1500

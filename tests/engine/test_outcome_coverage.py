@@ -50,6 +50,8 @@ FIELDS: dict[str, dict[str, Any]] = {
                    "error": "it failed"},
     "probe_path_quality": {"ip": "192.0.2.80", "method": "raw", "sent": 8, "received": 0,
                            "loss_pct": 100.0, "error": "it failed"},
+    "probe_pmtu": {"ip": "192.0.2.80", "port": 8443, "family": 4, "clamped_mss": 536,
+                   "error": "it failed"},
 }
 #: What an outcome implies for other fields (an HTTP error has a status, two ARP answers...).
 IMPLIED: dict[tuple[str, str], dict[str, Any]] = {

@@ -1,5 +1,5 @@
-"""IP-level faults beyond the checklist (issue 13): one address family broken (X10), and a
-path that carries packets badly: loss, latency, jitter (X12).
+"""IP-level faults beyond the checklist (issue 13): one address family broken (X10), a
+path-MTU black hole (X11), and a path that carries packets badly: loss, latency, jitter (X12).
 
 Each builder starts from :func:`scenarios.office` (client 10.20.0.10 on a LAN with a resolver
 and a gateway 10.20.0.1; the server 198.51.100.20 behind it), adds IPv6 or a path property, and
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .healthy import _wait_ipv6_ready, add_ipv6
 from .netlab import Lab, Namespace, Server
-from .scenarios import APP, SERVER_IP, Office, Scenario, office
+from .scenarios import APP, SERVER_IP, Office, Scenario, _trusted_tls, office
 
 # The dual-stack plan: the client has a *global* IPv6 address (documentation prefix), so the
 # system resolver (RFC 6724 rules 5 and 6: matching label, higher precedence) lists the AAAA
@@ -53,6 +53,63 @@ def family_broken(lab: Lab, broken: int | None) -> Scenario:
     return o.scenario(f"ipv{broken}-dropped-at-gateway", target, checklist=("X10",), layer=None,
                       expect=rule, info={"broken": SERVER_V6 if broken == 6 else SERVER_IP,
                                          "working": SERVER_IP if broken == 6 else SERVER_V6})
+
+
+# --- X11: a path-MTU black hole ----------------------------------------------------------------
+
+# The small link sits between two routers, as a tunnel or PPPoE uplink does: client ─ lan ─ gw
+# ═(MTU 1400)═ wan ─ origin. (A small MTU at an endpoint is harmless: its own SYN announces the
+# smaller MSS.)
+SMALL_MTU = 1400
+ORIGIN_IP, ORIGIN_V6 = "203.0.113.80", "2001:db8:80::80"
+# Names on the certificate: a multi-tenant or CDN certificate carries dozens, so the server's
+# first flight (its certificates) fills full-size segments.
+CERT_NAMES = (APP, *(f"tenant{n}.corp.test" for n in range(60)))
+ICMP_TOO_BIG = {4: "icmp type destination-unreachable icmp code frag-needed",
+                6: "icmpv6 type packet-too-big"}
+
+
+def mtu_path(lab: Lab, family: int, icmp_dropped: bool) -> Scenario:
+    """An HTTPS origin behind a 1400-byte link; ``icmp_dropped``: both routers drop the ICMP
+    "fragmentation needed" / "packet too big" they would send (the black hole); else PMTUD
+    works (the control). ``family`` 4 or 6: the name has only an A or only an AAAA."""
+    o = office(lab, records={APP: ORIGIN_IP if family == 4 else ORIGIN_V6})
+    wan, origin = lab.router("wan"), lab.host("origin")
+    gw_if, wan_if = lab.link(o.gw, wan, "10.40.0.1/30", "10.40.0.2/30")
+    wan_out, origin_if = lab.link(wan, origin, "203.0.113.1/24", f"{ORIGIN_IP}/24")
+    for ns, ifname in ((o.gw, gw_if), (wan, wan_if)):
+        ns.ip("link", "set", ifname, "mtu", str(SMALL_MTU))
+    o.gw.add_route("203.0.113.0/24", via="10.40.0.2")
+    wan.default_route("10.40.0.1")
+    origin.default_route("203.0.113.1")
+    if family == 6:
+        o.client.add_address("eth0", f"{V6_LAN}10/64")
+        o.gw.add_address(o.gw_lan_if, f"{V6_LAN}1/64")
+        o.gw.add_address(gw_if, "2001:db8:40::1/64")
+        wan.add_address(wan_if, "2001:db8:40::2/64")
+        wan.add_address(wan_out, "2001:db8:80::1/64")
+        origin.add_address(origin_if, f"{ORIGIN_V6}/64")
+        o.client.add_route("default", via=f"{V6_LAN}1")
+        o.gw.add_route("2001:db8:80::/64", via="2001:db8:40::2")
+        wan.add_route("default", via="2001:db8:40::1")
+        origin.add_route("default", via="2001:db8:80::1")
+        _wait_ipv6_ready(o.client, o.gw, wan, origin, o.lan.ns)
+    ip = ORIGIN_IP if family == 4 else ORIGIN_V6
+    web, env = _trusted_tls(lab, origin, ip, names=CERT_NAMES)
+    nodes = {"wan": wan, "origin": origin}
+    info = {"ip": ip, "family": family}
+    if not icmp_dropped:
+        return o.scenario(f"small-mtu-pmtud-works-v{family}", f"https://{APP}/", env=env,
+                          nodes=nodes, servers={"web": web}, info=info)
+    for router in (o.gw, wan):
+        router.nft("table inet no_pmtud {\n"
+                   " chain output {\n type filter hook output priority 0; policy accept;\n"
+                   f" {ICMP_TOO_BIG[family]} drop\n }}\n"
+                   " chain forward {\n type filter hook forward priority 0; policy accept;\n"
+                   f" {ICMP_TOO_BIG[family]} drop\n }}\n}}\n")
+    return o.scenario(f"mtu-black-hole-v{family}", f"https://{APP}/", env=env, nodes=nodes,
+                      servers={"web": web}, checklist=("X11",), layer="tls",
+                      expect="path.mtu-black-hole", info=info)
 
 
 # --- X12: loss, latency, jitter ----------------------------------------------------------------
@@ -105,10 +162,14 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "ipv6-dropped-at-gateway": lambda lab: family_broken(lab, 6),
     "ipv4-dropped-at-gateway": lambda lab: family_broken(lab, 4),
     **{name: (lambda lab, name=name: degraded_path(lab, name)) for name in PATH_FAULTS},
+    "mtu-black-hole-v4": lambda lab: mtu_path(lab, 4, True),
+    "mtu-black-hole-v6": lambda lab: mtu_path(lab, 6, True),
 }
 
 #: Healthy controls: name -> builder(lab).
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "dual-stack-v6-first": lambda lab: family_broken(lab, None),
     "normal-latency": lambda lab: degraded_path(lab, None),
+    "small-mtu-pmtud-works-v4": lambda lab: mtu_path(lab, 4, False),
+    "small-mtu-pmtud-works-v6": lambda lab: mtu_path(lab, 6, False),
 }

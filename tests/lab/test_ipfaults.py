@@ -96,8 +96,8 @@ def quality_fact(report: dict[str, Any]) -> dict[str, Any]:
     return fact
 
 
-def test_heavy_loss(lab: Lab) -> None:
-    sc = I.FAULTS["heavy-loss"](lab)
+@runs("heavy-loss")
+def test_heavy_loss(lab: Lab, sc: Scenario) -> None:
     rtts = ping_rtts(sc.client, SERVER_IP, 20)
     assert 0 < rtts.count(None) < 20, rtts  # some echoes lost, some answered
     report = verdict(lab, sc)
@@ -108,8 +108,8 @@ def test_heavy_loss(lab: Lab) -> None:
     assert ping_rtts(sc.client, SERVER_IP, 10).count(None) == 0
 
 
-def test_high_latency(lab: Lab) -> None:
-    sc = I.FAULTS["high-latency"](lab)
+@runs("high-latency")
+def test_high_latency(lab: Lab, sc: Scenario) -> None:
     rtts = ping_rtts(sc.client, SERVER_IP, 3)
     assert all(r is not None and r >= 590 for r in rtts), rtts
     report = verdict(lab, sc)
@@ -118,8 +118,8 @@ def test_high_latency(lab: Lab) -> None:
     assert "took " in report["findings"][0]["explanation"]
 
 
-def test_high_jitter(lab: Lab) -> None:
-    sc = I.FAULTS["high-jitter"](lab)
+@runs("high-jitter")
+def test_high_jitter(lab: Lab, sc: Scenario) -> None:
     rtts = [r for r in ping_rtts(sc.client, SERVER_IP, 6) if r is not None]
     assert max(rtts) - min(rtts) >= 350, rtts
     report = verdict(lab, sc)
@@ -127,10 +127,56 @@ def test_high_jitter(lab: Lab) -> None:
     assert q["jitter_ms"] >= 100 and q["rtt_min_ms"] < 400, q
 
 
-def test_normal_latency_control(lab: Lab) -> None:
-    sc = I.HEALTHY["normal-latency"](lab)
+@runs("normal-latency")
+def test_normal_latency_control(lab: Lab, sc: Scenario) -> None:
     rtts = ping_rtts(sc.client, SERVER_IP, 5)
     assert all(r is not None and 19 <= r <= 60 for r in rtts), rtts
     report = verdict(lab, sc)
     q = quality_fact(report)
     assert q["loss_pct"] == 0 and 19 <= q["rtt_min_ms"] and q["rtt_max_ms"] < 100, q
+
+
+# --- X11: a path-MTU black hole ----------------------------------------------------------------
+
+def handshake_with_mss(ns: Namespace, ip: str, name: str, mss: int | None,
+                       timeout: float = 2.0) -> str:
+    """A plain TLS handshake from ``ns`` (certificate not checked), the MSS clamped with
+    TCP_MAXSEG when ``mss`` is given: "ok", "timeout" or the error."""
+    code = (
+        "import socket, ssl\n"
+        f"ip, name, mss = {ip!r}, {name!r}, {mss!r}\n"
+        "s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET)\n"
+        "if mss: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)\n"
+        f"s.settimeout({timeout})\n"
+        "s.connect((ip, 443))\n"
+        "c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); c.check_hostname = False\n"
+        "c.verify_mode = ssl.CERT_NONE\n"
+        "try: c.wrap_socket(s, server_hostname=name); print('ok')\n"
+        "except socket.timeout: print('timeout')\n"
+        "except OSError as e: print(e)\n"
+    )
+    return str(ns.python(code).stdout.strip())
+
+
+@runs("mtu-black-hole-v4", "mtu-black-hole-v6")
+def test_mtu_black_hole(lab: Lab, sc: Scenario) -> None:
+    family = sc.info["family"]
+    ip, small = sc.info["ip"], 536 if family == 4 else 1220
+    assert sc.client.connect(ip, 443).outcome == "open"  # the handshake's small packets pass
+    assert handshake_with_mss(sc.client, ip, APP, None) == "timeout"  # full-size ones vanish
+    assert handshake_with_mss(sc.client, ip, APP, small) == "ok"
+    report = verdict(lab, sc)
+    [m] = facts_of(report, "probe_pmtu")
+    assert (m["outcome"], m["clamped_mss"], m["passed_packet"], m["lost_packet"]) == (
+        "black_hole", small, small + (40 if family == 4 else 60), 1500), m
+    assert m["kernel_path_mtu"] == 1500  # no ICMP came back: the host never learned
+    for router in (sc.nodes["gw"], sc.nodes["wan"]):
+        router.exec("nft", "delete", "table", "inet", "no_pmtud")
+    assert handshake_with_mss(sc.client, ip, APP, None, timeout=3.0) == "ok"  # PMTUD works
+
+
+@runs("small-mtu-pmtud-works-v4", "small-mtu-pmtud-works-v6")
+def test_small_mtu_with_pmtud(lab: Lab, sc: Scenario) -> None:
+    assert handshake_with_mss(sc.client, sc.info["ip"], APP, None, timeout=3.0) == "ok"
+    report = verdict(lab, sc)
+    assert facts_of(report, "probe_pmtu") == []  # the handshake completed: nothing to ask
