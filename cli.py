@@ -86,12 +86,14 @@ def _load_report(path: str | None) -> dict[str, Any]:
         fail(f"{p}: cannot read report: {exc}")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         fail(f"{p}: not a whynet report ({exc.__class__.__name__})")
-    from engine.facts import FactError, check_unicode
+    from engine.facts import valid_unicode_data
 
-    try:  # a lone surrogate ("\ud800") cannot be shown or written: refused like a snapshot's
-        check_unicode(text, data, str(p))
-    except FactError as exc:
-        fail(str(exc))
+    # A lone surrogate ("\ud800") cannot be shown or written: replaced, as collectors replace
+    # them (a report from an older whynet may hold one from a non-UTF-8 environment value).
+    try:
+        data = valid_unicode_data(text, data)
+    except RecursionError:
+        fail(f"{p}: not a whynet report (nested too deeply)")
     if isinstance(data, dict) and "facts" in data and "findings" not in data:
         fail(f"{p}: this is a whynet snapshot, not a report (diagnose it first: "
              f"`whynet diagnose --snapshot {p} --save report.json`)")

@@ -278,6 +278,14 @@ def _valid_text(value: Any) -> Any:
     return value
 
 
+def valid_unicode_data(text: str, data: Any) -> Any:
+    """``data`` decoded from JSON ``text``, with every lone surrogate replaced as
+    :func:`valid_unicode` does (looked for only when the text has such an escape)."""
+    if not _SURROGATE_ESCAPE.search(text) or not _has_surrogate(data):
+        return data
+    return _valid_text(data)
+
+
 def valid_unicode(fact: Fact) -> Fact:
     """``fact`` with every lone surrogate in its text replaced (a byte that was not UTF-8 as
     ``\\xNN``), so reports and snapshots made from this machine's facts are valid Unicode and

@@ -29,7 +29,7 @@ import engine._compat  # noqa: F401 - must run before experta is imported
 from engine import relations
 from engine.facts import Fact
 from engine.kinds import KINDS
-from engine.knowledge import Condition, FieldTest, KnowledgeBase, Rule, render_template
+from engine.knowledge import Condition, FieldTest, KnowledgeBase, Relation, Rule, render_template
 from engine.matching import expression_holds, field_passes
 from engine.matching import plain as _plain
 
@@ -472,17 +472,31 @@ def _planned(kb: KnowledgeBase, rules: list[Rule], facts: list[Fact],
     pending = sorted(used.values(),
                      key=lambda rel: sum(len(by_kind[k]) for k in rel.input_kinds))
     related: list[Fact] = []
-    while pending:
-        needed = {c.kind for rule in plan.possible() for c in rule.when}
-        rel = next((r for r in pending if r.name in needed), None)
-        if rel is None:
-            break
+
+    def compute(rel: Relation) -> None:
         pending.remove(rel)
-        found = relations.compute([rel], [f for k in rel.input_kinds for f in by_kind[k]],
-                                  errors)
+        inputs = [f for k in rel.input_kinds for f in by_kind[k]]
+        found: list[Fact] = []
+        # A relation whose within: reads another (a group of neighbours on this host's
+        # subnets) needs that one first, unless its own key already says it is empty.
+        if relations.may_relate(rel, inputs):
+            for need in sorted(rel.needs):
+                if used[need] in pending:
+                    compute(used[need])
+            found = relations.compute([rel], inputs, errors, given=related)
         plan.computed.add(rel.name)
         plan.add(found)
-        related += found
+        related.extend(found)
+
+    while pending:
+        needed = {c.kind for rule in plan.possible() for c in rule.when}
+        # Those another pending one reads through within: last: the reader may need none.
+        rel = next((r for r in pending if r.name in needed
+                    and not any(r.name in other.needs for other in pending)),
+                   next((r for r in pending if r.name in needed), None))
+        if rel is None:
+            break
+        compute(rel)
     plan.computed.update(r.name for r in pending)  # not needed: no rule that can fire uses them
     return related, plan.declared(plan.possible())
 

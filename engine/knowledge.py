@@ -106,7 +106,7 @@ REQUIRED_RULE_KEYS = ("id", "title", "checklist", "severity", "layer", "when", "
                       "advice")
 CONDITION_KEYS = frozenset({"fact", "as", "match", "test", "left", "right"})
 RELATION_KEYS = frozenset({"name", "description", "join", "left", "right", "test", "distinct"})
-RELATION_SIDE_KEYS = frozenset({"fact", "field", "match"})
+RELATION_SIDE_KEYS = frozenset({"fact", "field", "match", "within"})
 # How a relation pairs two facts, each computed with an index (engine/relations.py), never
 # pair by pair: equal keys (hash), overlapping CIDRs (sort and sweep), a CIDR holding an
 # address or a narrower CIDR (per-prefix-length hash: a prefix trie flattened); and, where
@@ -382,6 +382,8 @@ class RelationSide:
     kind: str
     fields: tuple[str, ...]
     tests: tuple[FieldTest, ...]
+    # Only facts on this side ("left"/"right") of some fact of that relation: (name, side).
+    within: tuple[str, str] | None = None
 
     def admits(self, fields: Mapping[str, Any]) -> bool:
         try:
@@ -413,6 +415,11 @@ class Relation:
     def input_kinds(self) -> set[str]:
         return {self.left.kind, self.right_side.kind}
 
+    @property
+    def needs(self) -> set[str]:
+        """The relations whose facts this one's ``within:`` reads."""
+        return {s.within[0] for s in (self.left, self.right) if s is not None and s.within}
+
 
 @dataclass
 class KnowledgeBase:
@@ -428,7 +435,14 @@ class KnowledgeBase:
     def used_relations(self) -> list[Relation]:
         """The relations some active rule matches: only those are computed."""
         kinds = {c.kind for r in self.active_rules for c in r.when}
-        return [rel for name, rel in self.relations.items() if name in kinds]
+        wanted = {name for name in self.relations if name in kinds}
+        todo = list(wanted)
+        while todo:  # and the relations their within: reads, computed before them
+            for need in self.relations[todo.pop()].needs:
+                if need not in wanted:
+                    wanted.add(need)
+                    todo.append(need)
+        return relation_order([rel for name, rel in self.relations.items() if name in wanted])
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -590,6 +604,7 @@ def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None
     for name, rel in kb.relations.items():
         derived[name] = (set(GROUP_FIELDS) | set(rel.distinct) if rel.join == "group"
                          else set(RELATION_FIELDS))
+    errors.extend(_within_errors(kb.relations))
     seen: dict[str, str] = {}
     for fname, raw in raw_rules:
         rule = _build_rule(fname, raw, kb.lists, derived, errors, kb.relations)
@@ -1176,7 +1191,71 @@ class _RelationChecker:
                                     "its 'field')")
                 else:
                     tests.extend(self.rules._field_tests(str(fname), spec, fline, False, {}, []))
-        return RelationSide(kind, tuple(str(n) for n in names), tuple(tests))
+        within = None
+        if "within" in body:
+            spec = body["within"]
+            name, _, which = spec.rpartition(".") if isinstance(spec, str) else ("", "", "")
+            if not _NAME_RE.match(name) or which not in ("left", "right"):
+                self.err(_line_of(body, "within"), f"within: takes RELATION.left or "
+                                                   f"RELATION.right, not {spec!r}")
+            else:
+                within = (name, which)
+        return RelationSide(kind, tuple(str(n) for n in names), tuple(tests), within)
+
+
+def relation_order(rels: list[Relation]) -> list[Relation]:
+    """``rels`` with each relation after those its ``within:`` reads (cycles are load errors,
+    :func:`_within_errors`; here a relation in one is simply left last)."""
+    by_name = {r.name: r for r in rels}
+    out: list[Relation] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(rel: Relation) -> None:
+        if state.get(rel.name):
+            return
+        state[rel.name] = 1
+        for need in sorted(rel.needs):
+            if need in by_name:
+                visit(by_name[need])
+        state[rel.name] = 2
+        out.append(rel)
+
+    for rel in rels:
+        visit(rel)
+    return out
+
+
+def _within_errors(relations: Mapping[str, Relation]) -> list[KnowledgeError]:
+    """``within: NAME.SIDE`` must name a relation whose SIDE is facts of the same kind, and
+    no relation may read itself through a chain of them."""
+    errors = []
+    for rel in relations.values():
+        for side in (rel.left, rel.right):
+            if side is None or side.within is None:
+                continue
+            name, which = side.within
+            other = relations.get(name)
+            if other is None:
+                errors.append(KnowledgeError(rel.file, rel.line, f"relation {rel.name!r}: "
+                                             f"within: names unknown relation {name!r}"))
+                continue
+            kind = (other.left if which == "left" else other.right_side).kind
+            if kind != side.kind:
+                errors.append(KnowledgeError(rel.file, rel.line, (
+                    f"relation {rel.name!r}: within: {name}.{which} holds {kind} facts, "
+                    f"not {side.kind}")))
+        seen, todo = set(), list(rel.needs)
+        while todo:
+            name = todo.pop()
+            if name == rel.name:
+                errors.append(KnowledgeError(rel.file, rel.line, f"relation {rel.name!r} "
+                                             "reads itself through within:"))
+                break
+            if name in seen or name not in relations:
+                continue
+            seen.add(name)
+            todo.extend(relations[name].needs)
+    return errors
 
 
 def render_template(text: str, scope: Mapping[str, Any]) -> Any:

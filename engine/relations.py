@@ -37,6 +37,10 @@ table are 44,850 pairs). ``group`` states "more than one fact per key" instead:
   member without ``distinct:``), so rules bind two representatives as with a pair; each
   ``distinct`` field is also a field of the group fact, the list of its members' values (each
   value once). Linear.
+
+A side's ``within: RELATION.left|right`` admits only the facts on that side of some fact of
+another relation (any member of a group), computed before it (:func:`relation_order`): one set
+lookup per fact, where a rule condition on a second kind would be a join.
 """
 
 from __future__ import annotations
@@ -50,18 +54,19 @@ from typing import Any
 
 from engine import expr
 from engine.facts import Fact
-from engine.knowledge import Relation, RelationSide
+from engine.knowledge import Relation, RelationSide, relation_order
 
 Pair = tuple[Fact, Fact, Any]  # left, right, the joined value
 
 
 def compute(relations: Iterable[Relation], facts: Sequence[Fact],
-            errors: list[tuple[str, str]] | None = None) -> list[Fact]:
+            errors: list[tuple[str, str]] | None = None, given: Iterable[Fact] = ()) -> list[Fact]:
     """Every related pair, for every relation, as a fact of the relation's kind.
 
     A relation ``test:`` that fails on an odd pair is appended to ``errors`` (as
-    ``(relation name, message)``) and that pair skipped."""
-    rels = list(relations)
+    ``(relation name, message)``) and that pair skipped. ``given``: relation facts computed
+    before, which a ``within:`` here may read."""
+    rels = relation_order(list(relations))
     if not rels:
         return []
     by_kind: dict[str, list[Fact]] = defaultdict(list)
@@ -70,20 +75,51 @@ def compute(relations: Iterable[Relation], facts: Sequence[Fact],
         if f.kind in wanted:
             by_kind[f.kind].append(f)
     out: list[Fact] = []
+    # (relation, side) -> the ids of the facts on that side of its facts, for within:
+    sides: dict[tuple[str, str], set[str]] = defaultdict(set)
+    _add_sides(sides, given)
     for rel in rels:
-        out.extend(_relation_facts(rel, by_kind, errors))
+        found = list(_relation_facts(rel, by_kind, errors, sides))
+        _add_sides(sides, found)
+        out.extend(found)
     return out
 
 
+def _add_sides(sides: dict[tuple[str, str], set[str]], found: Iterable[Fact]) -> None:
+    for f in found:
+        members = [str(m) for m in f.fields.get("members", ())]  # a group: each on both sides
+        sides[(f.kind, "left")].update([str(f.fields["left"]), *members])
+        sides[(f.kind, "right")].update([str(f.fields["right"]), *members])
+
+
+def may_relate(rel: Relation, facts: Sequence[Fact]) -> bool:
+    """False when ``rel`` surely has no fact on ``facts``, whatever its ``within:`` admits: a
+    group with no key shared by two admitted facts (one hash, no relation it reads computed).
+    True otherwise (it may have)."""
+    if rel.join != "group":
+        return True
+    seen: set[tuple[Any, ...]] = set()
+    for f in facts:
+        if f.kind != rel.left.kind or (rel.left.tests and not rel.left.admits(f.fields)):
+            continue
+        for k in set(_keys(f, rel.left.fields)):
+            if k in seen:
+                return True
+            seen.add(k)
+    return False
+
+
 def _relation_facts(rel: Relation, by_kind: Mapping[str, list[Fact]],
-                    errors: list[tuple[str, str]] | None) -> Iterator[Fact]:
+                    errors: list[tuple[str, str]] | None,
+                    sides: Mapping[tuple[str, str], set[str]]) -> Iterator[Fact]:
     from engine.inference import FactView  # inference imports this module
 
-    left = _admitted(rel.left, by_kind.get(rel.left.kind, []))
+    left = _admitted(rel.left, by_kind.get(rel.left.kind, []), sides)
     if rel.join == "group":
         yield from _groups(rel, left)
         return
-    right = None if rel.right is None else _admitted(rel.right, by_kind.get(rel.right.kind, []))
+    right = None if rel.right is None else _admitted(rel.right, by_kind.get(rel.right.kind, []),
+                                                     sides)
     if rel.join == "same":
         pairs = _same(rel, left, right)
     elif rel.join == "overlaps":
@@ -112,7 +148,11 @@ def _relation_facts(rel: Relation, by_kind: Mapping[str, list[Fact]],
         )
 
 
-def _admitted(side: RelationSide, facts: list[Fact]) -> list[Fact]:
+def _admitted(side: RelationSide, facts: list[Fact],
+              sides: Mapping[tuple[str, str], set[str]]) -> list[Fact]:
+    if side.within is not None:  # computed before this one (relation_order)
+        inside = sides.get(side.within, set())
+        facts = [f for f in facts if f.id in inside]
     if not side.tests:
         return facts
     return [f for f in facts if side.admits(f.fields)]  # a missing field reads as None

@@ -5,7 +5,8 @@ The base is a snapshot ``whynet collect`` wrote on a real machine
 real tools* (an ``/etc/hosts`` of an ad blocker, ``iptables-save`` of a kube-proxy node, ``ip -j
 route``, ``ip -j neigh``, ``ip -j -d link``, ``ip -j addr``, ``ss -tulpne``) and parsed by the
 collectors' own parsers, so the facts have exactly the shape a live collection gives them.
-Every value is distinct (no accidental duplicates or overlaps: those would be findings).
+Every value is distinct (no accidental duplicates or overlaps: those would be findings), but in
+``CLASHES``, where all share one key on purpose (one fault, however many facts).
 
 ``kube_proxy_ruleset`` is also loaded into a lab namespace by the collection benchmark.
 """
@@ -131,6 +132,20 @@ def addr_json(addresses: int, interfaces: int) -> str:
     return json.dumps(rows)
 
 
+def default_routes_json(n: int) -> str:
+    """``ip -j -d -4 route show table all`` of a host with n default routes in its main table,
+    each via its own gateway and NIC: one fault (R1), however many there are."""
+    return json.dumps([{"type": "unicast", "dst": "default", "gateway": _ip4(i + 1, 10),
+                        "dev": f"eth{i}", "table": "main", "protocol": "dhcp",
+                        "scope": "global", "metric": 100 + i, "flags": []} for i in range(n)])
+
+
+def neigh_one_mac_json(n: int) -> str:
+    """``ip -j neigh show``: n neighbours on 100.0.0.0/8 that all answer with one MAC."""
+    return json.dumps([{"dst": _ip4(i + 2, 100), "dev": "eth0", "lladdr": _mac(1),
+                        "state": ["REACHABLE"]} for i in range(n)])
+
+
 def ss_text(n: int) -> str:
     """``ss -H -tulpne``: n TCP listeners on distinct ports."""
     return "".join(f"tcp LISTEN 0 4096 127.0.0.1:{1024 + i} 0.0.0.0:* "
@@ -160,6 +175,23 @@ GENERATORS: dict[str, Callable[[int], list[Fact]]] = {
 }
 
 
+def _neighbours_behind_one_mac(n: int) -> list[Fact]:
+    own = links.parse_addresses(json.dumps([{
+        "ifindex": 2, "ifname": "eth0", "flags": ["UP"], "mtu": 1500, "operstate": "UP",
+        "address": _mac(0), "addr_info": [{"family": "inet", "local": "100.0.0.1",
+                                           "prefixlen": 8, "scope": "global"}]}]))
+    return own + routes.parse_neighbors(neigh_one_mac_json(n))
+
+
+# Facts that all share one key, a fault however many they are: a rule pairing them would cost
+# n² (issue 14); the group relations make each one finding, linear in n. Name -> (kind, facts).
+CLASHES: dict[str, tuple[str, Callable[[int], list[Fact]]]] = {
+    "default routes in one table": ("route", lambda n: routes.parse_routes(
+        default_routes_json(n), 4, "ip -j -d -4 route show table all")),
+    "neighbours behind one MAC": ("neighbor", _neighbours_behind_one_mac),
+}
+
+
 def grown(sizes: dict[str, int], base: Snapshot | None = None) -> Snapshot:
     """The base snapshot plus, per kind, about ``sizes[kind]`` generated facts of it."""
     base = base or base_snapshot()
@@ -171,6 +203,16 @@ def grown(sizes: dict[str, int], base: Snapshot | None = None) -> Snapshot:
             seen.add(fid)
             facts.append(f if fid == f.id else Fact(f.kind, fid, f.source, f.fields))
     return Snapshot(facts, host=f"{base.host}+generated", collected_at=base.collected_at)
+
+
+def clashing(name: str, n: int, base: Snapshot | None = None) -> Snapshot:
+    """The base snapshot plus n facts of one of :data:`CLASHES`."""
+    base = base or base_snapshot()
+    seen = {f.id for f in base.facts}
+    added = [f if f.id not in seen else Fact(f.kind, f"bench:{f.id}", f.source, f.fields)
+             for f in CLASHES[name][1](n)]
+    return Snapshot([*base.facts, *added], host=f"{base.host}+generated",
+                    collected_at=base.collected_at)
 
 
 def busy_node(base: Snapshot | None = None) -> Snapshot:

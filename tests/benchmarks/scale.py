@@ -8,6 +8,8 @@ to it.
 * **Per kind**: a real snapshot (tests/fixtures/snapshots/host.json) grown by 10,000 and by
   20,000 facts of one kind (generate.py); ``diagnose --snapshot`` of each, the ratio of the two
   (target: at most 2.2, linear cost).
+* **Clashing facts**: the same, with facts that all share one key (10,000 and 20,000 default
+  routes in one table, neighbours behind one MAC): one finding each, and linear.
 * **Busy node**: ~200,000 facts (150k-line ad-blocking hosts file, 20k-rule kube-proxy ruleset,
   20k routes, 5k neighbours, 2k addresses on 1k interfaces); ``diagnose --snapshot`` against
   the floor of ``json.load`` of the same file (target: at most 6x, and 3 s), and its peak
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.generate import BUSY_NODE, GENERATORS, busy_node, grown
+from tests.benchmarks.generate import BUSY_NODE, CLASHES, GENERATORS, busy_node, clashing, grown
 
 REPO = Path(__file__).resolve().parents[2]
 SIZES = (10_000, 20_000)
@@ -102,6 +104,21 @@ class KindRow:
         return self.cpu[1] / self.cpu[0]
 
 
+def _doubled(label: str, kind: str, snapshot_of: Callable[[int], Any]) -> KindRow:
+    """``diagnose --snapshot`` of ``snapshot_of(n)`` for each of SIZES; ``kind`` is counted."""
+    times, cpus, counts, rules = [], [], [], []
+    for n in SIZES:
+        snap = snapshot_of(n)
+        with _snapshot(snap) as path:
+            result = measure("diagnose", str(path))
+        times.append(result["seconds"])
+        cpus.append(result["cpu"])
+        rules.append(result["rules"])
+        counts.append(sum(f.kind == kind for f in snap.facts))
+    return KindRow(label, (times[0], times[1]), (cpus[0], cpus[1]), (counts[0], counts[1]),
+                   (rules[0], rules[1]))
+
+
 def per_kind(kinds: list[str] | None = None, out: Callable[[str], None] = print) -> list[KindRow]:
     rows = []
     out(f"\nper kind: diagnose --snapshot of a real snapshot grown by {SIZES[0]:,} and "
@@ -109,20 +126,23 @@ def per_kind(kinds: list[str] | None = None, out: Callable[[str], None] = print)
     out(f"{'kind':<14} {'facts':>15} {'10k cpu s':>10} {'20k cpu s':>10} {'ratio':>6} "
         f"{'(wall s':>8} {'wall s)':>8}")
     for kind in kinds or list(GENERATORS):
-        times, cpus, counts, rules = [], [], [], []
-        for n in SIZES:
-            snap = grown({kind: n})
-            with _snapshot(snap) as path:
-                result = measure("diagnose", str(path))
-            times.append(result["seconds"])
-            cpus.append(result["cpu"])
-            rules.append(result["rules"])
-            counts.append(sum(f.kind == kind for f in snap.facts))
-        row = KindRow(kind, (times[0], times[1]), (cpus[0], cpus[1]), (counts[0], counts[1]),
-                      (rules[0], rules[1]))
+        row = _doubled(kind, kind, lambda n, kind=kind: grown({kind: n}))
         rows.append(row)
-        out(f"{kind:<14} {counts[0]:>7,}/{counts[1]:>7,} {cpus[0]:>10.2f} {cpus[1]:>10.2f} "
-            f"{row.ratio:>6.2f} {times[0]:>8.2f} {times[1]:>8.2f}")
+        out(f"{kind:<14} {row.facts[0]:>7,}/{row.facts[1]:>7,} {row.cpu[0]:>10.2f} "
+            f"{row.cpu[1]:>10.2f} {row.ratio:>6.2f} {row.seconds[0]:>8.2f} {row.seconds[1]:>8.2f}")
+    return rows
+
+
+def per_clash(out: Callable[[str], None] = print) -> list[KindRow]:
+    """Like :func:`per_kind`, with facts that all share one key (generate.CLASHES)."""
+    rows = []
+    out(f"\nclashing facts: the real snapshot plus {SIZES[0]:,} and {SIZES[1]:,} facts sharing "
+        "one key (one finding each; target: ratio <= 2.2)")
+    for name, (kind, _generate) in CLASHES.items():
+        row = _doubled(name, kind, lambda n, name=name: clashing(name, n))
+        rows.append(row)
+        out(f"{name:<28} {row.facts[0]:>7,}/{row.facts[1]:>7,} {row.cpu[0]:>8.2f} "
+            f"{row.cpu[1]:>8.2f} cpu s {row.ratio:>6.2f}")
     return rows
 
 
@@ -255,6 +275,7 @@ def main() -> None:
     collect = collection()
     drops = silent_drops()
     rows = per_kind()
+    per_clash()
     summary(targets(start, node, collect, drops, rows))
 
 

@@ -27,6 +27,18 @@ def test_doubling_each_kind() -> None:
         assert row.rules[0] == row.rules[1], row  # the same findings at 10k and 20k
 
 
+def test_doubling_facts_that_share_one_key() -> None:
+    """10,000 and 20,000 default routes in one table (or neighbours behind one MAC): a pairwise
+    rule would build 5·10⁷ and 2·10⁸ pairs; the group relations give the same one finding."""
+    expected = {"default routes in one table": "routing.multiple-default-gateways",
+                "neighbours behind one MAC": "link.duplicate-mac-neighbours"}
+    rows = scale.per_clash()
+    assert [r.kind for r in rows] == list(expected)
+    for row in rows:
+        assert row.facts[1] >= 2 * row.facts[0] - 20, row
+        assert row.rules[0] == row.rules[1] and expected[row.kind] in row.rules[0], row
+
+
 def test_busy_node() -> None:
     figures = scale.busy()
     assert figures["facts"] > 200_000

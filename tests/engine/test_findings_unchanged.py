@@ -26,7 +26,14 @@ from engine.collectors.links import parse_addresses, parse_links
 from engine.collectors.routes import parse_neighbors
 from engine.facts import Fact
 from engine.inference import FactView, InferenceResult, example_facts, run
-from engine.knowledge import KnowledgeBase, Relation, Rule, load_files, load_knowledge
+from engine.knowledge import (
+    KnowledgeBase,
+    Relation,
+    RelationSide,
+    Rule,
+    load_files,
+    load_knowledge,
+)
 from engine.report import build_findings
 from tests.benchmarks.generate import BUSY_NODE, base_snapshot, grown
 
@@ -97,10 +104,21 @@ def _joined(rel: Relation, a: Fact, b: Fact) -> bool:
     return False
 
 
-def pairwise(rel: Relation, facts: list[Fact]) -> set[tuple[str, str]]:
-    lefts = [f for f in facts if f.kind == rel.left.kind and rel.left.admits(f.fields)]
-    rights = [f for f in facts if f.kind == rel.right_side.kind
-              and rel.right_side.admits(f.fields)]
+def _admitted(side: RelationSide, facts: list[Fact], kb: KnowledgeBase | None) -> list[Fact]:
+    """The facts a relation side takes, its within: decided pair by pair too."""
+    out = [f for f in facts if f.kind == side.kind and side.admits(f.fields)]
+    if side.within is not None:
+        assert kb is not None
+        name, which = side.within
+        inside = {p[0 if which == "left" else 1] for p in pairwise(kb.relations[name], facts, kb)}
+        out = [f for f in out if f.id in inside]
+    return out
+
+
+def pairwise(rel: Relation, facts: list[Fact],
+             kb: KnowledgeBase | None = None) -> set[tuple[str, str]]:
+    lefts = _admitted(rel.left, facts, kb)
+    rights = _admitted(rel.right_side, facts, kb)
     pairs = set()
     for a in lefts:
         for b in rights:
@@ -125,10 +143,11 @@ def test_the_shipped_relations_are_used(kb: KnowledgeBase) -> None:
         "subnet_overlap", "duplicate_mac", "shared_neighbour_mac", "address_on_virtual_network"}
 
 
-def pairwise_groups(rel: Relation, facts: list[Fact]) -> dict[str, set[str]]:
+def pairwise_groups(rel: Relation, facts: list[Fact],
+                    kb: KnowledgeBase) -> dict[str, set[str]]:
     """A group relation decided pair by pair, as two conditions joined on the key did: the
     facts sharing a key, for each key where some pair of them differs in ``distinct``."""
-    admitted = [f for f in facts if f.kind == rel.left.kind and rel.left.admits(f.fields)]
+    admitted = _admitted(rel.left, facts, kb)
     groups: dict[str, set[str]] = {}
     for a in admitted:
         for b in admitted:
@@ -147,21 +166,22 @@ def test_every_relation_gives_the_pairwise_pairs_on_every_input(kb: KnowledgeBas
     found_any: dict[str, int] = {}
     for name, facts in _inputs(kb):
         for rel in kb.used_relations:
+            needed = [kb.relations[n] for n in sorted(rel.needs)]  # what its within: reads
             if rel.join == "group":
                 by_id = {f.id: f for f in facts}
-                found = relations.compute([rel], facts)
+                found = [f for f in relations.compute([*needed, rel], facts) if f.kind == rel.name]
                 for g in found:  # the two it binds are members that differ in `distinct`
                     left, right = by_id[g.fields["left"]], by_id[g.fields["right"]]
                     assert {left.id, right.id} <= set(g.fields["members"]), (rel.name, name)
                     assert not rel.distinct or any(
                         left.fields.get(n) != right.fields.get(n) for n in rel.distinct)
                 groups = {str(g.fields["value"]): set(g.fields["members"]) for g in found}
-                assert groups == pairwise_groups(rel, facts), (rel.name, name)
+                assert groups == pairwise_groups(rel, facts, kb), (rel.name, name)
                 found_any[rel.name] = found_any.get(rel.name, 0) + len(groups)
                 continue
             indexed = {(f.fields["left"], f.fields["right"])
-                       for f in relations.compute([rel], facts)}
-            assert indexed == pairwise(rel, facts), (rel.name, name)
+                       for f in relations.compute([*needed, rel], facts) if f.kind == rel.name}
+            assert indexed == pairwise(rel, facts, kb), (rel.name, name)
             found_any[rel.name] = found_any.get(rel.name, 0) + len(indexed)
     assert all(found_any.values()), found_any  # each relation is exercised with real pairs
 
@@ -352,3 +372,63 @@ def test_a_relation_no_rule_that_can_fire_needs_is_not_computed(kb: KnowledgeBas
     assert _fired(planned) == _fired(reference)
     if not shared_mac:
         assert not {"neighbor", "neighbour_on_own_subnet"} & planned.declared_kinds
+
+
+# link.duplicate-mac-neighbours as it was: every pair behind one MAC (n² in the group), both
+# neighbours on this host's subnets.
+PAIRWISE_NEIGHBOURS = """relations:
+  - name: old_shared_mac
+    join: same
+    left:
+      fact: neighbor
+      field: [mac, interface]
+      match: {state: {not_in: [FAILED, INCOMPLETE, NOARP, PERMANENT]}}
+  - name: old_own_subnet
+    join: covers
+    left: {fact: address, field: network, match: {family: 4}}
+    right: {fact: neighbor, field: ip, match: {family: 4}}
+rules:
+  - id: pairwise.duplicate-mac-neighbours
+    title: Two neighbours share a MAC address
+    checklist: [R8]
+    severity: warning
+    layer: link
+    when:
+      - fact: old_shared_mac
+        left: a
+        right: b
+        match: {left: $a_id, right: $b_id}
+        test: "b.ip != a.ip and a.family == 4 and b.family == 4"
+      - fact: old_own_subnet
+        match: {right: $a_id}
+      - fact: old_own_subnet
+        match: {right: $b_id}
+    explanation: "{a.mac} {a.interface}"
+    advice: none
+"""
+
+
+def test_shared_neighbour_macs_fire_per_group_where_the_pairwise_rule_did(
+        kb: KnowledgeBase, tmp_path: Path) -> None:
+    (tmp_path / "pairwise.yaml").write_text(PAIRWISE_NEIGHBOURS)
+    old_kb = load_files([tmp_path / "pairwise.yaml"])
+    fired_on = []
+    for name, facts in _inputs(kb):
+        if sum(f.kind == "neighbor" for f in facts) < 2:
+            continue  # nothing either form could fire on
+        pairs: dict[str, set[str]] = {}
+        for act in run(old_kb, facts).activations:
+            pairs.setdefault(act.explanation, set()).update((act.bindings["a"],
+                                                             act.bindings["b"]))
+        new = run(kb, facts)
+        groups = {}
+        for act in new.activations_of("link.duplicate-mac-neighbours"):
+            group = new.facts[act.bindings["g"]]
+            mac, interface = group.fields["value"]
+            groups[f"{mac} {interface}"] = set(group.fields["members"])
+        assert set(groups) == set(pairs), name
+        for key, neighbours in pairs.items():
+            assert neighbours == groups[key], (name, key)  # every member is in some pair
+        if groups:
+            fired_on.append(name)
+    assert len(fired_on) >= 2, fired_on

@@ -219,6 +219,29 @@ def test_group_is_one_fact_per_key_with_every_member(tmp_path: Path) -> None:
     assert act.explanation == "4 2 192.0.2.1 198.51.100.1 192.0.2.1, 198.51.100.1"
 
 
+def test_within_admits_only_the_facts_another_relation_relates(tmp_path: Path) -> None:
+    """Declared after the relation it reads, computed after it all the same."""
+    kb = _kb(tmp_path, """
+relations:
+  - name: gateways
+    join: group
+    left: {fact: route, field: table, match: {destination: default},
+           within: on_link.right}
+    distinct: [gateway]
+  - name: on_link
+    join: covers
+    left: {fact: address, field: network}
+    right: {fact: route, field: gateway}
+""" + "rules:" + GROUP.split("rules:", 1)[1])
+    address = Fact("address", "a0", {}, {"interface": "eth0", "ip": "192.0.2.10", "prefix": 24,
+                                         "family": 4, "network": "192.0.2.0/24"})
+    facts = [address, _route(0, "main", "192.0.2.1"), _route(1, "main", "198.51.100.1"),
+             _route(2, "main", "192.0.2.254")]
+    assert [r.name for r in kb.used_relations] == ["on_link", "gateways"]
+    [group] = [f for f in relations.compute(kb.used_relations, facts) if f.kind == "gateways"]
+    assert group.fields["members"] == ["r0", "r2"]  # r1's gateway is on no subnet of ours
+
+
 def test_a_group_of_20000_routes_is_one_fact(tmp_path: Path) -> None:
     """One fact for 20,000 members, not 2·10⁸ pairs (the work is counted in
     tests/hardening/test_hostile_input.py)."""
@@ -259,6 +282,18 @@ def test_a_group_of_20000_routes_is_one_fact(tmp_path: Path) -> None:
     ("relations:\n  - name: x\n    join: group\n    left: {fact: neighbor, field: mac}\n"
      "    distinct: [ip, {a: 1}]\n",
      "r.yaml:5: 'distinct:' takes a field name or a list of field names"),
+    ("relations:\n  - name: x\n    join: group\n"
+     "    left: {fact: route, field: table, within: nope.left}\n",
+     "r.yaml:2: relation 'x': within: names unknown relation 'nope'"),
+    ("relations:\n  - name: x\n    join: group\n"
+     "    left: {fact: route, field: table, within: x}\n",
+     "r.yaml:4: within: takes RELATION.left or RELATION.right, not 'x'"),
+    ("relations:\n  - name: x\n    join: group\n"
+     "    left: {fact: route, field: table, within: x.left}\n",
+     "r.yaml:2: relation 'x' reads itself through within:"),
+    ("relations:\n  - name: x\n    join: same\n    left: {fact: address, field: ip}\n"
+     "  - name: y\n    join: group\n    left: {fact: route, field: table, within: x.right}\n",
+     "r.yaml:5: relation 'y': within: x.right holds address facts, not route"),
 ])
 def test_bad_relations_are_file_line_errors(tmp_path: Path, text: str, message: str) -> None:
     f = tmp_path / "r.yaml"

@@ -141,6 +141,32 @@ def test_default_routes_cost_linear_engine_work(monkeypatch: pytest.MonkeyPatch)
     assert group.fields["count"] == 3000 and len(group.fields["members"]) == 3000
 
 
+def _neighbours_behind_one_mac(n: int) -> list[Fact]:
+    """n neighbours of this host's /16 that all resolve to one MAC (cloned VMs, or a router
+    answering ARP for them), as the routes collector records them."""
+    facts = [Fact("address", "address:eth0:10.0.0.1", {"command": "ip -j addr show"}, {
+        "interface": "eth0", "ip": "10.0.0.1", "prefix": 16, "family": 4, "scope": "global",
+        "network": "10.0.0.0/16"})]
+    facts += [Fact("neighbor", f"neighbor:{i}", {"command": "ip -j neigh show"}, {
+        "ip": f"10.0.{(i + 2) // 250}.{(i + 2) % 250 + 1}", "mac": "52:54:00:12:34:56",
+        "interface": "eth0", "state": "REACHABLE", "family": 4}) for i in range(n)]
+    return facts
+
+
+def test_neighbours_behind_one_mac_cost_linear_engine_work(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 neighbours behind one MAC were 44,850 related pairs, each joined with the subnet
+    that holds both; the group relation makes them one finding, with work linear in n."""
+    small = _engine_work(monkeypatch, _neighbours_behind_one_mac(300))
+    big = _engine_work(monkeypatch, _neighbours_behind_one_mac(3000))
+    for work in (small, big):
+        assert len(work["result"].activations_of("link.duplicate-mac-neighbours")) == 1
+    assert big["activations"] == small["activations"]
+    for key in ("tests", "predicates"):
+        assert big[key] <= 10 * small[key] + 100, (key, small[key], big[key])
+    assert len(big["result"].relations) <= 3000 + 10  # one own-subnet fact each, one group
+
+
 def test_why_shows_every_default_route_with_its_source(tmp_path: Path) -> None:
     snap, saved = tmp_path / "snap.json", tmp_path / "report.json"
     Snapshot(_default_routes(300), host="h").save(snap)
@@ -338,6 +364,33 @@ def test_a_failed_write_leaves_the_old_output(tmp_path: Path) -> None:
     assert res.returncode == 2
 
 
+@pytest.mark.parametrize("fmt", ["text", "json", "html"])
+def test_an_output_in_a_missing_folder_is_one_line(tmp_path: Path, fmt: str) -> None:
+    """`-o /nonexistent/x` in text was an internal error; now refused before any work."""
+    snap = tmp_path / "snap.json"
+    Snapshot(_default_routes(2), host="h").save(snap)
+    res = _whynet("diagnose", "--snapshot", str(snap), "--format", fmt, "-o",
+                  str(tmp_path / "nonexistent" / "x"), XDG_CACHE_HOME=str(tmp_path))
+    assert res.returncode == 2
+    assert "does not exist" in _one_error_line(res.stderr)
+
+
+def test_a_six_kilobyte_token_fact_name_in_a_snapshot_is_bounded(tmp_path: Path) -> None:
+    """A snapshot fact named with 6 KB of ``token.`` took 100 s (the redaction pattern)."""
+    hostile = "token." * 1000
+    snap = tmp_path / "snap.json"
+    Snapshot([Fact("env_var", f"env:{hostile}", {"env": hostile}, {
+        "name": hostile, "present": True, "category": "proxy", "value": hostile,
+        "redacted": False}), *_default_routes(2)], host=hostile).save(snap)
+    start = time.monotonic()
+    res = _whynet("diagnose", "--snapshot", str(snap), "--format", "json",
+                  XDG_CACHE_HOME=str(tmp_path))
+    assert time.monotonic() - start < 10  # local input: 10 s at most
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert report["findings"][0]["rule"] == "routing.multiple-default-gateways"
+
+
 def _saved_report(tmp_path: Path) -> Path:
     snap, saved = tmp_path / "snap.json", tmp_path / "report.json"
     Snapshot(_default_routes(2), host="h").save(snap)
@@ -349,17 +402,21 @@ def _saved_report(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("where", ["finding", "fact", "activation", "key"])
 @pytest.mark.parametrize("command", ["why", "why-not"])
-def test_a_lone_surrogate_in_a_report_is_one_line(tmp_path: Path, command: str,
-                                                 where: str) -> None:
+def test_a_lone_surrogate_in_a_report_is_shown_as_text(tmp_path: Path, command: str,
+                                                      where: str) -> None:
+    """A report's lone surrogates (hand-made, or from an older whynet and a non-UTF-8
+    environment value) are replaced as the collectors replace them: the output is whole."""
     report = json.loads(_saved_report(tmp_path).read_text())
     if where == "finding":
         report["findings"][0]["explanation"] += "\ud800"
+        report["justification"]["activations"][0]["explanation"] += " odd\ud800"
     elif where == "fact":
-        report["facts"][0]["interface"] = "eth\udfff0"
+        report["facts"][0]["interface"] = "eth\udc80odd"
     elif where == "activation":
-        report["justification"]["activations"][0]["bindings"]["a"] = "route:\udc80"
+        report["justification"]["activations"][0]["bindings"]["a"] = "route:\udc80odd"
+        report["justification"]["activations"][0]["conditions"][0]["fact"] = "route:\udc80odd"
     else:
-        report["facts"][0]["\ud800"] = 1
+        report["facts"][0]["\udfff"] = "odd"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(report))  # ensure_ascii: the file holds the escape "\ud800"
     for args in (["--report", str(bad)], []):  # named, and as the last report
@@ -367,10 +424,11 @@ def test_a_lone_surrogate_in_a_report_is_one_line(tmp_path: Path, command: str,
             (tmp_path / "whynet").mkdir(exist_ok=True)
             (tmp_path / "whynet" / "last.json").write_text(bad.read_text())
         res = _whynet(command, "routing.multiple-default-gateways", *args,
-                      XDG_CACHE_HOME=str(tmp_path))
-        assert res.returncode == 2, (res.stdout, res.stderr)
-        assert "lone UTF-16 surrogate" in _one_error_line(res.stderr)
-        assert res.stdout == ""
+                      XDG_CACHE_HOME=str(tmp_path), COLUMNS="300")
+        assert res.returncode == 0 and res.stderr == "", (res.stdout, res.stderr)
+        assert "routing.multiple-default-gateways" in res.stdout
+        if command == "why" and where in ("fact", "activation"):
+            assert "\\x80odd" in res.stdout  # the byte it stood for, as text
 
 
 def test_bytes_that_are_not_utf8_on_this_machine_give_reports_that_load_again(
