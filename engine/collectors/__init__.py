@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 from engine.collectors.base import CollectContext
-from engine.facts import Fact, collection_error, unique_ids, valid_unicode
+from engine.facts import Fact, collection_error, unique_ids, valid_unicode, without_gc_passes
 
 # Module names under engine.collectors, in the order they run.
 COLLECTOR_MODULES: tuple[str, ...] = (
@@ -42,8 +42,9 @@ def collect_all(ctx: CollectContext | None = None) -> list[Fact]:
     threads, so one's commands (iptables-save, nft) run while another parses."""
     ctx = ctx or CollectContext()
     modules = load_collectors()
-    with ThreadPoolExecutor(max_workers=COLLECTOR_THREADS) as pool:
-        results = list(pool.map(lambda mod: _run_one(mod, ctx), modules))
-    # Names and values are not always UTF-8 (an environment variable, a file name): a fact
-    # keeps what they say, as text every report and snapshot can hold.
-    return unique_ids(valid_unicode(f) for facts in results for f in facts)
+    with without_gc_passes():  # facts hold no cycles: the collector's passes find nothing
+        with ThreadPoolExecutor(max_workers=COLLECTOR_THREADS) as pool:
+            results = list(pool.map(lambda mod: _run_one(mod, ctx), modules))
+        # Names and values are not always UTF-8 (an environment variable, a file name): a fact
+        # keeps what they say, as text every report and snapshot can hold.
+        return unique_ids(valid_unicode(f) for facts in results for f in facts)
