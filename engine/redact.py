@@ -317,7 +317,7 @@ def redact_fact(fact: Fact) -> Fact:
         if key in safe:
             continue
         if key in declared:
-            redacted = _redact_strings(value)
+            redacted = _redact_declared(value)
         else:
             redacted = _redact_field(fact, key, value)
         if redacted is not value and redacted != value:
@@ -363,6 +363,21 @@ def redact_text_cached(text: str) -> str:
     """:func:`redact_text`, remembered: the parts of firewall rules (``-p tcp``) repeat, and a
     rule's text redacted by its collector is seen again when the snapshot is written."""
     return redact_text(text)
+
+
+def _redact_declared(value: Any) -> Any:
+    """A field declared able to hold a secret, redacted as :func:`_redact_strings` does; a
+    list or mapping is first encoded (in C) and searched once, and walked only when that
+    text could hold something to redact (a 20,000-rule ruleset: its match lists)."""
+    if isinstance(value, str) or not value:
+        return _redact_strings(value)
+    try:
+        text = _ENCODER.encode(value)
+    except (TypeError, ValueError):  # keys json cannot write, a cycle: walk it
+        return _redact_strings(value)
+    if "\\u" not in text and not _may_hold_secret(text):
+        return value
+    return _redact_strings(value)
 
 
 def _redact_strings(value: Any) -> Any:

@@ -47,7 +47,9 @@ def test_busy_node() -> None:
 
 def test_start_up() -> None:
     figures = scale.startup()
-    assert set(figures) == {"python", "help", "rules_list"}
+    assert set(figures) == {"python", "help", "rules_list", "python_wall", "help_wall",
+                            "rules_list_wall"}
+    assert all(v > 0 for v in figures.values()), figures
 
 
 def test_targets_behind_a_silent_drop() -> None:
