@@ -192,12 +192,16 @@ def _grace_end(train: Train, deadline: float) -> float:
 
 def _send(sock: socket.socket, family: int, ip: str, ident: int, seq: int, train: Train) -> bool:
     seq &= 0xFFFF
+    packet = echo_request(family, ident, seq, PAYLOAD)
+    # Read the clock before sending, as ping does: a busy machine that preempts this thread
+    # right after sendto must not shorten the round trip (the answer may already be back).
+    sent_at = time.monotonic()
     try:
-        sock.sendto(echo_request(family, ident, seq, PAYLOAD), (ip, 0))
+        sock.sendto(packet, (ip, 0))
     except OSError as exc:
         train.error = describe_exception(exc)
         return False
-    train.sent[seq] = time.monotonic()
+    train.sent[seq] = sent_at
     return True
 
 
