@@ -13,8 +13,9 @@ For every target, concurrently with every other target:
    timeout (kept if TCP times out), or, if it is open and the target is TLS, ``probe_tls``
    (at most :data:`MAX_TLS_ADDRESSES` addresses), and ``probe_pmtu`` when that handshake got
    no answer (a path-MTU black hole?); one ARP question per next hop in a run;
-5. ``probe_path_quality`` for the first address, alongside step 4: a short train of ICMP
-   echoes for loss, latency and jitter (``probes.quality``);
+5. ``probe_path_quality`` for the first address, alongside step 4 once that address's ping
+   has answered (or a moment has passed): a short train of ICMP echoes for loss, latency and
+   jitter (``probes.quality``);
 6. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address).
 
@@ -167,10 +168,14 @@ async def probe_one_target(target: Target, ctx: ProbeContext,
         facts += name_facts
     # Loss, latency and jitter: one echo train to the address programs try first, while
     # the per-address probes run.
-    quality = (asyncio.ensure_future(probe_path_quality(target.raw, addresses[0], ctx))
+    first_ping = (asyncio.ensure_future(probe_icmp(target.raw, addresses[0], ctx))
+                  if addresses else None)
+    quality = (asyncio.ensure_future(probe_path_quality(target.raw, addresses[0], ctx,
+                                                        first_ping))
                if addresses else None)
     per_address = await asyncio.gather(*(
-        _probe_address(target, ip, ctx, on_route, tls_allowed=i < MAX_TLS_ADDRESSES)
+        _probe_address(target, ip, ctx, on_route, tls_allowed=i < MAX_TLS_ADDRESSES,
+                       ping=first_ping if i == 0 else None)
         for i, ip in enumerate(addresses[:MAX_ADDRESSES])))
     for group in per_address:
         facts += group
@@ -186,9 +191,12 @@ async def probe_one_target(target: Target, ctx: ProbeContext,
 
 async def _probe_address(target: Target, ip: str, ctx: ProbeContext,
                          on_route: Callable[[Fact], None] | None, *,
-                         tls_allowed: bool) -> list[Fact]:
+                         tls_allowed: bool, ping: asyncio.Future[Fact] | None = None
+                         ) -> list[Fact]:
+    """The probes of one address; ``ping``: its ``probe_icmp``, when already started."""
     route, icmp, transport = await asyncio.gather(
-        _route_and_next_hop(target, ip, ctx, on_route), probe_icmp(target.raw, ip, ctx),
+        _route_and_next_hop(target, ip, ctx, on_route),
+        ping if ping is not None else probe_icmp(target.raw, ip, ctx),
         _transport(target, ip, ctx, tls_allowed))
     return [*route, icmp, *transport]
 

@@ -152,7 +152,7 @@ BY_KIND: dict[str, frozenset[str]] = {
     "probe_portal": frozenset({KNOWN_ANSWER, INTERCEPTED, NXDOMAIN, TEMPORARY_FAILURE, REFUSED,
                                TIMEOUT, NOT_HTTP, ERROR}),
     "probe_dns_transport": frozenset({ANSWERED, TIMEOUT, REFUSED, UNREACHABLE, NOT_TLS, ERROR}),
-    "probe_path_quality": frozenset({REPLY, TIMEOUT, NOT_POSSIBLE, ERROR}),
+    "probe_path_quality": frozenset({REPLY, TIMEOUT, UNREACHABLE, NOT_POSSIBLE, ERROR}),
     "probe_pmtu": frozenset({BLACK_HOLE, TLS_OK, TIMEOUT, ERROR}),
 }
 
@@ -185,8 +185,9 @@ PASSING: dict[str, frozenset[str]] = {
     "probe_portal": frozenset({KNOWN_ANSWER}),
     "probe_dns_transport": frozenset({ANSWERED}),
     # The echo train measures how well a path that answers carries packets (its figures are
-    # the rules' business); whether ICMP passes at all is the single ping's (probe_icmp).
-    "probe_path_quality": frozenset({REPLY, TIMEOUT, NOT_POSSIBLE, ERROR}),
+    # the rules' business); whether ICMP passes at all is the single ping's (probe_icmp), and
+    # so is an ICMP error (``unreachable``: no train is sent into a path that has none).
+    "probe_path_quality": frozenset({REPLY, TIMEOUT, UNREACHABLE, NOT_POSSIBLE, ERROR}),
     # Run only after a TLS handshake stalled, to ask whether the segment size is to blame:
     # anything but a black hole leaves the stall to the TLS rules (tls.handshake-no-answer).
     "probe_pmtu": frozenset({TLS_OK, TIMEOUT, ERROR}),

@@ -13,6 +13,12 @@ the probe timeout:
    the train stops there. Otherwise (a loss, or a path slower than the train) it goes on to
    :data:`MAX_ECHOES` at :data:`LATER_INTERVAL`, so loss and jitter are judged on enough
    samples.
+0. **After the single ping**: the train waits for ``probe_icmp``'s answer to the same address,
+   at most :data:`PING_HEAD_START`. When that ping drew an ICMP error (a router has no route, a
+   firewall rejects), the path carries no echoes and nothing is measured: the train is not
+   sent. Routers rate-limit the ICMP errors they send to one host (Linux: a burst of six, then
+   one a second), so a train of echoes into an unreachable network would use up the errors
+   that tell the ping and the TCP connection why they fail.
 3. **Wait**: for the answers still missing, until every echo is answered, or
    ``max(1 s, 2 × the slowest round trip seen)`` after the last echo left, never past the
    probe's timeout. An echo unanswered by then counts as lost.
@@ -54,6 +60,7 @@ FIRST_INTERVAL = 0.01
 MAX_ECHOES = 20
 LATER_INTERVAL = 0.02
 MIN_GRACE = 1.0
+PING_HEAD_START = 0.3
 PAYLOAD = b"whynet-path-quality"
 
 
@@ -66,6 +73,7 @@ class Train:
     answered: dict[int, float] = field(default_factory=dict)
     warmup: int = 0
     error: str | None = None
+    unreachable: bool = False  # the path answered with an ICMP error: nothing was measured
 
     def rtts_ms(self) -> list[float | None]:
         """Round trips in milliseconds in sending order; None for an echo never answered."""
@@ -115,6 +123,7 @@ class _Receiver:
                 return
             except OSError as exc:  # an ICMP error queued for a ping socket: not an answer
                 self.train.error = describe_exception(exc)
+                self.changed.set()
                 return
             now = time.monotonic()
             seq = self._echo_reply_seq(data, str(addr[0]))
@@ -158,9 +167,14 @@ async def run_train(ip: str, budget: float) -> Train:
                 if not _send(sock, family, ip, ident, seq, train):
                     return train
                 seq += 1
-                if await _wait_for(rx, lambda: bool(train.answered),
+                if await _wait_for(rx, lambda: bool(train.answered) or train.error is not None,
                                    min(deadline, time.monotonic() + WARMUP_INTERVAL)):
                     break
+            if not train.answered and train.error is not None:
+                # an ICMP error, not an echo: stop drawing more of them
+                train.warmup, train.unreachable = len(train.sent), True
+                train.sent.clear()
+                return train
             train.warmup = len(train.sent)
             train.sent.clear()
             train.answered.clear()
@@ -219,14 +233,43 @@ async def _wait_for(rx: _Receiver, done: Callable[[], bool], until: float) -> bo
     return True
 
 
-async def probe_path_quality(target: str, ip: str, ctx: ProbeContext) -> Fact:
-    """One ``probe_path_quality`` fact for ``ip``."""
+async def _after_ping(ping: asyncio.Future[Fact] | None, timeout: float) -> str | None:
+    """Step 0: wait for the single ping (at most :data:`PING_HEAD_START`); the ICMP error it
+    drew, if it drew one (then no train is sent)."""
+    if ping is None:
+        return None
+    done, _ = await asyncio.wait({ping}, timeout=min(PING_HEAD_START, timeout))
+    if ping not in done or ping.cancelled() or ping.exception() is not None:
+        return None
+    answer = ping.result()
+    if answer.get("outcome") != O.UNREACHABLE:
+        return None
+    return (f"not sent: the single ping drew {answer.get('icmp') or 'an ICMP error'} from "
+            f"{answer.get('icmp_from') or 'an unknown sender'}")
+
+
+async def _train_after_ping(ip: str, ping: asyncio.Future[Fact] | None,
+                            timeout: float) -> Train:
+    start = time.monotonic()
+    why_not = await _after_ping(ping, timeout)
+    if why_not is not None:
+        return Train("none", error=why_not, unreachable=True)
+    return await run_train(ip, max(0.0, timeout - (time.monotonic() - start)))
+
+
+async def probe_path_quality(target: str, ip: str, ctx: ProbeContext,
+                             ping: asyncio.Future[Fact] | None = None) -> Fact:
+    """One ``probe_path_quality`` fact for ``ip``; ``ping``: ``probe_icmp``'s answer for the
+    same address, still on its way (step 0 of the module docstring)."""
     watch = Stopwatch()
     # Several targets on one address share one train (and its cost).
-    train = await once_per_run(("path_quality", ip), lambda: run_train(ip, ctx.timeout))
+    train = await once_per_run(("path_quality", ip),
+                               lambda: _train_after_ping(ip, ping, ctx.timeout))
     rtts = train.rtts_ms()
     fig = figures(rtts)
-    if train.method == "none":
+    if train.unreachable:
+        outcome = O.UNREACHABLE
+    elif train.method == "none":
         outcome = O.NOT_POSSIBLE
     elif fig.received:
         outcome = O.REPLY
@@ -234,7 +277,7 @@ async def probe_path_quality(target: str, ip: str, ctx: ProbeContext) -> Fact:
         outcome = O.TIMEOUT
     else:
         outcome = O.ERROR
-    error = train.error if outcome in (O.NOT_POSSIBLE, O.ERROR) else None
+    error = train.error if outcome in (O.NOT_POSSIBLE, O.ERROR, O.UNREACHABLE) else None
     if outcome == O.TIMEOUT:
         error = f"none of {fig.sent} echoes answered within {ctx.timeout:g}s"
     return probe_fact(

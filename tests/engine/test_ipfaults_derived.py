@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,16 @@ import pytest
 
 from engine.facts import Fact
 from engine.families import family_splits
+from engine.probes.context import ProbeContext
 from engine.probes.pmtu import TcpInfo, parse_tcp_info
-from engine.probes.quality import FIRST_ECHOES, Figures, figures, run_train
+from engine.probes.quality import (
+    FIRST_ECHOES,
+    PING_HEAD_START,
+    Figures,
+    figures,
+    probe_path_quality,
+    run_train,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ipfaults"
 
@@ -141,3 +150,43 @@ def test_black_hole_figures_as_recorded(name: str) -> None:
     assert (m["default_outcome"], m["clamped_outcome"]) == ("timeout", "tls_ok")
     assert m["passed_packet"] == m["clamped_mss"] + header
     assert m["lost_packet"] == m["advertised_mss"] + header == m["kernel_path_mtu"] == 1500
+
+
+# --- the train and the single ping --------------------------------------------------------------
+
+def test_no_train_into_a_path_that_answers_with_icmp_errors() -> None:
+    """The ping of two-default-gateways (recorded) drew net-unreachable: the train is not sent,
+    so it cannot use up the router's rate-limited ICMP errors (the lab saw the TCP connection
+    get none and time out instead of failing with ENETUNREACH)."""
+    facts = json.loads((FIXTURES / "two-default-gateways-ping.json").read_text())["facts"]
+    [ping] = [Fact.from_json(f) for f in facts if f["kind"] == "probe_icmp"]
+    [recorded_quality] = [f for f in facts if f["kind"] == "probe_path_quality"]
+
+    async def after_the_ping() -> Fact:
+        answered: asyncio.Future[Fact] = asyncio.get_running_loop().create_future()
+        answered.set_result(ping)
+        return await probe_path_quality(ping["target"], ping["ip"], ProbeContext(timeout=2.0),
+                                        answered)
+
+    fact = asyncio.run(after_the_ping())
+    assert (fact["outcome"], fact["sent"], fact["method"]) == ("unreachable", 0, "none")
+    assert fact["error"] == recorded_quality["error"]
+    assert "net-unreachable from 10.30.0.1" in fact["error"]
+
+
+def test_a_ping_still_on_its_way_holds_the_train_only_a_moment() -> None:
+    """A ping that has not answered yet (a silent path) delays the train by PING_HEAD_START at
+    most; the train then runs within what is left of the timeout."""
+
+    async def with_a_silent_ping() -> tuple[Fact, float]:
+        silent: asyncio.Future[Fact] = asyncio.get_running_loop().create_future()
+        start = time.monotonic()
+        fact = await probe_path_quality("127.0.0.1", "127.0.0.1", ProbeContext(timeout=2.0),
+                                        silent)
+        return fact, time.monotonic() - start
+
+    fact, took = asyncio.run(with_a_silent_ping())
+    if fact["method"] == "none":
+        pytest.skip(f"no ICMP socket here: {fact['error']}")
+    assert (fact["outcome"], fact["sent"]) == ("reply", FIRST_ECHOES)
+    assert PING_HEAD_START <= took < 2.0
