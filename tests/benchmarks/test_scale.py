@@ -47,8 +47,9 @@ def test_busy_node() -> None:
 
 def test_start_up() -> None:
     figures = scale.startup()
-    assert set(figures) == {"python", "help", "rules_list", "python_wall", "help_wall",
-                            "rules_list_wall"}
+    assert set(figures) == {"python", "help", "rules_list", "collect_own", "python_wall",
+                            "help_wall", "rules_list_wall", "collect_own_wall",
+                            "collect_own_facts"}
     assert all(v > 0 for v in figures.values()), figures
 
 
