@@ -1127,13 +1127,16 @@ class _RelationChecker:
                         file=self.fname, line=raw.line)
 
     def _distinct(self, raw: LineDict, join: Any, left: RelationSide | None) -> tuple[str, ...]:
-        """``distinct: [fields]`` of a group: the fields its members must differ in."""
+        """``distinct: [fields]`` of a group (the fields its members must differ in) or of an
+        ``overlaps`` self-join (the fields the two facts of a pair must differ in)."""
         spec = raw.get("distinct")
         if spec is None:
             return ()
         line = _line_of(raw, "distinct")
-        if join != "group":
-            self.err(line, "'distinct:' is for 'join: group' only")
+        if join not in ("group", "overlaps") or (join == "overlaps"
+                                                 and raw.get("right") is not None):
+            self.err(line, "'distinct:' is for 'join: group' and for an 'overlaps' self-join "
+                           "(no 'right:') only")
             return ()
         names = spec if isinstance(spec, list) else [spec]
         if not names or not all(isinstance(n, str) for n in names):

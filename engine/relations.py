@@ -14,7 +14,10 @@ The joins (``join:`` in the YAML), each linear in its input plus the pairs it fi
 * ``same``: the two facts' ``field`` values are equal (a list of fields: all equal). Hash by
   key. A list-valued field (a hosts entry's ``names``) joins on each of its elements.
 * ``overlaps``: the two CIDRs (or addresses, as /32 and /128) overlap. Sort and sweep: CIDRs
-  are nested or disjoint, so the ones still open when a CIDR starts all contain it.
+  are nested or disjoint, so the ones still open when a CIDR starts all contain it. A self-join
+  with ``distinct: [fields]`` relates only facts that differ in those fields, and facts with the
+  same CIDR and the same ``distinct`` values enter the sweep once (the smallest id stands for
+  them): 250 addresses of one subnet on one NIC are one fact to the sweep, not 31,125 pairs.
 * ``covers``: the left CIDR (``default`` = the whole family) contains the right address or
   CIDR. A hash per prefix length of the left side (a prefix trie laid flat): each right value
   is looked up once per distinct left prefix length, at most 33 (129 for IPv6).
@@ -262,6 +265,8 @@ def _intervals(facts: list[Fact], field: str, side: int) -> Iterator[Interval]:
 
 def _overlaps(rel: Relation, left: list[Fact], right: list[Fact] | None) -> Iterator[Pair]:
     items = list(_intervals(left, rel.left.fields[0], 0))
+    if rel.distinct and right is None:
+        items = _one_per_cidr_and_distinct(items, rel.distinct)
     if right is not None:
         items.extend(_intervals(right, rel.right_side.fields[0], 1))
     # By start, the wider first: a CIDR's container is always before it.
@@ -277,12 +282,26 @@ def _overlaps(rel: Relation, left: list[Fact], right: list[Fact] | None) -> Iter
                 stack.pop()
         if right is None:
             for other in open_[0]:
+                if rel.distinct and _distinct_value(other[4], rel.distinct) == _distinct_value(
+                        fact, rel.distinct):
+                    continue
                 a, b = sorted((other[4], fact), key=lambda f: f.id)
                 yield a, b, None
         else:
             for other in open_[1 - side]:
                 yield (other[4], fact, None) if side == 1 else (fact, other[4], None)
         open_[side if right is not None else 0].append(item)
+
+
+def _one_per_cidr_and_distinct(items: list[Interval],
+                               fields: tuple[str, ...]) -> list[Interval]:
+    """One interval per (CIDR, ``distinct`` values): the smallest fact id stands for the rest."""
+    best: dict[tuple[Any, ...], Interval] = {}
+    for item in items:
+        key = (item[0], item[1], item[2], _distinct_value(item[4], fields))
+        if key not in best or item[4].id < best[key][4].id:
+            best[key] = item
+    return list(best.values())
 
 
 # --- covers: per-prefix-length hash ---------------------------------------------------------------

@@ -119,10 +119,21 @@ def pairwise(rel: Relation, facts: list[Fact],
              kb: KnowledgeBase | None = None) -> set[tuple[str, str]]:
     lefts = _admitted(rel.left, facts, kb)
     rights = _admitted(rel.right_side, facts, kb)
+    if rel.join == "overlaps" and rel.right is None and rel.distinct:
+        # as documented: facts with one CIDR and the same distinct values are related through
+        # one of them, the smallest id
+        stand_for: dict[tuple[str, str], Fact] = {}
+        for f in sorted(lefts, key=lambda f: f.id):
+            key = (str(f.fields.get(rel.left.fields[0])), relations._distinct_value(
+                f, rel.distinct))
+            stand_for.setdefault(key, f)
+        lefts = rights = list(stand_for.values())
     pairs = set()
     for a in lefts:
         for b in rights:
             if a.id == b.id or (rel.right is None and rel.join != "covers" and a.id > b.id):
+                continue
+            if rel.distinct and all(a.fields.get(n) == b.fields.get(n) for n in rel.distinct):
                 continue
             if not _joined(rel, a, b):
                 continue

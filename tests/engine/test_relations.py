@@ -4,6 +4,8 @@ FILE:LINE errors; rules bind a relation's two facts."""
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,33 @@ relations:
     }
     assert expected, "the recordings hold overlapping subnets (mac0 inside lan0's)"
     assert found == expected
+
+
+def test_overlaps_with_distinct_relates_other_interfaces_once_per_subnet(
+        tmp_path: Path) -> None:
+    """A load balancer's 250 addresses of one subnet on one NIC (the recorded global address,
+    repeated) and one more of that subnet on a second NIC: the same-NIC pairs (31,125 of them
+    before) are not related, and the second NIC's address is related once, to the smallest id
+    of the first NIC's."""
+    kb = _kb(tmp_path, """
+relations:
+  - name: overlap
+    join: overlaps
+    left: {fact: address, field: network, match: {scope: global}}
+    distinct: [interface]
+""" + RULE.format(name="overlap"))
+    [recorded] = [f for f in parse_addresses(
+        (FIXTURES / "links" / "host-ip-j-addr-show.json").read_text())
+        if f.fields.get("scope") == "global" and f.fields.get("family") == 4][:1]
+    net = ipaddress.ip_network(recorded.fields["network"])
+    hosts = itertools.islice(net.hosts(), 251)
+    vips = [Fact("address", f"vip{i:03}", recorded.source,
+                 {**recorded.fields, "ip": str(ip)}) for i, ip in enumerate(hosts)]
+    other = Fact("address", "zz-other-nic", recorded.source,
+                 {**vips.pop().fields, "interface": "eth9"})
+    found = _pairs(relations.compute(kb.used_relations, [*vips, other]))
+    assert found == {("vip000", "zz-other-nic")}
+    assert _pairs(relations.compute(kb.used_relations, vips)) == set()
 
 
 def test_covers_finds_exactly_the_routes_containing_each_address(tmp_path: Path) -> None:
@@ -275,7 +304,8 @@ def test_a_group_of_20000_routes_is_one_fact(tmp_path: Path) -> None:
      "r.yaml:5: a 'group' relation has no pairs: no 'test:'"),
     ("relations:\n  - name: x\n    join: same\n    left: {fact: route, field: table}\n"
      "    distinct: [gateway]\n",
-     "r.yaml:5: 'distinct:' is for 'join: group' only"),
+     "r.yaml:5: 'distinct:' is for 'join: group' and for an 'overlaps' self-join (no 'right:') "
+     "only"),
     ("relations:\n  - name: x\n    join: group\n    left: {fact: route, field: table}\n"
      "    distinct: [nope]\n",
      "r.yaml:5: unknown field 'nope' of fact kind 'route'"),
