@@ -127,10 +127,7 @@ async def probe_dot(server: DotServer, mode: str, timeout: float) -> Fact:
     except ssl.SSLError as exc:
         outcome, error = O.NOT_TLS, f"TLS handshake failed: {describe_exception(exc)}"
     except (OSError, asyncio.IncompleteReadError) as exc:
-        name = errno_name(exc)
-        outcome = (O.REFUSED if name == "ECONNREFUSED" else
-                   O.UNREACHABLE if name in ("ENETUNREACH", "EHOSTUNREACH") else O.ERROR)
-        error = describe_exception(exc)
+        outcome, error = _socket_failure(exc)
     except dns.exception.DNSException as exc:
         error = describe_exception(exc)
     return probe_fact(
@@ -250,10 +247,7 @@ async def probe_doh(url: str, timeout: float) -> list[Fact]:
             outcome, error = O.NOT_TLS, f"TLS handshake failed: {describe_exception(exc)}"
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ValueError) as exc:
-            name = errno_name(exc)
-            outcome = (O.REFUSED if name == "ECONNREFUSED" else
-                       O.UNREACHABLE if name in ("ENETUNREACH", "EHOSTUNREACH") else O.ERROR)
-            error = describe_exception(exc)
+            outcome, error = _socket_failure(exc)
         except dns.exception.DNSException as exc:
             error = describe_exception(exc)
         return probe_fact(
@@ -264,3 +258,11 @@ async def probe_doh(url: str, timeout: float) -> list[Fact]:
 
     plain = probe_plain(DotServer(ip, doh.port, doh.host), None, timeout)
     return list(await asyncio.gather(over_https(), plain))
+
+
+def _socket_failure(exc: BaseException) -> tuple[str, str]:
+    """The outcome and error of a connection that failed at the socket (both transports)."""
+    name = errno_name(exc)
+    outcome = (O.REFUSED if name == "ECONNREFUSED" else
+               O.UNREACHABLE if name in ("ENETUNREACH", "EHOSTUNREACH") else O.ERROR)
+    return outcome, describe_exception(exc)
