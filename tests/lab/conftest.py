@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.knowledge import CHECKLIST_IDS
+
 from . import registry
 from .netlab import NETNS_ETC, Lab, remove_stale, unavailable_reason
 from .scenarios import Scenario
@@ -23,6 +25,9 @@ _HERE = Path(__file__).resolve().parent
 #: "skipped: reason"; and the names whose tests were selected at all.
 _OUTCOMES = pytest.StashKey[dict[str, str]]()
 _SELECTED = pytest.StashKey[set[str]]()
+#: The checklist items each built scenario declares (name -> items), to say which items a
+#: passed fault scenario proved in this run.
+_CHECKLIST = pytest.StashKey[dict[str, tuple[str, ...]]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,7 +93,30 @@ def _scenario_summary(config: pytest.Config) -> tuple[list[str], list[str]]:
             if entry.kind == "fault" and unavailable_reason() is None:
                 problems.append(f"fault scenario {name} skipped where the lab can run: a skip "
                                 "is not a run")
+    lines.extend(_items_proven(config, selected, outcomes))
     return lines, problems
+
+
+def _items_proven(config: pytest.Config, selected: set[str],
+                  outcomes: dict[str, str]) -> list[str]:
+    """Which checklist and beyond-the-checklist items a passed fault scenario named in this
+    run, and (when every fault scenario was selected) which no scenario proves."""
+    declared = config.stash.get(_CHECKLIST, {})
+    proven = {item for name, items in declared.items()
+              if outcomes.get(name) == "passed" for item in items}
+    known = sorted(CHECKLIST_IDS, key=_item_order)
+    lines = [f"  checklist items proven by a passed fault scenario: "
+             f"{len(proven & set(known))}/{len(known)}"]
+    if set(registry.faults()) <= selected:
+        missing = [item for item in known if item not in proven]
+        lines.append(f"  not proven in the lab: {', '.join(missing) or 'none'}")
+    return lines
+
+
+def _item_order(item: str) -> tuple[int, str, int]:
+    """B1 < B2 < ... < X1 < X2 < X10: beyond-the-checklist items last, numbers as numbers."""
+    head = item.rstrip("0123456789")
+    return (head == "X", head, int(item[len(head):] or 0))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -146,4 +174,6 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
 def sc(lab: Lab, request: pytest.FixtureRequest) -> Scenario:
     """The registered scenario named by the test's ``registry.runs(...)`` parameter, built in
     ``lab`` and checked against its declaration."""
-    return registry.build(request.param, lab)
+    built = registry.build(request.param, lab)
+    request.config.stash.setdefault(_CHECKLIST, {})[request.param] = built.checklist
+    return built
