@@ -4,8 +4,9 @@ That string made the old secret pattern of engine/redact.py backtrack for 69 s; 
 self-signed certificate it held ``diagnose https://… --timeout 2`` over 7 minutes. Here a real
 server in the lab presents such a certificate (made with cryptography, served by serve.py), and
 whynet runs inside the client's namespace: it must answer within --timeout + 1 s (or, on a
-loaded machine where start-up and collection alone take that long, within 1 s of the same
-diagnosis against an ordinary self-signed certificate, measured in the same run), its TLS probe
+loaded machine where start-up and collection alone take that long, within twice the same
+diagnosis against an ordinary self-signed certificate, measured in the same run, plus 1 s: the
+fault this guards against took minutes), its TLS probe
 within --timeout + 1 s, with a well formed report whose top finding is the self-signed
 certificate.
 """
@@ -43,8 +44,9 @@ def test_a_six_kilobyte_token_organisation_answers_within_the_timeout(lab: Lab) 
     print(f"\ndiagnose --timeout {TIMEOUT:g}: ordinary self-signed {baseline_s:.2f} s, "
           f"6 KB token organisation {hostile_s:.2f} s")
     # Within --timeout + 1 s, or (on a loaded machine, where start-up and collection alone
-    # can take that long) within 1 s of the ordinary certificate's run.
-    bound = max(TIMEOUT + 1.0, baseline_s + 1.0)
+    # can take that long, and vary between two runs) within twice the ordinary certificate's
+    # run plus 1 s. The backtracking this guards against took minutes, far beyond either.
+    bound = max(TIMEOUT + 1.0, 2 * baseline_s + 1.0)
     assert hostile_s <= bound, (hostile_s, baseline_s)
     for got in (baseline, run):
         assert got.exit_code == 1 and got.report is not None, got.stderr
