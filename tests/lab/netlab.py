@@ -478,6 +478,7 @@ class Namespace:
         self.role = role
         self.netns = f"{lab.prefix}-{role}"
         self._ifcount = itertools.count(0)
+        self.mounts: Server | None = None  # the holder of :meth:`private_mounts`, if any
         sh("ip", "netns", "add", self.netns)
         lab._namespaces.append(self)
         self.ip("link", "set", "lo", "up")
@@ -499,9 +500,37 @@ class Namespace:
 
     def exec(self, *argv: str, input: str | None = None, check: bool = True,
              timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess:
-        """Run a command inside (``ip netns exec``), sees this namespace's /etc files."""
-        return sh("ip", "netns", "exec", self.netns, *argv, input=input, check=check,
+        """Run a command inside (``ip netns exec``), sees this namespace's /etc files (and its
+        private mounts, once :meth:`private_mounts` made them)."""
+        return sh(*self.enter(), *argv, input=input, check=check,
                   timeout=timeout, env=self.lab.clean_env())
+
+    def enter(self) -> list[str]:
+        """argv prefix that runs a command inside: ``ip netns exec NS``, or, once
+        :meth:`private_mounts` holds a mount namespace here, ``nsenter`` into that one and this
+        network namespace (it already has ``/etc/netns/NS`` bound, as ``ip netns exec`` does)."""
+        if self.mounts is None or self.mounts.proc.poll() is not None:
+            return ["ip", "netns", "exec", self.netns]
+        return ["nsenter", f"--net={NETNS_RUN / self.netns}",
+                f"--mount=/proc/{self.mounts.proc.pid}/ns/mnt", f"--wd={os.getcwd()}", "--"]
+
+    def private_mounts(self, setup: str, *, what: str = "mounts",
+                       timeout: float = READY_TIMEOUT) -> Server:
+        """A mount namespace of this machine's own, for daemons that need private mounts (a
+        tmpfs ``/run``, a bind-mounted ``/etc/passwd``: systemd-resolved and its D-Bus).
+
+        A long-lived process, started by ``ip netns exec NS unshare --mount``, runs the shell
+        text ``setup`` (``sh -eu``: mounts, then background daemons, whose output should go to
+        stderr, the log), prints ``READY`` and sleeps; it holds the mount namespace. From then
+        on :meth:`exec` and :meth:`Lab.run_whynet` of this namespace run inside it. The lab
+        kills it (and, with every process of the network namespace, its daemons) on cleanup,
+        and the mount namespace goes with its last process. Processes started another way
+        (:meth:`call`, :meth:`python`, :meth:`spawn`) still see the host's mounts.
+        """
+        script = f"{setup}\necho READY 0 0\nexec sleep infinity\n"
+        self.mounts = self.spawn(what, ["unshare", "--mount", "--propagation", "private", "--",
+                                        "sh", "-euc", script], timeout=timeout)
+        return self.mounts
 
     def next_ifname(self) -> str:
         """eth0, eth1, ...: names that look like a real machine's to whynet's collectors."""
@@ -916,8 +945,7 @@ class Lab:
         """
         exe, exe_env = interpreter_for(user)
         # The console script run by an explicit interpreter: the one `user` is allowed to run.
-        argv = ["ip", "netns", "exec", ns.netns, *self.as_user(user), exe, self.whynet_exe(),
-                *args]
+        argv = [*ns.enter(), *self.as_user(user), exe, self.whynet_exe(), *args]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                                   env=self.clean_env({**dict(exe_env), **(env or {})}, user))
