@@ -8,7 +8,8 @@ compiled or evaluated as Python. What it may contain:
 * literals: strings, numbers, ``true``/``false``/``null`` (also ``True``/``False``/``None``),
   lists ``[1, 2]``;
 * comparisons ``== != < <= > >= in not in``, ``and or not``, ``+ -`` on numbers, ``a if c else b``;
-* the functions in :data:`FUNCTIONS` (CIDR arithmetic and a few string helpers).
+* the functions in :data:`FUNCTIONS` (CIDR arithmetic, a few string helpers, and the
+  interface a per-interface sysctl names).
 
 Anything else (calls to other names, subscripts, lambdas, comprehensions, dunder names) is
 rejected when the rule is loaded, with the rule file's line.
@@ -113,6 +114,29 @@ def duration(seconds: Any) -> str:
     return " ".join(parts[:2])
 
 
+_CONF_PREFIXES = ("net.ipv4.conf.", "net.ipv6.conf.")
+_CONF_NOT_INTERFACES = frozenset({"all", "default"})
+
+
+def sysctl_interface(name: Any) -> str | None:
+    """The interface a per-interface setting is about, as ``ip link`` names it:
+    ``net.ipv4.conf.eth0.rp_filter`` -> ``eth0``, ``net.ipv4.conf.eth0/100.rp_filter`` ->
+    ``eth0.100`` (sysctl(8) writes a dot in an interface name as ``/``). None for ``all``,
+    ``default`` and any name that is not ``net.ipv4.conf.IF.KEY`` or ``net.ipv6.conf.IF.KEY``.
+
+    It lets a rule relate a setting to interfaces it holds in a list, with ``in``:
+    ``sysctl_interface(s.name) in c.interfaces`` (a group of default routes' interfaces)."""
+    if not isinstance(name, str):
+        return None
+    for prefix in _CONF_PREFIXES:
+        if name.startswith(prefix):
+            interface, dot, key = name[len(prefix):].rpartition(".")
+            if not dot or not interface or not key or interface in _CONF_NOT_INTERFACES:
+                return None
+            return interface.replace("/", ".")
+    return None
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "cidr_contains": cidr_contains,
     "overlaps": overlaps,
@@ -132,6 +156,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "any_in": lambda xs, ys: any(x in (ys or ()) for x in (xs or ())),
     "overlaps_any": lambda xs, cidr: any(overlaps(x, cidr) for x in _as_list(xs)),
     "duration": duration,
+    "sysctl_interface": sysctl_interface,
 }
 
 _CONSTANTS = {"true": True, "false": False, "null": None}
