@@ -404,24 +404,36 @@ KINDS: dict[str, KindSpec] = {
                             "for a lost one"),
            warmup=("int", "echoes sent first, until one was answered (the next hop's ARP/NDP "
                           "answer can delay the first packets), not counted")),
-        _k("probe_pmtu", "probes.pmtu", "after a TLS handshake got no answer: the handshake "
-           "again at the default MSS and at a clamped one, at once (a path-MTU black hole, X11)",
+        _k("probe_pmtu", "probes.pmtu", "does the segment size explain a stall (a path-MTU "
+           "black hole, X11): the target's exchange at the default MSS and at a clamped one, "
+           "at once (a TLS handshake after one got no answer; a GET of an http:// target); "
+           "not_possible for other ports",
            **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port"),
            family=("int", "4 or 6"),
-           default_outcome=("str", "the handshake at the default MSS: tls_ok, timeout, error"),
-           clamped_outcome=("str", "the handshake at the clamped MSS"),
+           exchange=("str", "what was exchanged: tls_handshake, http_get, or none (a port "
+                            "whynet does not speak: nothing large to ask for)"),
+           default_outcome=("str", "the exchange at the default MSS: tls_ok/http_ok, timeout "
+                                   "(stalled), error"),
+           clamped_outcome=("str", "the exchange at the clamped MSS, or null (not needed: the "
+                                   "answer came at the default size)"),
            default_error=("str", "why the default one failed, or null"),
            clamped_mss=("int", "the MSS set with TCP_MAXSEG (536 IPv4, 1220 IPv6)"),
            passed_packet=("int", "the largest packet that passed: clamped MSS + IP and TCP "
                                  "headers, or null"),
            lost_packet=("int", "the full-size packet that vanished: the stalled connection's "
                                "path MTU (tcpi_pmtu), or null (no black hole)"),
-           advertised_mss=("int", "the MSS the stalled connection's SYN announced (its path "
+           advertised_mss=("int", "the MSS the default connection's SYN announced (its path "
                                   "MTU less the IP and TCP headers), or null"),
-           default_bytes_received=("int", "bytes the stalled connection received "
+           default_bytes_received=("int", "bytes the default connection received "
                                           "(tcpi_bytes_received), or null"),
+           default_largest_segment=("int", "the largest segment the default connection "
+                                           "received, in payload bytes (tcpi_rcv_mss), or null"),
+           answer_bytes=("int", "http_get: bytes of the whole answer (as far as read), from "
+                                "the exchange that got it; null for other exchanges"),
+           default_answer_bytes=("int", "http_get: bytes of the answer the default exchange "
+                                        "got before it ended or stalled"),
            kernel_path_mtu=("int", "the path MTU the kernel knows for the address (IP_MTU "
-                                   "on the stalled connection), or null")),
+                                   "on the default connection), or null")),
         _k("probe_arp", "probes.arp", "who answers ARP for the next hop (duplicate IPs, C1)",
            **_PROBE_COMMON, ip=("ip", "the address asked for (target on the link, or gateway)"),
            interface=("str", "interface asked on"),

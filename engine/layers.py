@@ -20,7 +20,9 @@ reads the same from a live run and a snapshot. The rows are the report's ``layer
 * transport: direct TCP, or — when the proxy probe says the target goes through a proxy — the
   proxy's reachability (the direct result is in the summary).
 * application: ``ok`` for an HTTP answer below 500 (a 404 still shows the application answers),
-  ``fail`` for 5xx, no answer or not HTTP; ``unknown`` without an HTTP probe (non-HTTP schemes).
+  ``fail`` for 5xx, no answer or not HTTP, or an answer whose head came and whose body stalls
+  at the default segment size only (a path-MTU black hole, ``probe_pmtu``); ``unknown``
+  without an HTTP probe (non-HTTP schemes).
 """
 
 from __future__ import annotations
@@ -357,6 +359,12 @@ def _application(tf: _TargetFacts) -> tuple[str, str]:
         return UNKNOWN, ""
     f = http[0]
     status = f.get("status")
+    stalled = [m for m in tf.of("probe_pmtu") if m.get("outcome") == O.BLACK_HOLE]
+    if isinstance(status, int) and status < 500 and stalled:
+        # The head came in a small segment; the body, in full-size ones, never does.
+        return FAIL, (f"HTTP {status}, then the answer stalls after "
+                      f"{stalled[0].get('default_answer_bytes')} bytes (it arrives whole only "
+                      f"with small segments)")
     if isinstance(status, int) and status < 500:
         return OK, f"HTTP {status} {f.get('reason') or ''}".rstrip()
     if isinstance(status, int):

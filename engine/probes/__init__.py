@@ -17,7 +17,9 @@ For every target, concurrently with every other target:
    has answered (or a moment has passed): a short train of ICMP echoes for loss, latency and
    jitter (``probes.quality``);
 6. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
-   ``probe_http`` (through the proxy when one applies, else to the first open address).
+   ``probe_http`` (through the proxy when one applies, else to the first open address); for a
+   direct target without TLS, ``probe_pmtu`` to that address alongside (an ``http://`` GET at
+   the default and a clamped MSS; for other ports a ``not_possible`` record).
 
 Plus, when a target is a name, one ``probe_nxdomain`` per nameserver (does it rewrite
 NXDOMAIN? see ``probes.dns``) and, when systemd-resolved is set to DNS over TLS, one
@@ -266,5 +268,10 @@ async def _after_proxy(target: Target, ctx: ProbeContext, proxy_fact: Fact,
         jobs.append(probe_http(target, None, ctx, proxy=decision.proxy))
     elif not proxied and answering_ip is not None:
         jobs.append(probe_http(target, answering_ip, ctx))
+    if not proxied and answering_ip is not None and not target.tls:
+        # Do full-size segments from the target arrive (X11)? For http:// a GET read to its
+        # end, alongside the HTTP probe; for a port whynet does not speak, a record that
+        # nothing large could be asked for.
+        jobs.append(probe_pmtu(target, answering_ip, ctx))
     results = await asyncio.gather(*jobs)
     return [f for f in results if f is not None]

@@ -59,6 +59,7 @@ NOT_HTTP = "not_http"
 
 # --- probe_pmtu -----------------------------------------------------------------------------
 BLACK_HOLE = "black_hole"
+INCONCLUSIVE = "inconclusive"
 
 # --- probe_arp ------------------------------------------------------------------------------
 SINGLE = "single"
@@ -99,7 +100,9 @@ MEANINGS: dict[str, str] = {
     TLS_NAME_MISMATCH: "the chain is trusted but the certificate is not valid for the name",
     NOT_TLS: "the port answered, but not with TLS (plain HTTP on a TLS port, for example)",
     BLACK_HOLE: "small segments pass and full-size ones vanish: a path-MTU black hole (the "
-                "handshake completes only with a clamped MSS)",
+                "handshake or the answer arrives only with a clamped MSS)",
+    INCONCLUSIVE: "the check ran but cannot tell: the answer was too small to need full-size "
+                  "segments; error says why",
     DIRECT: "no proxy variable applies to this target: it connects directly",
     BYPASSED: "a proxy is configured but a NO_PROXY entry sends this target direct",
     PROXIED_OK: "the target goes through a proxy, which accepted the request (2xx)",
@@ -153,7 +156,8 @@ BY_KIND: dict[str, frozenset[str]] = {
                                TIMEOUT, NOT_HTTP, ERROR}),
     "probe_dns_transport": frozenset({ANSWERED, TIMEOUT, REFUSED, UNREACHABLE, NOT_TLS, ERROR}),
     "probe_path_quality": frozenset({REPLY, TIMEOUT, UNREACHABLE, NOT_POSSIBLE, ERROR}),
-    "probe_pmtu": frozenset({BLACK_HOLE, TLS_OK, TIMEOUT, ERROR}),
+    "probe_pmtu": frozenset({BLACK_HOLE, TLS_OK, HTTP_OK, INCONCLUSIVE, NOT_POSSIBLE, TIMEOUT,
+                             ERROR}),
 }
 
 # The outcomes that are not a failure of what each probe checks. Every other outcome of BY_KIND
@@ -188,7 +192,9 @@ PASSING: dict[str, frozenset[str]] = {
     # the rules' business); whether ICMP passes at all is the single ping's (probe_icmp), and
     # so is an ICMP error (``unreachable``: no train is sent into a path that has none).
     "probe_path_quality": frozenset({REPLY, TIMEOUT, UNREACHABLE, NOT_POSSIBLE, ERROR}),
-    # Run only after a TLS handshake stalled, to ask whether the segment size is to blame:
-    # anything but a black hole leaves the stall to the TLS rules (tls.handshake-no-answer).
-    "probe_pmtu": frozenset({TLS_OK, TIMEOUT, ERROR}),
+    # Asks whether the segment size is to blame for a stall (after a TLS handshake stalled,
+    # or alongside an http:// GET): anything but a black hole leaves a stall to the TLS and
+    # HTTP rules (tls.handshake-no-answer, ...); a check that could not tell or not run is
+    # no failure of the path.
+    "probe_pmtu": frozenset({TLS_OK, HTTP_OK, INCONCLUSIVE, NOT_POSSIBLE, TIMEOUT, ERROR}),
 }

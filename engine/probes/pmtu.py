@@ -7,18 +7,37 @@ neither end ever learns the smaller size. The TCP handshake (small packets) work
 first flight that fills a segment (a TLS server's certificates, a large page) never arrives:
 the connection hangs exactly like a service that never speaks.
 
-Run when a TLS handshake got no answer over a TCP connection that opened, it repeats the
-handshake twice at once, each bounded by the timeout, without root:
+The check needs something large to come back, so it depends on what the target speaks
+(``exchange`` in the fact). Each exchange runs twice at once, each bounded by the timeout,
+without root:
 
-* with this host's default MSS (what the failed handshake had), and
+* with this host's default MSS, and
 * with the MSS clamped by ``TCP_MAXSEG`` before ``connect`` (:data:`CLAMPED_MSS`: 536 for IPv4,
   the size every IPv4 host must accept, 1220 for IPv6, its 1280-byte minimum MTU): the SYN then
   advertises the small MSS and the server sends only small segments.
 
-``black_hole``: the clamped handshake completes and the default one stalls. ``timeout``: both
-stall (the server never speaks, whatever the size: a tarpit, not the MTU). ``tls_ok``: both
-complete now (no black hole, or it healed). Evidence read on the stalled connection just
-before giving up: ``TCP_INFO`` (the MSS advertised, ``tcpi_advmss``; the bytes received) and
+``tls_handshake`` (a TLS target whose handshake got no answer over a TCP connection that
+opened): the server's certificate flight is the large answer. ``black_hole``: the clamped
+handshake completes and the default one stalls; ``timeout``: both stall (the server never
+speaks, whatever the size: a tarpit, not the MTU); ``tls_ok``: both complete now.
+
+``http_get`` (an ``http://`` target reached directly): ``GET`` of the target's path, reading
+the answer to its end (at most :data:`ANSWER_CAP` bytes), alongside the HTTP probe. Most
+servers write the head and the first part of the body in one go, so the head itself travels
+in a full-size segment and never comes; others send the head alone and the body stalls.
+``http_ok``: the answer arrived at the default size, in segments larger than the clamped size
+(the clamped exchange is then dropped); ``black_hole``: the default exchange stalls, the
+clamped one gets the whole answer, and that answer is larger than one full-size segment (it
+needed them); ``inconclusive``: the answer came in small segments only (too small to tell
+whether large ones pass), or a stall that an answer this small cannot explain; ``timeout``:
+both stall.
+
+``none`` (any other port reached directly: a database, SSH, a raw TCP service): whynet does not
+speak the protocol, and whatever a server-first protocol says on its own (a banner) is short,
+so nothing large can be asked for: ``not_possible``, recorded rather than guessed.
+
+Evidence read on the stalled connection just before giving up: ``TCP_INFO`` (the MSS advertised,
+``tcpi_advmss``; the largest segment received, ``tcpi_rcv_mss``; the bytes received) and
 ``IP_MTU``/``IPV6_MTU`` (the path MTU the kernel knows for the address: still the full size,
 since no ICMP came back). The packet that vanished is the socket's path MTU (``tcpi_pmtu``), and
 the MSS its SYN announced that less the IP and TCP headers.
@@ -29,12 +48,15 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 from engine.facts import Fact
 from engine.probes import outcomes as O
 from engine.probes.common import Stopwatch, describe_exception, host_for_url, probe_fact
 from engine.probes.context import ProbeContext
+from engine.probes.http import request_bytes
 from engine.probes.target import Target
 from engine.probes.tcp import family_of
 from engine.probes.tls import unverified_context
@@ -44,6 +66,8 @@ HEADERS: dict[int, int] = {socket.AF_INET: 40, socket.AF_INET6: 60}  # IP + TCP 
 IP_MTU = getattr(socket, "IP_MTU", 14)
 IPV6_MTU = getattr(socket, "IPV6_MTU", 24)
 SAMPLE_MARGIN = 0.05  # s before the deadline at which the stalled connection is read
+ANSWER_CAP = 16 * 1024  # bytes of an HTTP answer read: a dozen full-size segments
+TLS_HANDSHAKE, HTTP_GET, NO_EXCHANGE = "tls_handshake", "http_get", "none"
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,8 @@ class Attempt:
     error: str | None = None
     info: TcpInfo | None = None
     kernel_mtu: int | None = None
+    received: int = 0  # bytes of the answer read (HTTP)
+    large_segments: bool = False  # segments larger than the clamped size arrived (HTTP)
 
 
 def _read_socket(sock: socket.socket | None) -> tuple[TcpInfo | None, int | None]:
@@ -99,13 +125,12 @@ def _read_socket(sock: socket.socket | None) -> tuple[TcpInfo | None, int | None
     return info, mtu
 
 
-async def attempt(ip: str, port: int, server_name: str, timeout: float,
-                  mss: int | None = None) -> Attempt:
-    """A TCP connect and a TLS handshake (certificates not checked), MSS clamped when asked;
-    the connection is read just before the timeout if it stalls."""
+async def _connect(ip: str, port: int, timeout: float, mss: int | None
+                   ) -> socket.socket | Attempt:
+    """A non-blocking TCP socket connected to ``ip:port`` (MSS clamped when asked), or the
+    failed :class:`Attempt`."""
     watch = Stopwatch()
-    family = family_of(ip)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family_of(ip), socket.SOCK_STREAM)
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
     try:
@@ -118,6 +143,20 @@ async def attempt(ip: str, port: int, server_name: str, timeout: float,
     except OSError as exc:
         sock.close()
         return Attempt(O.ERROR, watch.ms(), f"tcp connect: {describe_exception(exc)}")
+    except asyncio.CancelledError:
+        sock.close()
+        raise
+    return sock
+
+
+async def attempt(ip: str, port: int, server_name: str, timeout: float,
+                  mss: int | None = None) -> Attempt:
+    """A TCP connect and a TLS handshake (certificates not checked), MSS clamped when asked;
+    the connection is read just before the timeout if it stalls."""
+    watch = Stopwatch()
+    sock = await _connect(ip, port, timeout, mss)
+    if isinstance(sock, Attempt):
+        return sock
     shake = asyncio.ensure_future(asyncio.open_connection(
         sock=sock, ssl=unverified_context(), server_hostname=server_name,
         ssl_handshake_timeout=max(0.1, watch.remaining(timeout))))
@@ -137,40 +176,170 @@ async def attempt(ip: str, port: int, server_name: str, timeout: float,
     return Attempt(O.TLS_OK, watch.ms(), None, info, mtu)
 
 
+def answer_complete(answer: bytes) -> bool:
+    """Whether an HTTP/1.1 answer read so far has ended by its own framing (``Content-Length``
+    bytes of body, or the last chunk), for a server that keeps the connection open although
+    asked to close it. Without either, only the server closing ends it.
+
+    >>> answer_complete(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+    True
+    >>> answer_complete(b"HTTP/1.1 200 OK\\r\\nContent-Length: 20\\r\\n\\r\\nok")
+    False
+    """
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    headers: dict[bytes, bytes] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon:
+            headers.setdefault(name.strip().lower(), value.strip().lower())
+    if b"chunked" in headers.get(b"transfer-encoding", b""):
+        return body.endswith(b"0\r\n\r\n") and (body == b"0\r\n\r\n"
+                                                  or body.endswith(b"\r\n0\r\n\r\n"))
+    length = headers.get(b"content-length", b"")
+    return length.isdigit() and len(body) >= int(length)
+
+
+async def http_attempt(ip: str, port: int, request: bytes, timeout: float,
+                       mss: int | None = None) -> Attempt:
+    """A TCP connect and ``request``, then the answer read to its end (or
+    :data:`ANSWER_CAP` bytes). ``http_ok``: over; ``timeout``: the answer stalled (the
+    connection is read just before the timeout)."""
+    watch = Stopwatch()
+    sock = await _connect(ip, port, timeout, mss)
+    if isinstance(sock, Attempt):
+        return sock
+    loop = asyncio.get_running_loop()
+    answer = bytearray()
+
+    async def exchange() -> None:
+        await loop.sock_sendall(sock, request)
+        while len(answer) < ANSWER_CAP and not answer_complete(bytes(answer)):
+            chunk = await loop.sock_recv(sock, ANSWER_CAP)
+            if not chunk:
+                return
+            answer.extend(chunk)
+
+    job = asyncio.ensure_future(exchange())
+    try:
+        done, _ = await asyncio.wait({job}, timeout=max(0.0, watch.remaining(timeout)
+                                                        - SAMPLE_MARGIN))
+        info, mtu = _read_socket(sock)
+        if not done:
+            return Attempt(O.TIMEOUT, watch.ms(), f"the HTTP answer stalled after {len(answer)} "
+                           f"bytes (no more within {timeout:g}s)", info, mtu, len(answer))
+        try:
+            job.result()
+        except OSError as exc:
+            return Attempt(O.ERROR, watch.ms(), f"http: {describe_exception(exc)}", info, mtu,
+                           len(answer))
+        # tcpi_rcv_mss: the largest in-order segment received (it starts at 536). Above the
+        # clamped size, segments larger than the clamped exchange's passed.
+        large = info is not None and mss is None and info.rcv_mss > CLAMPED_MSS[sock.family]
+        return Attempt(O.HTTP_OK, watch.ms(), None, info, mtu, len(answer), large)
+    finally:
+        if not job.done():
+            job.cancel()
+        sock.close()
+
+
+def _verdict(default: Attempt, clamped: Attempt | None, exchange: str
+             ) -> tuple[str, str | None]:
+    """The probe's outcome and error from its two exchanges (see the module docstring)."""
+    done = O.TLS_OK if exchange == TLS_HANDSHAKE else O.HTTP_OK
+    if exchange == HTTP_GET and default.outcome == O.HTTP_OK:
+        if default.large_segments:
+            return O.HTTP_OK, None
+        return O.INCONCLUSIVE, (f"the answer ({default.received} bytes) came in small segments "
+                                "only: too small to tell whether full-size ones pass")
+    if default.outcome == done:
+        return done, None
+    clamped_outcome = clamped.outcome if clamped is not None else None
+    if default.outcome == O.TIMEOUT and clamped is not None and clamped_outcome == done:
+        if exchange == TLS_HANDSHAKE:
+            return O.BLACK_HOLE, None
+        payload = default.info.advmss if default.info is not None else 0
+        if clamped.received > default.received and clamped.received > payload > 0:
+            return O.BLACK_HOLE, None
+        return O.INCONCLUSIVE, (f"the answer stalled at the default segment size, but the "
+                                f"whole answer ({clamped.received} bytes) fits in one "
+                                "full-size segment: the segment size cannot explain it")
+    if O.TIMEOUT in (default.outcome, clamped_outcome) and O.ERROR not in (
+            default.outcome, clamped_outcome):
+        what = "handshake" if exchange == TLS_HANDSHAKE else "answer"
+        return O.TIMEOUT, f"the {what} stalled at the small segment size too"
+    return O.ERROR, default.error or (clamped.error if clamped is not None else None)
+
+
+async def _both(default_job: Awaitable[Attempt], clamped_job: Awaitable[Attempt],
+                exchange: str) -> tuple[Attempt, Attempt | None]:
+    """Both exchanges at once; the clamped one is dropped when the default one settles the
+    question alone (an HTTP answer that arrived at the default size)."""
+    clamped_task = asyncio.ensure_future(clamped_job)
+    try:
+        default = await default_job
+    except BaseException:
+        clamped_task.cancel()
+        raise
+    if exchange == HTTP_GET and default.outcome == O.HTTP_OK:
+        clamped_task.cancel()
+        return default, None
+    return default, await clamped_task
+
+
 async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
-    """One ``probe_pmtu`` fact: the handshake at the default and at a clamped MSS, at once."""
+    """One ``probe_pmtu`` fact: the target's exchange at the default and at a clamped MSS, at
+    once (a TLS handshake for a TLS target, a GET for an ``http://`` one); for any other target
+    the ``not_possible`` record of the module docstring."""
     assert target.port is not None
     family = family_of(ip)
     clamp = CLAMPED_MSS[family]
-    default, clamped = await asyncio.gather(
-        attempt(ip, target.port, target.host, ctx.timeout),
-        attempt(ip, target.port, target.host, ctx.timeout, mss=clamp))
-    if default.outcome == O.TIMEOUT and clamped.outcome == O.TLS_OK:
-        outcome, error = O.BLACK_HOLE, None
-    elif default.outcome == O.TLS_OK:
-        outcome, error = O.TLS_OK, None
-    elif O.TIMEOUT in (default.outcome, clamped.outcome) and O.ERROR not in (
-            default.outcome, clamped.outcome):
-        outcome, error = O.TIMEOUT, "the handshake stalled at the small segment size too"
-    else:
-        outcome, error = O.ERROR, default.error or clamped.error
-    info = default.info
     header = HEADERS[family]
+    fid = f"probe_pmtu:{target.raw}:{ip}:{target.port}"
+    common: dict[str, Any] = dict(target=target.raw, layer="route", ip=ip, port=target.port,
+                  family=4 if family == socket.AF_INET else 6, clamped_mss=clamp)
+    if target.tls:
+        exchange, what = TLS_HANDSHAKE, "tls handshake"
+        default, clamped = await _both(
+            attempt(ip, target.port, target.host, ctx.timeout),
+            attempt(ip, target.port, target.host, ctx.timeout, mss=clamp), exchange)
+    elif target.scheme == "http":
+        exchange, what = HTTP_GET, f"http GET {target.path}"
+        request = request_bytes(target)
+        default, clamped = await _both(
+            http_attempt(ip, target.port, request, ctx.timeout),
+            http_attempt(ip, target.port, request, ctx.timeout, mss=clamp), exchange)
+    else:
+        spoken = f"its protocol ({target.scheme})" if target.scheme else "what listens there"
+        return probe_fact(
+            "probe_pmtu", fid, f"path MTU to {host_for_url(ip)}:{target.port}: no exchange",
+            outcome=O.NOT_POSSIBLE, elapsed_ms=0, exchange=NO_EXCHANGE,
+            error=(f"nothing large to ask for on port {target.port}: whynet does not speak "
+                   f"{spoken}, and what a server says unasked is a short greeting"), **common)
+    outcome, error = _verdict(default, clamped, exchange)
+    info = default.info
     # The full-size packet is the socket's path MTU; the SYN announced that less the headers
     # (tcpi_advmss is smaller by the TCP options each segment carries, timestamps: 12 bytes).
     full = info.pmtu if info is not None and info.pmtu else None
     advertised = full - header if full else None
+    clamped_outcome = clamped.outcome if clamped is not None else None
     return probe_fact(
-        "probe_pmtu", f"probe_pmtu:{target.raw}:{ip}:{target.port}",
-        f"tls handshake {host_for_url(ip)}:{target.port} at the default and a {clamp}-byte MSS",
-        target=target.raw, layer="route", outcome=outcome,
-        elapsed_ms=max(default.elapsed_ms, clamped.elapsed_ms), error=error, ip=ip,
-        port=target.port, family=4 if family == socket.AF_INET else 6,
-        default_outcome=default.outcome, clamped_outcome=clamped.outcome,
-        default_error=default.error, clamped_mss=clamp,
-        passed_packet=clamp + header if clamped.outcome == O.TLS_OK else None,
+        "probe_pmtu", fid,
+        f"{what} {host_for_url(ip)}:{target.port} at the default and a {clamp}-byte MSS",
+        outcome=outcome, elapsed_ms=max(default.elapsed_ms,
+                                        clamped.elapsed_ms if clamped is not None else 0),
+        error=error, exchange=exchange,
+        default_outcome=default.outcome, clamped_outcome=clamped_outcome,
+        default_error=default.error,
+        passed_packet=clamp + header if clamped_outcome in (O.TLS_OK, O.HTTP_OK) else None,
         lost_packet=full if outcome == O.BLACK_HOLE else None,
         advertised_mss=advertised,
         default_bytes_received=info.bytes_received if info is not None else None,
-        kernel_path_mtu=default.kernel_mtu,
+        default_largest_segment=info.rcv_mss if info is not None else None,
+        answer_bytes=(clamped.received if clamped is not None and exchange == HTTP_GET
+                      and clamped_outcome == O.HTTP_OK
+                      else default.received if exchange == HTTP_GET else None),
+        default_answer_bytes=default.received if exchange == HTTP_GET else None,
+        kernel_path_mtu=default.kernel_mtu, **common,
     )

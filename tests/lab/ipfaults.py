@@ -69,11 +69,14 @@ ICMP_TOO_BIG = {4: "icmp type destination-unreachable icmp code frag-needed",
                 6: "icmpv6 type packet-too-big"}
 
 
-def mtu_path(lab: Lab, family: int, icmp_dropped: bool) -> Scenario:
-    """An HTTPS origin behind a 1400-byte link; ``icmp_dropped``: both routers drop the ICMP
-    "fragmentation needed" / "packet too big" they would send (the black hole); else PMTUD
-    works (the control). ``family`` 4 or 6: the name has only an A or only an AAAA."""
-    o = office(lab, records={APP: ORIGIN_IP if family == 4 else ORIGIN_V6})
+def narrow_link_path(lab: Lab, family: int, records: str | None = None
+                     ) -> tuple[Office, Namespace, Namespace, str]:
+    """The office, a second router ``wan`` behind a 1400-byte link from the gateway, and an
+    ``origin`` host behind it (the plan above); ``family`` 4 or 6: ``app.corp.test`` (or
+    ``records``' name) has only an A or only an AAAA. Returns the office, wan, origin and the
+    origin's address."""
+    ip = ORIGIN_IP if family == 4 else ORIGIN_V6
+    o = office(lab, records={records or APP: ip})
     wan, origin = lab.router("wan"), lab.host("origin")
     gw_if, wan_if = lab.link(o.gw, wan, "10.40.0.1/30", "10.40.0.2/30")
     wan_out, origin_if = lab.link(wan, origin, "203.0.113.1/24", f"{ORIGIN_IP}/24")
@@ -94,19 +97,32 @@ def mtu_path(lab: Lab, family: int, icmp_dropped: bool) -> Scenario:
         wan.add_route("default", via="2001:db8:40::1")
         origin.add_route("default", via="2001:db8:80::1")
         _wait_ipv6_ready(o.client, o.gw, wan, origin, o.lan.ns)
-    ip = ORIGIN_IP if family == 4 else ORIGIN_V6
+    return o, wan, origin, ip
+
+
+def drop_too_big(routers: tuple[Namespace, ...], family: int) -> None:
+    """Each router drops the ICMP "fragmentation needed" / "packet too big" it would send or
+    forward (nft table ``inet no_pmtud``): path MTU discovery breaks."""
+    for router in routers:
+        router.nft("table inet no_pmtud {\n"
+                   " chain output {\n type filter hook output priority 0; policy accept;\n"
+                   f" {ICMP_TOO_BIG[family]} drop\n }}\n"
+                   " chain forward {\n type filter hook forward priority 0; policy accept;\n"
+                   f" {ICMP_TOO_BIG[family]} drop\n }}\n}}\n")
+
+
+def mtu_path(lab: Lab, family: int, icmp_dropped: bool) -> Scenario:
+    """An HTTPS origin behind a 1400-byte link; ``icmp_dropped``: both routers drop the ICMP
+    "fragmentation needed" / "packet too big" they would send (the black hole); else PMTUD
+    works (the control). ``family`` 4 or 6: the name has only an A or only an AAAA."""
+    o, wan, origin, ip = narrow_link_path(lab, family)
     web, env = _trusted_tls(lab, origin, ip, names=CERT_NAMES)
     nodes = {"wan": wan, "origin": origin}
     info = {"ip": ip, "family": family}
     if not icmp_dropped:
         return o.scenario(f"small-mtu-pmtud-works-v{family}", f"https://{APP}/", env=env,
                           nodes=nodes, servers={"web": web}, info=info)
-    for router in (o.gw, wan):
-        router.nft("table inet no_pmtud {\n"
-                   " chain output {\n type filter hook output priority 0; policy accept;\n"
-                   f" {ICMP_TOO_BIG[family]} drop\n }}\n"
-                   " chain forward {\n type filter hook forward priority 0; policy accept;\n"
-                   f" {ICMP_TOO_BIG[family]} drop\n }}\n}}\n")
+    drop_too_big((o.gw, wan), family)
     return o.scenario(f"mtu-black-hole-v{family}", f"https://{APP}/", env=env, nodes=nodes,
                       servers={"web": web}, checklist=("X11",), layer="tls",
                       expect="path.mtu-black-hole", info=info)

@@ -664,8 +664,11 @@ class Namespace:
         extra = (["--banner", banner] if banner else []) + (["--peer"] if peer else [])
         return self.serve("tcp", ip, port, *extra)
 
-    def http_server(self, ip: str, port: int = 80, *, body: str = "ok") -> Server:
-        return self.serve("http", ip, port, "--body", body)
+    def http_server(self, ip: str, port: int = 80, *, body: str = "ok",
+                    one_write: bool = False) -> Server:
+        """``one_write``: head and body in one write (as nginx sends a page), see serve.py."""
+        return self.serve("http", ip, port, "--body", body,
+                          *(["--one-write"] if one_write else []))
 
     def tls_server(self, ip: str, port: int, cert: Issued, *, body: str = "ok") -> Server:
         return self.serve("tls", ip, port, "--cert", str(cert.cert_path),

@@ -8,7 +8,9 @@ Modes (``python serve.py MODE --host IP --port N [...]``):
 
 - ``tcp``: accept, optionally send ``--banner`` and/or the peer address (``--peer``: what source
   address the server really sees, for NAT scenarios), close.
-- ``http``: HTTP/1.1, every path answers 200 with ``--body``.
+- ``http``: HTTP/1.1, every path answers 200 with ``--body``; ``--one-write``: the head and
+  the body leave in one write, as nginx or Go's net/http send a page (http.server sends the
+  head alone first), so the head rides in the answer's first full-size segment.
 - ``redirect``: HTTP/1.1, every path answers 302 to ``--location`` (a captive portal).
 - ``tls``: the same HTTP over TLS with ``--cert``/``--key`` (the cert file may hold a chain);
   ``--tls-versions 1.0-1.1`` limits the versions it accepts (below 1.2 with OpenSSL's security
@@ -149,8 +151,8 @@ def serve_udp_echo(args: argparse.Namespace) -> None:
 
 # --- http and tls ------------------------------------------------------------------------------
 
-def handler_for(body: str, location: str = "", body_file: str | None = None
-                ) -> type[BaseHTTPRequestHandler]:
+def handler_for(body: str, location: str = "", body_file: str | None = None,
+                one_write: bool = False) -> type[BaseHTTPRequestHandler]:
     payload = open(body_file, "rb").read() if body_file else body.encode() + b"\n"
 
     class Handler(BaseHTTPRequestHandler):
@@ -167,6 +169,10 @@ def handler_for(body: str, location: str = "", body_file: str | None = None
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(payload)))
+            if one_write:
+                self._headers_buffer.append(b"\r\n" + payload)  # type: ignore[attr-defined]
+                self.flush_headers()
+                return
             self.end_headers()
             self.wfile.write(payload)
 
@@ -222,7 +228,8 @@ def server_context(cert: str, key: str, versions: str = "") -> ssl.SSLContext:
 def serve_http(args: argparse.Namespace) -> None:
     LabHTTPServer.address_family = family_of(args.host)
     httpd = LabHTTPServer((args.host, args.port),
-                          handler_for(args.body, args.location, args.body_file))
+                          handler_for(args.body, args.location, args.body_file,
+                                      args.one_write))
     if args.mode == "tls":
         httpd.tls = server_context(args.cert, args.key, args.tls_versions)
     ready(httpd.socket)
@@ -447,6 +454,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-versions", default="", help="tls: MIN-MAX, e.g. 1.0-1.1")
     parser.add_argument("--reply", default="", help="greet: the answer to each line")
     parser.add_argument("--close-after-reply", action="store_true")
+    parser.add_argument("--one-write", action="store_true",
+                        help="http/tls: send the head and the body in one write")
     args = parser.parse_args(argv)
     if args.mode in ("tls", "intercept") and not (args.cert and args.key):
         parser.error(f"{args.mode} needs --cert and --key")

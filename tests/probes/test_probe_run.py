@@ -56,7 +56,9 @@ def test_loopback_targets_end_to_end() -> None:
     assert (http["outcome"], http["status"], http["server"]) == (O.HTTP_ERROR, 404, "probe-test")
     assert [f.kind for f in facts if f["target"] == http_target] == [
         "probe_target", "probe_route", "probe_icmp", "probe_tcp", "probe_path_quality",
-        "probe_proxy", "probe_http"]
+        "probe_proxy", "probe_http", "probe_pmtu"]
+    [mtu] = of("probe_pmtu", http_target)  # a head-only 404: too small to tell
+    assert (mtu["outcome"], mtu["exchange"]) == (O.INCONCLUSIVE, "http_get")
     [quality] = of("probe_path_quality", http_target)  # loopback: a clean path, 8 echoes
     if quality["method"] != "none":
         assert (quality["outcome"], quality["sent"], quality["loss_pct"]) == (O.REPLY, 8, 0.0)

@@ -1,0 +1,113 @@
+"""Lab proofs for the path-MTU black holes beyond TLS (tests/lab/mtufaults.py).
+
+Each test proves its set-up with plain sockets in the client namespace (a GET at the default
+MSS against the same GET with the MSS clamped by ``TCP_MAXSEG``), then runs whynet there and
+holds it to ``verdict``: the expected rule on top, the expected first failing layer, no other
+error; each healthy control asserts no warning at all.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from .netlab import Lab, Namespace
+from .registry import runs
+from .scenarios import APP, Scenario
+from .test_coverage_scenarios import verdict
+from .test_ipfaults import facts_of
+
+pytestmark = pytest.mark.lab
+
+
+def get_with_mss(ns: Namespace, ip: str, port: int, mss: int | None,
+                 timeout: float = 2.0) -> dict[str, Any]:
+    """A plain ``GET /`` from ``ns``, the MSS clamped with TCP_MAXSEG when ``mss`` is given,
+    read until the server closes: ``{"ended": bool, "bytes": n}`` (ended False: it stalled)."""
+    code = (
+        "import json, socket, time\n"
+        f"ip, port, mss, timeout = {ip!r}, {port!r}, {mss!r}, {timeout!r}\n"
+        "s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET)\n"
+        "if mss: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)\n"
+        "s.settimeout(timeout)\n"
+        "s.connect((ip, port))\n"
+        f"s.sendall(b'GET / HTTP/1.1\\r\\nHost: {APP}\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        "got, ended, end = b'', False, time.monotonic() + timeout\n"
+        "while time.monotonic() < end:\n"
+        "    try: chunk = s.recv(65536)\n"
+        "    except socket.timeout: break\n"
+        "    if not chunk: ended = True; break\n"
+        "    got += chunk\n"
+        "print(json.dumps({'ended': ended, 'bytes': len(got)}))\n"
+    )
+    return dict(json.loads(ns.python(code).stdout))
+
+
+def pmtu_fact(report: dict[str, Any]) -> dict[str, Any]:
+    [fact] = facts_of(report, "probe_pmtu")
+    return fact
+
+
+@runs("mtu-black-hole-http-v4", "mtu-black-hole-http-v6")
+def test_http_black_hole(lab: Lab, sc: Scenario) -> None:
+    ip, port, family = sc.info["ip"], sc.info["port"], sc.info["family"]
+    small = 536 if family == 4 else 1220
+    assert sc.client.connect(ip, port).outcome == "open"  # the handshake's small packets pass
+    stalled = get_with_mss(sc.client, ip, port, None)
+    assert not stalled["ended"], stalled  # full-size segments vanish
+    if family == 4:  # head and body in one write: not even the head comes
+        assert stalled["bytes"] == 0, stalled
+    else:  # the head alone arrives, the body does not
+        assert 0 < stalled["bytes"] < 400, stalled
+    whole = get_with_mss(sc.client, ip, port, small)
+    assert whole["ended"] and whole["bytes"] > sc.info["page_bytes"], whole
+    report = verdict(lab, sc)
+    m = pmtu_fact(report)
+    header = 40 if family == 4 else 60
+    assert (m["outcome"], m["exchange"], m["default_outcome"], m["clamped_outcome"]) == (
+        "black_hole", "http_get", "timeout", "http_ok"), m
+    assert (m["passed_packet"], m["lost_packet"], m["kernel_path_mtu"]) == (
+        small + header, 1500, 1500), m
+    assert m["answer_bytes"] == whole["bytes"], m
+    assert m["default_answer_bytes"] == stalled["bytes"], m
+    [http] = facts_of(report, "probe_http")
+    assert http["outcome"] == ("timeout" if family == 4 else "http_ok"), http
+    # The cure the rule advises: let the ICMP through, and the page arrives at full size.
+    for router in (sc.nodes["gw"], sc.nodes["wan"]):
+        router.exec("nft", "delete", "table", "inet", "no_pmtud")
+    healed = get_with_mss(sc.client, ip, port, None, timeout=4.0)
+    assert healed["ended"] and healed["bytes"] == whole["bytes"], healed
+
+
+@runs("small-mtu-pmtud-works-http-v4")
+def test_small_mtu_with_pmtud_http(lab: Lab, sc: Scenario) -> None:
+    page = get_with_mss(sc.client, sc.info["ip"], sc.info["port"], None, timeout=4.0)
+    assert page["ended"] and page["bytes"] > sc.info["page_bytes"], page
+    report = verdict(lab, sc)
+    m = pmtu_fact(report)
+    # The page came at the default size, in segments the narrow link carries (1348 bytes of
+    # payload after PMTUD), larger than the clamped exchange's: no clamped exchange needed.
+    assert (m["outcome"], m.get("clamped_outcome")) == ("http_ok", None), m
+    assert 536 < m["default_largest_segment"] <= 1400 - 40, m
+
+
+@runs("small-answer-behind-black-hole")
+def test_small_answer_behind_black_hole(lab: Lab, sc: Scenario) -> None:
+    ip, port = sc.info["ip"], sc.info["port"]
+    assert get_with_mss(sc.client, ip, port, None)["ended"]  # small answers pass the hole
+    report = verdict(lab, sc)
+    m = pmtu_fact(report)
+    assert m["outcome"] == "inconclusive" and "too small to tell" in m["error"], m
+    assert m["answer_bytes"] < 536, m
+
+
+@runs("raw-port-behind-black-hole")
+def test_raw_port_behind_black_hole(lab: Lab, sc: Scenario) -> None:
+    assert sc.client.connect(sc.info["ip"], sc.info["port"]).outcome == "open"
+    report = verdict(lab, sc)
+    m = pmtu_fact(report)
+    assert (m["outcome"], m["exchange"], m.get("default_outcome")) == ("not_possible", "none",
+                                                                       None), m
+    assert "nothing large to ask for" in m["error"], m

@@ -1,0 +1,94 @@
+"""The path-MTU probe beyond TLS (engine/probes/pmtu.py) on loopback: what it says when it
+cannot see a black hole. Loopback has no narrow link, so a black hole itself is proved in the
+lab (tests/lab/test_mtufaults.py, and the recorded facts in tests/fixtures/ipfaults)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+from probe_helpers import Server, http_server, read_head
+
+from engine.probes import outcomes as O
+from engine.probes import parse_target
+from engine.probes.context import ProbeContext
+from engine.probes.pmtu import ANSWER_CAP, answer_complete, probe_pmtu
+
+PAGE = b"x" * 20_000
+
+
+def page_server(body: bytes) -> Server:
+    """Answers every request with ``body`` in one write (head included), then closes."""
+    def handle(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    return Server(handle)
+
+
+def head_then_silence() -> Server:
+    """Sends a head promising 5,000 bytes, then nothing (a server stuck mid-answer)."""
+    def handle(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+        time.sleep(3)
+    return Server(handle)
+
+
+def run(target: str, timeout: float = 1.0) -> dict:
+    fact = asyncio.run(probe_pmtu(parse_target(target), "127.0.0.1", ProbeContext(timeout)))
+    return dict(fact.fields)
+
+
+def test_a_small_answer_is_too_small_to_tell() -> None:
+    web = http_server()  # a head with Content-Length: 0
+    try:
+        m = run(f"http://127.0.0.1:{web.port}/")
+    finally:
+        web.stop()
+    assert (m["outcome"], m["exchange"], m["default_outcome"]) == (O.INCONCLUSIVE, "http_get",
+                                                                   O.HTTP_OK)
+    assert m["clamped_outcome"] is None  # the default exchange settled it: no second one
+    assert m["default_largest_segment"] <= 536 and "too small to tell" in m["error"]
+    assert m["answer_bytes"] == m["default_answer_bytes"] < 536
+
+
+def test_a_large_answer_at_full_size_passes() -> None:
+    web = page_server(PAGE)
+    try:
+        m = run(f"http://127.0.0.1:{web.port}/big")
+    finally:
+        web.stop()
+    assert (m["outcome"], m["default_outcome"], m["lost_packet"]) == (O.HTTP_OK, O.HTTP_OK, None)
+    assert m["default_largest_segment"] > 536  # loopback carries 64 KB segments
+    assert ANSWER_CAP <= m["answer_bytes"] <= len(PAGE) + 100  # read up to the cap, no further
+
+
+def test_an_answer_that_stalls_at_every_size_is_no_black_hole() -> None:
+    web = head_then_silence()
+    try:
+        began = time.monotonic()
+        m = run(f"http://127.0.0.1:{web.port}/", timeout=0.6)
+        took = time.monotonic() - began
+    finally:
+        web.stop()
+    assert (m["outcome"], m["default_outcome"], m["clamped_outcome"]) == (
+        O.TIMEOUT, O.TIMEOUT, O.TIMEOUT)
+    assert "small segment size too" in m["error"]
+    assert m["default_answer_bytes"] == m["answer_bytes"] > 0  # the head came, nothing more
+    assert took < 0.6 + 0.3  # both exchanges at once, each bounded by the timeout
+
+
+def test_a_port_whynet_does_not_speak_is_not_checked() -> None:
+    m = run("postgres://127.0.0.1:5432/db")  # nothing is sent: no server needed
+    assert (m["outcome"], m["exchange"], m["elapsed_ms"]) == (O.NOT_POSSIBLE, "none", 0)
+    assert m["error"].startswith("nothing large to ask for on port 5432: whynet does not "
+                                 "speak its protocol (postgres)")
+
+
+def test_an_answer_ends_by_its_own_framing() -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert answer_complete(head + b"5\r\nhello\r\n0\r\n\r\n")
+    assert not answer_complete(head + b"5\r\nhello\r\n")
+    assert not answer_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n")  # head unfinished
+    assert not answer_complete(b"HTTP/1.1 200 OK\r\n\r\nno length: until the server closes")
