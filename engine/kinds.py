@@ -349,7 +349,11 @@ KINDS: dict[str, KindSpec] = {
                                     "through a search domain, the outcome for the name as "
                                     "typed; else null"),
            as_typed_addresses=("list", "nameserver only: the addresses of the name as typed, "
-                                       "in that case; else null")),
+                                       "in that case; else null"),
+           route_interface=("str", "nameserver only, when it gave no answer: the interface "
+                                   "the route to the server leaves on (`ip route get`), so "
+                                   "replies that come back on another one can be told; "
+                                   "else null")),
         _k("probe_portal", "probes.portal", "a known-answer URL the user named, fetched to "
            "see whether a captive portal answers instead (X22)",
            **_PROBE_COMMON, url=("str", "the known-answer URL"),

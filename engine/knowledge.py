@@ -90,7 +90,8 @@ BEYOND_CHECKLIST: dict[str, str] = {
     "X40": "strict reverse-path filtering (rp_filter=1) on a host with several interfaces "
            "drops replies that come in on an interface other than the route back to their "
            "sender (asymmetric routing): the request leaves, the answer arrives and is thrown "
-           "away, so the connection times out with nothing on the wire to blame",
+           "away, so the connection times out with nothing on the wire to blame (replies of "
+           "every protocol: TCP, DNS answers, echo replies)",
     "X41": "the connection-tracking table is full: the kernel cannot make an entry for a new "
            "connection and drops its packets silently, whatever the firewall rules say, while "
            "established connections keep working",

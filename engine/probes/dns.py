@@ -7,7 +7,10 @@
    One ``probe_resolve`` fact with ``via: system``, ``rdtype: ANY`` (both families).
 2. **Each configured nameserver directly** with dnspython, A and AAAA: UDP first, TCP when UDP
    times out (after 60% of the budget) or the answer is truncated (``fallback`` says which).
-   One fact per server and type, ``via`` = the server's address.
+   One fact per server and type, ``via`` = the server's address. A server that gave no answer
+   at all also gets ``route_interface``, the interface the route to it leaves on (one
+   ``ip route get``, only then), so strict reverse-path filtering of replies that come back
+   on another interface can be named (X40).
 
 Names with fewer dots than ``ndots`` are tried with the search domains first, as the system
 resolver does; ``qname`` is the name that was finally asked. When that is a search-domain
@@ -54,6 +57,7 @@ from engine.probes.common import (
 )
 from engine.probes.common import unique as _unique
 from engine.probes.context import ProbeContext
+from engine.probes.route import route_interface
 
 UDP_SHARE = 0.6  # of the timeout given to UDP before falling back to TCP
 _EAI_NODATA = getattr(socket, "EAI_NODATA", -5)
@@ -175,6 +179,11 @@ async def resolve_via_nameserver(
         # typed lead to? (asked only in this case, so a healthy run asks nothing more)
         as_typed = tried.get(host) or await _ask(host, server, port, rdtype,
                                                  watch.remaining(timeout))
+    # No answer at all: which interface do the queries leave on? Replies that come back on
+    # another one meet reverse-path filtering (X40). Looked up only then: a run whose servers
+    # answer runs no extra command.
+    out_interface = (await route_interface(server, timeout) if answer.outcome == O.TIMEOUT
+                     else None)
     via = server if port == 53 else f"{server}:{port}"
     where = f"[{server}]:{port}" if ":" in server else f"{server}:{port}"
     return probe_fact(
@@ -186,6 +195,7 @@ async def resolve_via_nameserver(
         fallback=answer.fallback, expanded=expanded,
         as_typed_outcome=as_typed.outcome if as_typed else None,
         as_typed_addresses=as_typed.addresses if as_typed else None,
+        route_interface=out_interface,
     )
 
 

@@ -147,6 +147,12 @@ async def probe_route(target: str, ip: str, ctx: ProbeContext) -> Fact:
     return _route_fact(target, ip, watch, O.ROUTED, None, fields)
 
 
+async def route_interface(ip: str, timeout: float) -> str | None:
+    """The interface the kernel's route to ``ip`` leaves on, or None (no route, ``ip`` failed):
+    one ``ip -j route get``, shared with :func:`probe_route` for the same address in a run."""
+    return _route_field(await _ip(["ip", "-j", "route", "get", ip], timeout), "dev")
+
+
 def _route_fact(target: str, ip: str, watch: Stopwatch, outcome: str, error: str | None,
                 fields: dict[str, Any]) -> Fact:
     return probe_fact(
@@ -156,13 +162,18 @@ def _route_fact(target: str, ip: str, watch: Stopwatch, outcome: str, error: str
 
 
 def _matched(fib: CommandResult) -> str | None:
-    if not fib.ok:
+    return _route_field(fib, "dst")
+
+
+def _route_field(result: CommandResult, key: str) -> str | None:
+    """One field of the route ``ip -j route get`` printed, or None (it failed, or no such)."""
+    if not result.ok:
         return None
     try:
-        dst = parse_route_get(fib.stdout).get("dst")
+        value = parse_route_get(result.stdout).get(key)
     except (ValueError, json.JSONDecodeError):
         return None
-    return str(dst) if dst else None
+    return str(value) if value else None
 
 
 async def _policy_rules(ip: str, ctx: ProbeContext) -> list[dict[str, Any]]:

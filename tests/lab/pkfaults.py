@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .netlab import Lab, LabError
+from .netlab import Lab, LabError, Namespace
 from .scenarios import (
     APP,
     CLIENT_IP,
@@ -23,6 +23,7 @@ from .scenarios import (
     PROXY_IP,
     PROXY_PORT,
     SERVER_IP,
+    Office,
     Scenario,
     _egress_only_from_proxy,
     _proxy_env,
@@ -167,16 +168,13 @@ BENCH_CLIENT, BENCH_GW = "10.30.0.10", "10.30.0.1"
 RETURN_LINK = ("10.31.0.2/30", "10.31.0.1/30")  # server side, second router side
 
 
-def asymmetric_return(lab: Lab, rp_filter: int) -> Scenario:
-    """The client has a second NIC (eth1, 10.30.0.0/24) on a segment with another router, gw2;
-    the server sends everything for the office LAN back through gw2, which delivers it to the
-    client on eth1. Requests leave on eth0 (the default route), replies come in on eth1.
-
-    ``rp_filter=1`` (strict, RFC 3704) drops every reply: the route back to the server is eth0,
-    not the interface the reply came in on. ``rp_filter=2`` (loose) accepts them: the control.
-    """
+def asymmetric_office(lab: Lab, rp_filter: int) -> tuple[Office, Namespace, dict[str, str]]:
+    """The office, where the client has a second NIC (eth1, 10.30.0.0/24) on a segment with
+    another router, gw2; the server's namespace sends everything for the office LAN back
+    through gw2, which delivers it to the client on eth1. Requests leave on eth0 (the default
+    route), replies come in on eth1. The client's rp_filter (all and eth1) is ``rp_filter``.
+    Returns the office, gw2 and the interfaces (``client_if``, ``server_if``)."""
     o = office(lab)
-    o.server.http_server(o.records[APP], 80)
     gw2 = lab.router("gw2")
     bench = lab.switch("bench")
     client_if = bench.plug(o.client, f"{BENCH_CLIENT}/24")
@@ -188,7 +186,16 @@ def asymmetric_return(lab: Lab, rp_filter: int) -> Scenario:
     gw2.add_route(f"{FAR}.0/24", via=RETURN_LINK[0].split("/")[0])
     for key in ("net.ipv4.conf.all.rp_filter", f"net.ipv4.conf.{client_if}.rp_filter"):
         o.client.sysctl(key, rp_filter)
-    info = {"client_if": client_if, "server_if": server_if}
+    return o, gw2, {"client_if": client_if, "server_if": server_if}
+
+
+def asymmetric_return(lab: Lab, rp_filter: int) -> Scenario:
+    """:func:`asymmetric_office` with a web server: ``rp_filter=1`` (strict, RFC 3704) drops
+    every reply, since the route back to the server is eth0, not the interface the reply came
+    in on. ``rp_filter=2`` (loose) accepts them: the control.
+    """
+    o, gw2, info = asymmetric_office(lab, rp_filter)
+    o.server.http_server(o.records[APP], 80)
     if rp_filter != 1:
         return o.scenario("asymmetric-return-loose-rp-filter", f"http://{APP}/",
                           nodes={"gw2": gw2}, info=info)

@@ -66,6 +66,14 @@ def test_silence_is_a_timeout_after_trying_tcp_too(responder: DnsResponder) -> N
     assert fact["transport"] == "tcp"
     assert "no udp answer" in fact["fallback"]
     assert fact["elapsed_ms"] < 1500
+    # No answer at all: the route the queries take is looked up (X40 reads it), and it is
+    # the loopback here.
+    assert fact["route_interface"] == "lo"
+
+
+def test_an_answering_server_needs_no_route_lookup(responder: DnsResponder) -> None:
+    for name in ("a.test", "nx.test", "servfail.test"):
+        assert ask(responder, name)["route_interface"] is None
 
 
 def test_truncated_udp_falls_back_to_tcp(responder: DnsResponder) -> None:
