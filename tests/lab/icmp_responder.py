@@ -1,9 +1,10 @@
 """A slow host for the lab: answers ICMP echo requests itself, each after a delay.
 
 The kernel in this lab has no netem, so latency and jitter are made here: run in a namespace
-whose kernel echo is off (``net.ipv4.icmp_echo_ignore_all=1``), it reads every echo request
-addressed to ``--host`` on a raw socket and sends the echo reply after ``--delay-ms`` plus, per
-request, a draw from ``--jitter-ms``: ``uniform:N`` (0..N ms, from a generator seeded with
+whose kernel echo is off (``net.ipv4.icmp_echo_ignore_all=1``, or for an IPv6 ``--host``
+``net.ipv6.icmp.echo_ignore_all=1``), it reads every echo request addressed to ``--host`` on a
+raw socket and sends the echo reply after ``--delay-ms`` plus, per request, a draw from
+``--jitter-ms``: ``uniform:N`` (0..N ms, from a generator seeded with
 ``--seed``) or ``alternate:N`` (0 and N ms in turn: a queue that fills and drains). A client
 measures the round trip exactly as it would over a slow path.
 
@@ -24,6 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from the lab
 from engine.probes.icmp import checksum  # noqa: E402 - after the path is set
+
+
+def reply_for_v6(message: bytes) -> bytes | None:
+    """The echo reply for an ICMPv6 message (a raw ICMPv6 socket gets no IP header; the kernel
+    fills in the checksum, RFC 3542), or None when it is not an echo request."""
+    if len(message) < 8 or message[0] != 128:
+        return None
+    return bytes([129, 0, 0, 0]) + message[4:]
 
 
 def reply_for(packet: bytes, host: str) -> tuple[bytes, str] | None:
@@ -47,7 +56,13 @@ def main() -> None:
     args = parser.parse_args()
     shape, _, spread = args.jitter_ms.partition(":")
     rng = random.Random(args.seed)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    v6 = ":" in args.host
+    if v6:
+        # Bound to the address: the kernel hands this socket only what is sent to it.
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        sock.bind((args.host, 0))
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     due: list[tuple[float, int, bytes, str]] = []
     lock = threading.Condition()
 
@@ -63,8 +78,12 @@ def main() -> None:
     print(f"READY {args.host} 0", flush=True)
     count = 0
     while True:
-        packet = sock.recv(65535)
-        answer = reply_for(packet, args.host)
+        packet, peer = sock.recvfrom(65535)
+        if v6:
+            reply = reply_for_v6(packet)
+            answer = None if reply is None else (reply, str(peer[0]))
+        else:
+            answer = reply_for(packet, args.host)
         if answer is None:
             continue
         count += 1

@@ -135,8 +135,10 @@ RESPONDER_PY = Path(__file__).resolve().parent / "icmp_responder.py"
 
 def slow_echoes(lab: Lab, ns: Namespace, ip: str, delay_ms: float, jitter: str) -> Server:
     """``ns`` answers ping at ``ip`` itself, each echo after ``delay_ms`` plus ``jitter``
-    (see icmp_responder.py), with the kernel's own echo replies turned off."""
-    ns.sysctl("net.ipv4.icmp_echo_ignore_all", 1)
+    (see icmp_responder.py), with the kernel's own echo replies of ``ip``'s family turned off
+    (the other family's still answer at once)."""
+    ns.sysctl("net.ipv6.icmp.echo_ignore_all" if ":" in ip else "net.ipv4.icmp_echo_ignore_all",
+              1)
     return ns.spawn("icmp-responder", [lab.python, str(RESPONDER_PY), "--host", ip,
                                        "--delay-ms", str(delay_ms), "--jitter-ms", jitter])
 

@@ -1,5 +1,7 @@
-"""Path-MTU black holes beyond TLS (issue 13, X11): an ``http://`` target whose answer fills
-full-size segments, in both address families, and the controls that must stay silent.
+"""Path faults beyond the first round (issue 13): path-MTU black holes beyond TLS (X11), and
+loss, latency and jitter over IPv6 (X12), each with the controls that must stay silent.
+
+**X11.** An ``http://`` target whose answer fills full-size segments, in both address families.
 
 Each builder starts from :func:`ipfaults.narrow_link_path` (the office, then a 1400-byte link
 between the gateway and a second router ``wan``, then the ``origin`` host:
@@ -16,13 +18,20 @@ The two faults differ in how the server writes its answer, as real servers do:
   so even the head rides in a full-size segment: the request gets no answer at all;
 * ``mtu-black-hole-http-v6``: the head leaves alone (Python's http.server, many frameworks
   that flush headers first) and arrives; the body stalls after it.
+
+**X12 over IPv6.** The office with IPv6 end to end (:func:`ipfaults._dual_stack`: the name has
+A and AAAA, and the client's global IPv6 address puts the AAAA first, so the echo train goes
+to the IPv6 address, as programs connect there first). The fault hits IPv6 only, the IPv4 path
+to the same server stays clean: the gateway drops 60 % of the IPv6 packets it forwards to the
+server, or the server's ICMPv6 echoes are answered late by ``icmp_responder.py`` (kernel IPv6
+echo off; IPv4 echo untouched). The control answers 20-25 ms late, as over a VPN.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .ipfaults import drop_too_big, narrow_link_path
+from .ipfaults import PATH_FAULTS, SERVER_V6, _dual_stack, drop_too_big, narrow_link_path, slow_echoes
 from .netlab import Lab
 from .scenarios import APP, Scenario
 
@@ -61,12 +70,36 @@ def raw_port_behind_black_hole(lab: Lab) -> Scenario:
                       info={"ip": ip, "family": 4, "port": DB_PORT})
 
 
+def degraded_path_v6(lab: Lab, fault: str | None) -> Scenario:
+    """The dual-stack office with the IPv6 path to the server degraded (``fault`` one of
+    :data:`ipfaults.PATH_FAULTS`, as its IPv4 scenario does it), or ``None``: the 20 ms
+    control. The user asks about the host (``app.corp.test``: name, route and ICMP)."""
+    o = _dual_stack(lab)
+    if fault == "heavy-loss":
+        o.gw.nft("table inet lossy {\n chain forward {\n"
+                 " type filter hook forward priority 0; policy accept;\n"
+                 f" ip6 daddr {SERVER_V6} numgen random mod 100 < 60 drop\n }}\n}}\n")
+    elif fault == "high-latency":
+        slow_echoes(lab, o.server, SERVER_V6, 600, "uniform:3")
+    elif fault == "high-jitter":
+        slow_echoes(lab, o.server, SERVER_V6, 20, "alternate:400")
+    else:
+        slow_echoes(lab, o.server, SERVER_V6, 20, "uniform:5")
+    info = {"ip": SERVER_V6}
+    if fault is None:
+        return o.scenario("normal-latency-v6", APP, info=info)
+    return o.scenario(f"{fault}-v6", APP, checklist=("X12",), layer=None,
+                      expect=PATH_FAULTS[fault], info=info)
+
+
 #: Fault scenarios: name -> builder(lab).
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "mtu-black-hole-http-v4": lambda lab: http_behind_narrow_link(
         lab, "mtu-black-hole-http-v4", 4, black_hole=True),
     "mtu-black-hole-http-v6": lambda lab: http_behind_narrow_link(
         lab, "mtu-black-hole-http-v6", 6, black_hole=True, one_write=False),
+    **{f"{fault}-v6": (lambda lab, fault=fault: degraded_path_v6(lab, fault))
+       for fault in PATH_FAULTS},
 }
 
 #: Healthy controls: name -> builder(lab).
@@ -78,4 +111,5 @@ HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "small-answer-behind-black-hole": lambda lab: http_behind_narrow_link(
         lab, "small-answer-behind-black-hole", 4, black_hole=True, page=SMALL_PAGE),
     "raw-port-behind-black-hole": raw_port_behind_black_hole,
+    "normal-latency-v6": lambda lab: degraded_path_v6(lab, None),
 }

@@ -68,23 +68,28 @@ def test_dual_stack_control(lab: Lab, sc: Scenario) -> None:
 # --- X12: loss, latency, jitter ----------------------------------------------------------------
 
 def ping_rtts(ns: Namespace, ip: str, count: int = 10) -> list[float | None]:
-    """Round trips (ms) of ``count`` echoes 50 ms apart, measured with a plain raw socket."""
+    """Round trips (ms) of ``count`` echoes 50 ms apart, measured with a plain raw socket
+    (ICMPv6 for an IPv6 ``ip``: no IP header in front, echo reply type 129)."""
+    v6 = ":" in ip
     code = (
         "import json, os, socket, struct, time\n"
         "from engine.probes.icmp import echo_request\n"
-        "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n"
+        f"v6 = {v6!r}\n"
+        "family = socket.AF_INET6 if v6 else socket.AF_INET\n"
+        "s = socket.socket(family, socket.SOCK_RAW,"
+        " socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)\n"
         "s.settimeout(0.05)\n"
         "sent, got, ident = {}, {}, os.getpid() & 0xFFFF\n"
         f"for seq in range({count}):\n"
         "    sent[seq] = time.monotonic()\n"
-        f"    s.sendto(echo_request(socket.AF_INET, ident, seq, b'x'), ({ip!r}, 0))\n"
+        f"    s.sendto(echo_request(family, ident, seq, b'x'), ({ip!r}, 0))\n"
         "    end = time.monotonic() + (0.05 if seq < %d else 2.0)\n" % (count - 1) +
         "    while time.monotonic() < end:\n"
         "        try: data = s.recv(2048)\n"
         "        except socket.timeout: continue\n"
-        "        icmp = data[(data[0] & 15) * 4:]\n"
+        "        icmp = data if v6 else data[(data[0] & 15) * 4:]\n"
         "        t, _, _, i, q = struct.unpack('!BBHHH', icmp[:8])\n"
-        "        if t == 0 and i == ident and q in sent and q not in got:\n"
+        "        if t == (129 if v6 else 0) and i == ident and q in sent and q not in got:\n"
         "            got[q] = round((time.monotonic() - sent[q]) * 1000, 1)\n"
         f"print(json.dumps([got.get(q) for q in range({count})]))\n"
     )

@@ -1,9 +1,11 @@
-"""Lab proofs for the path-MTU black holes beyond TLS (tests/lab/mtufaults.py).
+"""Lab proofs for tests/lab/mtufaults.py: path-MTU black holes beyond TLS (X11), and loss,
+latency and jitter over IPv6 (X12).
 
 Each test proves its set-up with plain sockets in the client namespace (a GET at the default
-MSS against the same GET with the MSS clamped by ``TCP_MAXSEG``), then runs whynet there and
-holds it to ``verdict``: the expected rule on top, the expected first failing layer, no other
-error; each healthy control asserts no warning at all.
+MSS against the same GET with the MSS clamped by ``TCP_MAXSEG``; echoes over IPv6 against
+echoes over IPv4), then runs whynet there and holds it to ``verdict``: the expected rule on
+top, the expected first failing layer, no other error; each healthy control asserts no warning
+at all.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from .ipfaults import SERVER_V6
 from .netlab import Lab, Namespace
 from .registry import runs
-from .scenarios import APP, Scenario
+from .scenarios import APP, SERVER_IP, Scenario
 from .test_coverage_scenarios import verdict
-from .test_ipfaults import facts_of
+from .test_ipfaults import facts_of, ping_rtts, quality_fact
 
 pytestmark = pytest.mark.lab
 
@@ -111,3 +114,57 @@ def test_raw_port_behind_black_hole(lab: Lab, sc: Scenario) -> None:
     assert (m["outcome"], m["exchange"], m.get("default_outcome")) == ("not_possible", "none",
                                                                        None), m
     assert "nothing large to ask for" in m["error"], m
+
+
+# --- X12 over IPv6 ------------------------------------------------------------------------------
+
+def assert_ipv4_clean(sc: Scenario) -> None:
+    """The fault is IPv6's alone: echoes to the same server over IPv4 come back at once."""
+    rtts = ping_rtts(sc.client, SERVER_IP, 5)
+    assert all(r is not None and r < 100 for r in rtts), rtts
+
+
+@runs("heavy-loss-v6")
+def test_heavy_loss_v6(lab: Lab, sc: Scenario) -> None:
+    rtts = ping_rtts(sc.client, SERVER_V6, 20)
+    assert 0 < rtts.count(None) < 20, rtts  # some echoes lost, some answered
+    assert_ipv4_clean(sc)
+    report = verdict(lab, sc)
+    q = quality_fact(report)
+    assert q["ip"] == SERVER_V6, q  # the address programs try first
+    assert q["sent"] == 20 and q["loss_pct"] >= 15, q
+    assert q["rtt_max_ms"] < 50, q  # loss, not delay
+    sc.nodes["gw"].exec("nft", "delete", "table", "inet", "lossy")
+    assert ping_rtts(sc.client, SERVER_V6, 10).count(None) == 0
+
+
+@runs("high-latency-v6")
+def test_high_latency_v6(lab: Lab, sc: Scenario) -> None:
+    rtts = ping_rtts(sc.client, SERVER_V6, 3)
+    assert all(r is not None and r >= 590 for r in rtts), rtts
+    assert_ipv4_clean(sc)
+    report = verdict(lab, sc)
+    q = quality_fact(report)
+    assert q["ip"] == SERVER_V6 and q["rtt_min_ms"] >= 590 and q["loss_pct"] == 0, q
+    assert SERVER_V6 in report["findings"][0]["explanation"]
+
+
+@runs("high-jitter-v6")
+def test_high_jitter_v6(lab: Lab, sc: Scenario) -> None:
+    rtts = [r for r in ping_rtts(sc.client, SERVER_V6, 6) if r is not None]
+    assert max(rtts) - min(rtts) >= 350, rtts
+    assert_ipv4_clean(sc)
+    report = verdict(lab, sc)
+    q = quality_fact(report)
+    assert q["ip"] == SERVER_V6 and q["jitter_ms"] >= 100 and q["rtt_min_ms"] < 400, q
+
+
+@runs("normal-latency-v6")
+def test_normal_latency_v6_control(lab: Lab, sc: Scenario) -> None:
+    # The responder holds each answer 20-25 ms; a busy machine adds its own scheduling delay,
+    # so only the floor is exact.
+    rtts = ping_rtts(sc.client, SERVER_V6, 5)
+    assert all(r is not None and r >= 19 for r in rtts), rtts
+    report = verdict(lab, sc)
+    q = quality_fact(report)
+    assert q["ip"] == SERVER_V6 and q["loss_pct"] == 0 and q["rtt_min_ms"] >= 19, q
