@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ from .healthy import (
     _public_office,
     split_tunnel,
 )
-from .netlab import CLEAN_PATH, Lab, Namespace, Server
+from .netlab import CLEAN_PATH, Lab, LabError, Namespace, Server
 from .scenarios import APP, DNS_IP, SERVER_IP, Scenario
 
 #: Where tests/lab/fetch_resolved.sh extracts systemd-resolved (its default destination).
@@ -58,6 +59,7 @@ ROUTED_NAME = f"wiki.{ROUTED_ZONE}"       # answered by the VPN's server, routed
 UNROUTED_NAME = "build.corp-lab.test"     # also the VPN server's, but in a zone not routed
 BUILD_IP = f"{INTRANET}.30"
 LAN_IF, VPN_IF = "eth0", "wg0"
+TUNNEL_FAR_END = "tun-client"  # healthy._tunnel's name for wg0's peer on the concentrator
 
 #: The private system bus's configuration (shared with the fixtures' record scripts).
 BUS_CONF = Path(__file__).resolve().parent / "resolved-bus.conf"
@@ -121,13 +123,15 @@ class Resolved:
                             str(self.files.resolvectl), *args, check=check).stdout
 
 
-def _free_id(path: str) -> int:
-    """An id no line of /etc/passwd or /etc/group uses (the systemd-resolve user's)."""
+def _free_id(*files: str) -> int:
+    """A system id no line of these files (/etc/passwd, /etc/group) uses: the private
+    systemd-resolve user's uid and gid."""
     taken = set()
-    for line in Path(path).read_text().splitlines():
-        fields = line.split(":")
-        if len(fields) > 2 and fields[2].isdigit():
-            taken.add(int(fields[2]))
+    for path in files:
+        for line in Path(path).read_text().splitlines():
+            fields = line.split(":")
+            if len(fields) > 2 and fields[2].isdigit():
+                taken.add(int(fields[2]))
     return next(i for i in range(990, 100, -1) if i not in taken)
 
 
@@ -148,7 +152,7 @@ def start_resolved(ns: Namespace) -> Resolved:
     files = require_resolved()
     work = ns.lab.workdir / f"resolved-{ns.role}"
     work.mkdir()
-    ident = min(_free_id("/etc/passwd"), _free_id("/etc/group"))
+    ident = _free_id("/etc/passwd", "/etc/group")
     users = [line for line in Path("/etc/passwd").read_text().splitlines()
              if not line.startswith("systemd-resolve:")]
     groups = [line for line in Path("/etc/group").read_text().splitlines()
@@ -186,11 +190,13 @@ done
 # --- the network --------------------------------------------------------------------------------
 
 def vpn_with_routing_domain(lab: Lab, name: str, target: str, *, vpn_dns: bool = True,
-                            **kw: object) -> Scenario:
+                            carrier: bool = True, **kw: object) -> Scenario:
     """The split tunnel with systemd-resolved on the client: the LAN link's server
     10.20.0.53 (public names only), the VPN link's 10.66.0.1 (``wiki.corp.test`` and
     ``build.corp-lab.test``) routed ``~corp.test`` and not a default route, as a VPN client
-    sets it. ``vpn_dns=False``: nothing serves DNS on 10.66.0.1."""
+    sets it. ``vpn_dns=False``: nothing serves DNS on 10.66.0.1. ``carrier=False``: then the
+    tunnel's far end goes away (the concentrator's end set down), so ``wg0`` has no carrier
+    and keeps its DNS settings."""
     require_resolved()
     base = split_tunnel(lab)
     client, vpn, intranet = base.client, base.nodes["vpn"], base.nodes["intranet"]
@@ -210,8 +216,31 @@ def vpn_with_routing_domain(lab: Lab, name: str, target: str, *, vpn_dns: bool =
     resolved.ctl("domain", VPN_IF, f"~{ROUTED_ZONE}")
     resolved.ctl("default-route", VPN_IF, "false")
     servers["resolved"] = resolved.holder
+    if not carrier:
+        vpn.ip("link", "set", TUNNEL_FAR_END, "down")
+        wait_for_scopes(resolved, VPN_IF, "none")
     return Scenario(name, client, target, env=resolved.env, nodes=base.nodes, servers=servers,
                     info={"resolved": resolved}, **kw)  # type: ignore[arg-type]
+
+
+def current_scopes(resolved: Resolved, link: str) -> str:
+    """What ``resolvectl status LINK`` says resolved uses the link for ("DNS LLMNR/IPv4",
+    "none")."""
+    for line in resolved.ctl("status", "--no-pager", link).splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key == "Current Scopes":
+            return value.strip()
+    return ""
+
+
+def wait_for_scopes(resolved: Resolved, link: str, first: str, timeout: float = 10.0) -> None:
+    """Until resolved has taken in a link's change (it follows rtnetlink, asynchronously):
+    the link's scopes start with ``first`` ("none", "DNS")."""
+    deadline = time.monotonic() + timeout
+    while not (now := current_scopes(resolved, link)).startswith(first):
+        if time.monotonic() > deadline:
+            raise LabError(f"resolved's scopes on {link}: {now!r}, not {first!r}...")
+        time.sleep(0.05)
 
 
 def resolved_of(sc: Scenario) -> Resolved:
@@ -247,6 +276,17 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "resolved-routing-domain-misses-zone": _build(
         "resolved-routing-domain-misses-zone", f"http://{UNROUTED_NAME}/",
         checklist=("D2", "X24"), layer="name", expect="name.routing-domain-misses-name"),
+    # The routed name, but nothing serves DNS on the VPN's 10.66.0.1: resolved asks no one
+    # else for corp.test, and its stub waits on the dead server.
+    "resolved-routed-server-dead": _build(
+        "resolved-routed-server-dead", f"http://{ROUTED_NAME}/", vpn_dns=False,
+        checklist=("D1", "X24"), layer="name",
+        expect="name.routing-domain-server-not-answering"),
+    # The routed name while wg0 has lost its carrier (the tunnel's far end is gone) and kept
+    # its DNS settings: resolved drops the link, and corp.test goes to the LAN's server.
+    "resolved-routed-link-down": _build(
+        "resolved-routed-link-down", f"http://{ROUTED_NAME}/", carrier=False,
+        checklist=("D1", "X24"), layer="name", expect="name.routing-domain-link-down"),
 }
 
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
