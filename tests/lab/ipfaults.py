@@ -151,28 +151,33 @@ PATH_FAULTS = {
 }
 
 
-def degraded_path(lab: Lab, fault: str | None) -> Scenario:
-    """The server works but the path to it is poor. ``heavy-loss``: the gateway drops 60 % of
-    the packets it forwards to the server at random (nft ``numgen random``); ``high-latency``:
-    every echo is answered 600 ms late; ``high-jitter``: answers alternate between 20 and
-    420 ms late. ``None``: the healthy control, a VPN-like path with 20 ms (up to 25 ms) of
-    round trip. The user asks about the host (``app.corp.test``: name, route and ICMP)."""
-    o = office(lab)
-    nodes: dict[str, Namespace] = {}
+def degrade(lab: Lab, o: Office, fault: str | None, server_ip: str) -> None:
+    """Make the path from the office to ``server_ip`` (either family) poor: ``heavy-loss``: the
+    gateway drops 60 % of the packets it forwards there at random (nft ``numgen random``);
+    ``high-latency``: every echo is answered 600 ms late; ``high-jitter``: answers alternate
+    between 20 and 420 ms late. ``None``: a VPN-like path with 20 ms (up to 25 ms) of round
+    trip."""
     if fault == "heavy-loss":
         o.gw.nft("table inet lossy {\n chain forward {\n"
                  " type filter hook forward priority 0; policy accept;\n"
-                 f" ip daddr {SERVER_IP} numgen random mod 100 < 60 drop\n }}\n}}\n")
+                 f" {'ip6' if ':' in server_ip else 'ip'} daddr {server_ip}"
+                 " numgen random mod 100 < 60 drop\n }\n}\n")
     elif fault == "high-latency":
-        slow_echoes(lab, o.server, SERVER_IP, 600, "uniform:3")
+        slow_echoes(lab, o.server, server_ip, 600, "uniform:3")
     elif fault == "high-jitter":
-        slow_echoes(lab, o.server, SERVER_IP, 20, "alternate:400")
+        slow_echoes(lab, o.server, server_ip, 20, "alternate:400")
     else:
-        slow_echoes(lab, o.server, SERVER_IP, 20, "uniform:5")
+        slow_echoes(lab, o.server, server_ip, 20, "uniform:5")
+
+
+def degraded_path(lab: Lab, fault: str | None) -> Scenario:
+    """The server works but the path to it is poor (:func:`degrade`); ``None``: the healthy
+    control. The user asks about the host (``app.corp.test``: name, route and ICMP)."""
+    o = office(lab)
+    degrade(lab, o, fault, SERVER_IP)
     if fault is None:
-        return o.scenario("normal-latency", APP, nodes=nodes)
-    return o.scenario(fault, APP, checklist=("X12",), layer=None, expect=PATH_FAULTS[fault],
-                      nodes=nodes)
+        return o.scenario("normal-latency", APP)
+    return o.scenario(fault, APP, checklist=("X12",), layer=None, expect=PATH_FAULTS[fault])
 
 
 #: Fault scenarios: name -> builder(lab).

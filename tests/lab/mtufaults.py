@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .ipfaults import PATH_FAULTS, SERVER_V6, _dual_stack, drop_too_big, narrow_link_path, slow_echoes
+from .ipfaults import PATH_FAULTS, SERVER_V6, _dual_stack, degrade, drop_too_big, narrow_link_path
 from .netlab import Lab
 from .scenarios import APP, Scenario
 
@@ -71,20 +71,12 @@ def raw_port_behind_black_hole(lab: Lab) -> Scenario:
 
 
 def degraded_path_v6(lab: Lab, fault: str | None) -> Scenario:
-    """The dual-stack office with the IPv6 path to the server degraded (``fault`` one of
-    :data:`ipfaults.PATH_FAULTS`, as its IPv4 scenario does it), or ``None``: the 20 ms
-    control. The user asks about the host (``app.corp.test``: name, route and ICMP)."""
+    """The dual-stack office with the IPv6 path to the server degraded as
+    :func:`ipfaults.degrade` does it (``fault`` one of :data:`ipfaults.PATH_FAULTS`), or
+    ``None``: the 20 ms control. The user asks about the host (``app.corp.test``: name, route
+    and ICMP)."""
     o = _dual_stack(lab)
-    if fault == "heavy-loss":
-        o.gw.nft("table inet lossy {\n chain forward {\n"
-                 " type filter hook forward priority 0; policy accept;\n"
-                 f" ip6 daddr {SERVER_V6} numgen random mod 100 < 60 drop\n }}\n}}\n")
-    elif fault == "high-latency":
-        slow_echoes(lab, o.server, SERVER_V6, 600, "uniform:3")
-    elif fault == "high-jitter":
-        slow_echoes(lab, o.server, SERVER_V6, 20, "alternate:400")
-    else:
-        slow_echoes(lab, o.server, SERVER_V6, 20, "uniform:5")
+    degrade(lab, o, fault, SERVER_V6)
     info = {"ip": SERVER_V6}
     if fault is None:
         return o.scenario("normal-latency-v6", APP, info=info)
