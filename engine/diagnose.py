@@ -83,7 +83,9 @@ def diagnose(
         probing()
         # Trust-store paths in a snapshot name files on the machine it came from: probes here
         # never open them (they would open whatever a stranger's snapshot names).
-        local = [f for f in facts if f.kind != "trust_store"] if snapshot else facts
+        # Nor a desktop's PAC URL: it would fetch whatever a stranger's snapshot names.
+        local = [f for f in facts if f.kind not in ("trust_store", "proxy_autoconfig")] \
+            if snapshot else facts
         # The kernel's drop counters around the probes: what this host threw away meanwhile.
         counters = CounterWatch()
         probe_facts = probe(parsed, local, timeout=timeout, env=dict(env or {}),

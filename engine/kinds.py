@@ -261,6 +261,26 @@ KINDS: dict[str, KindSpec] = {
            has_credentials=("bool", "the proxy URL carried user:password (stripped)"),
            ignored=("list", "proxy variables that are set but lose by curl's precedence "
                             "(HTTP_PROXY upper case for http, HTTPS_PROXY under https_proxy)")),
+        _k("proxy_autoconfig", "collectors.gnome_proxy, collectors.kde_proxy, "
+           "collectors.dhcp_wpad", "where a desktop or DHCP says the proxy auto-config (PAC) "
+           "file is",
+           origin=("str", "gnome (org.gnome.system.proxy), kde (kioslaverc), dhcp (option "
+                          "252 in a dhclient lease)"),
+           user=("str", "whose desktop settings (a sudo user's when root runs through "
+                        "sudo), or null (dhcp)"),
+           sudo_uid=("int", "that sudo user's uid (root reads a local PAC file for them only "
+                            "if they could), or null (the running user's own settings)"),
+           mode=("str", "gnome: none, manual, auto; kde: none, manual, pac, wpad, env; dhcp: "
+                        "wpad"),
+           url=("str", "the PAC file's URL (credentials removed), or null"),
+           uses_pac=("bool", "the desktop is set to that PAC file"),
+           auto_detect=("bool", "the desktop is set to detect it (WPAD: DHCP option 252, "
+                                "then wpad.DOMAIN)"),
+           setting=("str", "the setting as the desktop or the lease says it"),
+           interface=("str", "dhcp: the interface of the lease, or null"),
+           expires=("str", "dhcp: when the lease expires (UTC, as dhclient writes it), or "
+                           "null"),
+           expired=("bool", "dhcp: the lease has expired, or null")),
         _k("credential_source", "collectors.credentials", "a place a tool reads credentials from",
            tool=("str", "aws, netrc, docker, kubernetes, postgres, git, ..."),
            path=("str", "file path, or null for variables"),
@@ -545,10 +565,14 @@ KINDS: dict[str, KindSpec] = {
         _k("probe_pac", "probes.pac", "where a PAC file's FindProxyForURL sends a target, "
            "against the proxy variables (P2)",
            **_PROBE_COMMON, pac_url=("str", "the PAC file's URL (credentials removed)"),
-           pac_source=("str", "--pac, '--pac auto (WPAD)', auto_proxy or AUTO_PROXY"),
+           pac_source=("str", "--pac, '--pac auto (WPAD)', auto_proxy, AUTO_PROXY, or the "
+                              "desktop setting (GNOME, KDE; with a DHCP lease's option 252 "
+                              "when it detects) with its file and line or command"),
            result=("str", "FindProxyForURL's answer, e.g. 'PROXY 10.0.0.3:3128; DIRECT', or "
                           "null"),
            pac_proxy=("str", "the proxy of its first entry as a URL, or null (DIRECT)"),
+           direct_fallback=("bool", "a later entry of the answer is DIRECT (browsers go "
+                                    "direct when the proxies fail), or null"),
            env_proxy=("str", "the proxy the variables choose, or null (direct, NO_PROXY)"),
            env_variable=("str", "the variable that chose it, or null"),
            agrees=("bool", "the PAC and the variables send the target the same way, or null"),
@@ -695,6 +719,7 @@ SECRET_FIELDS: dict[str, frozenset[str]] = {
     "firewall_rule": frozenset({"text", "unparsed", "matches"}),
     "firewalld_zone": frozenset({"rich_rules", "forward_ports"}),
     "credential_source": frozenset(), "trust_store": frozenset(), "cert": frozenset(),
+    "proxy_autoconfig": frozenset({"url", "setting"}),
 }
 
 

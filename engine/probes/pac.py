@@ -6,7 +6,12 @@ follow ``http_proxy``/``https_proxy``/``NO_PROXY``. When the two disagree, "it w
 browser" and "curl times out" are both true.
 
 **Which PAC.** ``--pac URL`` (diagnose), else the ``auto_proxy`` / ``AUTO_PROXY`` variable
-(what libproxy-style tools read; ``pac+http://...`` as well as a plain URL). ``http``,
+(what libproxy-style tools read; ``pac+http://...`` as well as a plain URL), else what the
+desktop is set to (``proxy_autoconfig`` facts: GNOME's ``org.gnome.system.proxy``, KDE's
+``kioslaverc``; KDE first when ``XDG_CURRENT_DESKTOP`` names it): its PAC URL, or when it is
+set to detect one, the URL a current DHCP lease offers (option 252, as KDE and PacRunner ask
+DHCP first), else WPAD over DNS as ``--pac auto`` does. ``pac_source`` names where the URL
+came from (the setting, its file and line or command, whose it is). ``http``,
 ``https`` and ``file`` URLs; fetched directly, never through a proxy (as browsers fetch it),
 once per run, at most :data:`MAX_PAC_BYTES`, within the timeout. ``--pac auto`` looks for one
 as WPAD over DNS does (only when asked: the lookups leave this host): ``wpad.DOMAIN`` for each
@@ -22,7 +27,8 @@ answers for every target of the run (:class:`PacBatch`). Only the HTTP(S) target
 
 **The fact.** One ``probe_pac`` per target: ``outcome`` ``pac_proxy`` or ``pac_direct`` (what
 the first entry of the answer says), or ``timeout``/``error`` when the file could not be
-fetched or evaluated; ``result`` (the whole answer), ``pac_proxy``, ``env_proxy`` and
+fetched or evaluated; ``result`` (the whole answer), ``direct_fallback`` (a later entry is
+DIRECT: browsers go direct when the proxies fail), ``pac_proxy``, ``env_proxy`` and
 ``env_variable`` (what :func:`proxy_env.decide` says), ``agrees``; and when they disagree and
 the PAC names a proxy, that proxy is tried as the probe_proxy probe tries one
 (``pac_route_outcome``): so a rule can tell which of the two ways works.
@@ -33,11 +39,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import socket
+import stat
 import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from engine import files
@@ -60,10 +69,21 @@ MAX_PAC_BYTES = 1024 * 1024  # real PAC files are a few KB; the largest seen run
 SANDBOX = Path(__file__).resolve().parent / "pac_sandbox.py"
 PAC_VARIABLES = ("auto_proxy", "AUTO_PROXY")
 WPAD = "auto"  # --pac auto: discover the PAC file by WPAD over DNS
+DESKTOP_NAMES = {"gnome": "GNOME", "kde": "KDE"}
 MAX_WPAD_NAMES = 6
 # PAC entry keyword -> the proxy URL scheme a client uses for it
 ENTRY_SCHEMES = {"PROXY": "http", "HTTP": "http", "HTTPS": "https", "SOCKS": "socks5",
                  "SOCKS5": "socks5", "SOCKS4": "socks4"}
+
+
+class PacOrigin(NamedTuple):
+    """Where the PAC file in force comes from."""
+
+    source: str  # --pac, auto_proxy, or the desktop setting with its file/line or command
+    url: str
+    # A sudo user's desktop setting naming a local file: root reads it only if that user
+    # could (whynet must not read /etc/shadow for a user whose kioslaverc names it).
+    reader_uid: int | None = None
 
 
 class PacError(Exception):
@@ -72,14 +92,39 @@ class PacError(Exception):
         self.outcome = outcome
 
 
-def pac_source(env: Mapping[str, str], option: str | None) -> tuple[str, str] | None:
-    """(where it came from, the URL) of the PAC file in force, or None."""
+def pac_source(env: Mapping[str, str], option: str | None,
+               facts: Sequence[Fact] = ()) -> PacOrigin | None:
+    """Where the PAC file in force comes from, or None."""
     if option:
-        return "--pac", option
+        return PacOrigin("--pac", option)
     for name in PAC_VARIABLES:
         value = (env.get(name) or "").strip()
         if value:
-            return name, value.removeprefix("pac+")
+            return PacOrigin(name, value.removeprefix("pac+"))
+    return desktop_pac(facts, env)
+
+
+def desktop_pac(facts: Sequence[Fact], env: Mapping[str, str]) -> PacOrigin | None:
+    """Where the PAC file the desktop is set to comes from, from the
+    ``proxy_autoconfig`` facts: the first desktop with a PAC URL or set to detect one."""
+    configs = [f for f in facts if f.kind == "proxy_autoconfig"]
+    kde_first = "KDE" in env.get("XDG_CURRENT_DESKTOP", "").upper().split(":")
+    order = ("kde", "gnome") if kde_first else ("gnome", "kde")
+    desktops = sorted((f for f in configs if f.get("origin") in order),
+                      key=lambda f: order.index(str(f.get("origin"))))
+    leases = [f for f in configs if f.get("origin") == "dhcp" and f.get("url")
+              and not f.get("expired")]
+    for desktop in desktops:
+        where = f"{DESKTOP_NAMES[str(desktop.get('origin'))]} {desktop.get('setting')} " \
+                f"({desktop.describe_source()}; user {desktop.get('user')})"
+        reader = desktop.get("sudo_uid")
+        if desktop.get("uses_pac") and desktop.get("url"):
+            return PacOrigin(where, str(desktop.get("url")), reader)
+        if desktop.get("auto_detect"):
+            if leases:
+                return PacOrigin(f"{where}, detecting: {leases[0].get('setting')} "
+                                 f"({leases[0].describe_source()})", str(leases[0].get("url")))
+            return PacOrigin(f"{where}, detecting: WPAD over DNS", WPAD)
     return None
 
 
@@ -120,12 +165,19 @@ async def discover_wpad(search_domains: list[str], timeout: float) -> str:
     raise PacError(O.ERROR, f"WPAD: none of {', '.join(names)} resolves")
 
 
-def fetch_pac(url: str, timeout: float) -> str:
-    """The PAC text (raises PacError). Direct, never through a proxy; bounded in size."""
+def fetch_pac(url: str, timeout: float, reader_uid: int | None = None) -> str:
+    """The PAC text (raises PacError). Direct, never through a proxy; bounded in size.
+    ``reader_uid``: a local file is read only if it is that user's or readable by all."""
     scheme = urlsplit(url).scheme.lower()
     try:
         if scheme == "file":
-            data = files.read_regular(urlsplit(url).path, MAX_PAC_BYTES)
+            path = urlsplit(url).path
+            if reader_uid is not None:
+                st = os.stat(path)
+                if st.st_uid != reader_uid and not st.st_mode & stat.S_IROTH:
+                    raise PacError(O.ERROR, f"{path} is neither the user's own nor readable "
+                                   "by all: not read on the user's behalf")
+            data = files.read_regular(path, MAX_PAC_BYTES)
         elif scheme in ("http", "https"):
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
             with opener.open(url, timeout=timeout) as answer:
@@ -222,7 +274,7 @@ class PacBatch:
 
     def __init__(self, targets: Sequence[Target], ctx: ProbeContext) -> None:
         self.ctx = ctx
-        self.found = pac_source(ctx.env, ctx.pac_url)
+        self.found = pac_source(ctx.env, ctx.pac_url, ctx.of_kind("proxy_autoconfig"))
         self.targets = [t for t in targets if wants_pac(t)]
         self._answers: asyncio.Future[PacAnswers] | None = None
 
@@ -236,13 +288,13 @@ class PacBatch:
 
     async def _evaluate(self) -> PacAnswers:
         assert self.found is not None
-        source, url = self.found
+        source, url, reader_uid = self.found
         watch, timeout = Stopwatch(), self.ctx.timeout
         try:
             if url == WPAD:
-                source = "--pac auto (WPAD)"
+                source = "--pac auto (WPAD)" if source == "--pac" else source
                 url = await discover_wpad(self.ctx.search_domains, timeout)
-            script = await _fetch(url, timeout)
+            script = await _fetch(url, timeout, reader_uid)
             queries = unique((pac_url_for(t), t.host) for t in self.targets)
             results = await evaluate_pac(script, queries, my_ip_address(self.ctx),
                                          max(1.0, watch.remaining(3 * timeout)))
@@ -267,7 +319,8 @@ async def probe_pac(target: Target, ctx: ProbeContext,
     fields: dict[str, object] = {
         "pac_url": redact_url(answers.url), "pac_source": answers.source, "result": None,
         "pac_proxy": None, "env_proxy": env_proxy.url if env_proxy else None,
-        "env_variable": decision.variable, "agrees": None, "pac_route_outcome": None,
+        "env_variable": decision.variable, "agrees": None, "direct_fallback": None,
+        "pac_route_outcome": None,
         "pac_route_error": None,
     }
     if answers.error is not None:
@@ -279,7 +332,8 @@ async def probe_pac(target: Target, ctx: ProbeContext,
     agrees = (first is None and env_proxy is None) or (
         first is not None and env_proxy is not None
         and (first.host.lower(), first.port) == (env_proxy.host.lower(), env_proxy.port))
-    fields.update(result=result, pac_proxy=first.url if first else None, agrees=agrees)
+    fields.update(result=result, pac_proxy=first.url if first else None, agrees=agrees,
+                  direct_fallback=any(proxy is None for _, proxy in entries[1:]))
     if not agrees and first is not None:
         attempt = await try_proxy(target, first, ctx.timeout)
         fields.update(pac_route_outcome=attempt.outcome, pac_route_error=attempt.error)
@@ -287,9 +341,10 @@ async def probe_pac(target: Target, ctx: ProbeContext,
     return _fact(target, watch, outcome, None, fields)
 
 
-async def _fetch(url: str, timeout: float) -> str:
+async def _fetch(url: str, timeout: float, reader_uid: int | None = None) -> str:
     try:
-        return await asyncio.wait_for(in_daemon_thread(fetch_pac, url, timeout), timeout)
+        return await asyncio.wait_for(in_daemon_thread(fetch_pac, url, timeout, reader_uid),
+                                      timeout)
     except asyncio.TimeoutError:
         raise PacError(O.TIMEOUT, f"no answer within {timeout:g}s") from None
 

@@ -11,9 +11,12 @@ import pytest
 from engine.collectors import (
     certstores,
     credentials,
+    dhcp_wpad,
     environment,
     firewalld,
+    gnome_proxy,
     iptables,
+    kde_proxy,
     nftables,
     ufw,
 )
@@ -21,7 +24,8 @@ from engine.collectors.base import CollectContext
 from engine.facts import Fact, Snapshot
 
 CANARY = "CANARY-7f3a9c"
-MODULES = (nftables, iptables, ufw, firewalld, environment, credentials, certstores)
+MODULES = (nftables, iptables, ufw, firewalld, environment, credentials, certstores,
+           gnome_proxy, kde_proxy, dhcp_wpad)
 
 SECRET_ENV = {
     "AWS_ACCESS_KEY_ID": f"AKIA{CANARY}",
@@ -51,6 +55,10 @@ SECRET_FILES = {
     ".kube/config": f"users:\n- user:\n    token: {CANARY}\n",
     ".config/gh/hosts.yml": f"github.com:\n    oauth_token: {CANARY}\n",
     "bundle.pem": f"-----BEGIN CERTIFICATE-----\n{CANARY}\n-----END CERTIFICATE-----\n",
+    ".config/kioslaverc": f"[Proxy Settings]\nProxy Config Script=http://u:{CANARY}@pac/p.pac"
+                          f"\nProxyType=2\nhttpProxy=http://u:{CANARY}@proxy 3128\n",
+    "leases/dhcp/dhclient.leases": 'lease {\n  interface "eth0";\n  option wpad '
+                                   f'"http://u:{CANARY}@wpad/wpad.dat";\n}}\n',
 }
 
 
@@ -62,7 +70,7 @@ def ctx(tmp_path: Path) -> CollectContext:
         path.write_text(text)
     env = {**SECRET_ENV, "SSL_CERT_FILE": str(tmp_path / "bundle.pem"),
            "REQUESTS_CA_BUNDLE": str(tmp_path / ".netrc")}
-    return CollectContext(env=env, home=tmp_path)
+    return CollectContext(env=env, home=tmp_path, var_lib=tmp_path / "leases")
 
 
 def _assert_clean(facts: list[Fact]) -> None:
@@ -86,6 +94,10 @@ def test_the_canaries_were_really_planted(ctx: CollectContext) -> None:
     assert facts["credential_source:netrc:file"]["present"] is True
     trust = {f.id: f for f in certstores.env_override_facts(ctx.env)}
     assert trust["trust_store:env:SSL_CERT_FILE"]["errors"] == 1
+    [kde] = kde_proxy.collect(ctx)
+    assert kde["url"] == "http://***@pac/p.pac"
+    [lease] = dhcp_wpad.collect(ctx)
+    assert lease["url"] == "http://***@wpad/wpad.dat"
 
 
 def test_rule_comments_with_secrets_are_redacted() -> None:

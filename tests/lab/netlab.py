@@ -617,7 +617,8 @@ class Namespace:
         """Start a long-running process inside; the lab kills it on cleanup.
 
         ``ready="line"`` waits for serve.py's ``READY`` line; ``ready="dns"`` polls a DNS query
-        of ``lab.ready`` (which dnsmasq must answer) until it succeeds.
+        of ``lab.ready`` (which dnsmasq must answer) until it succeeds; ``ready="started"``
+        does not wait (the caller knows when the process is of use).
         """
         log = self.lab.workdir / "logs" / f"{self.role}-{what}-{port}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -720,6 +721,45 @@ class Namespace:
                 argv.append(f"--host-record={name},{check_lab_address(addr)}")
         argv.extend(extra)
         return self.spawn("dnsmasq", argv, ready="dns", ip=ip, port=port)
+
+    def dhcp_server(self, ifname: str, first: str, last: str,
+                    options: Sequence[str] = ()) -> Server:
+        """A DHCP server (dnsmasq, DNS off) on ``ifname`` leasing ``first``..``last`` (a /24),
+        with ``options`` as dnsmasq's ``--dhcp-option`` values (``"252,http://..."``)."""
+        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+        check_lab_address(first)
+        check_lab_address(last)
+        tag = f"{self.role}-{ifname}"
+        argv = [exe, "--no-daemon", "--conf-file=/dev/null", "--port=0",
+                f"--interface={ifname}", "--bind-interfaces", "--log-facility=-",
+                "--log-dhcp", f"--dhcp-range={first},{last},255.255.255.0,1h",
+                f"--dhcp-leasefile={self.lab.workdir / f'dhcp-{tag}.leases'}",
+                f"--pid-file={self.lab.workdir / f'dhcp-{tag}.pid'}",
+                *(f"--dhcp-option={o}" for o in options)]
+        return self.spawn("dhcp", argv, ready="started")
+
+    def dhcp_client(self, ifname: str, conf: str, timeout: float = 15.0) -> Path:
+        """ISC dhclient on ``ifname``, in the foreground until the lab ends, with its own
+        config (``conf``'s text), lease file and pid file in the lab, and ``-sf /bin/true``:
+        it configures nothing (no address, no resolv.conf), it only takes and records a lease.
+        Returns the lease file, once a lease is in it."""
+        exe = shutil.which("dhclient") or "/usr/sbin/dhclient"
+        if not Path(exe).exists():
+            import pytest
+
+            pytest.skip("dhclient is not installed (apt-get install isc-dhcp-client)")
+        base = self.lab.workdir / f"dhclient-{self.role}-{ifname}"
+        conf_path, leases = base.with_suffix(".conf"), base.with_suffix(".leases")
+        conf_path.write_text(conf)
+        self.spawn("dhclient", [exe, "-d", "-sf", "/bin/true", "-cf", str(conf_path), "-lf",
+                                str(leases), "-pf", str(base.with_suffix(".pid")), ifname],
+                   ready="started")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if leases.exists() and "lease {" in leases.read_text(errors="replace"):
+                return leases
+            time.sleep(0.1)
+        raise LabError(f"dhclient on {ifname} in {self.role} took no lease within {timeout}s")
 
     # -- looking from inside --
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 30.0) -> T:

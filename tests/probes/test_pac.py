@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,79 @@ def test_parse_result() -> None:
 def test_which_pac() -> None:
     assert pac_source({}, None) is None
     assert pac_source({"auto_proxy": "pac+http://wpad/wpad.dat"}, None) == (
-        "auto_proxy", "http://wpad/wpad.dat")
+        "auto_proxy", "http://wpad/wpad.dat", None)
     assert pac_source({"AUTO_PROXY": "file:///etc/p.pac"}, None) == (
-        "AUTO_PROXY", "file:///etc/p.pac")
-    assert pac_source({"auto_proxy": "http://a/"}, "http://b/") == ("--pac", "http://b/")
+        "AUTO_PROXY", "file:///etc/p.pac", None)
+    assert pac_source({"auto_proxy": "http://a/"}, "http://b/") == ("--pac", "http://b/", None)
+
+
+DESKTOP = Path(__file__).resolve().parents[1] / "fixtures" / "desktop_proxy"
+
+
+def desktop_facts(tmp_path: Path, kioslaverc: str | None = None,
+                  gnome: tuple[str, str | None] | None = None,
+                  lease: str | None = None) -> list:
+    """proxy_autoconfig facts as the collectors make them from recorded inputs."""
+    from engine.collectors import dhcp_wpad, gnome_proxy, kde_proxy
+    from engine.collectors.base import SessionUser
+
+    user = SessionUser("alice", 1000, 1000, tmp_path, tmp_path / ".config", False)
+    facts = []
+    if gnome:
+        facts.append(gnome_proxy.settings_fact(*gnome, user, "gsettings get ..."))
+    if kioslaverc:
+        path = DESKTOP / "kde" / kioslaverc
+        fact = kde_proxy.settings_fact(kde_proxy.parse_group(path.read_text(), str(path)), user)
+        facts.append(fact)
+    if lease:
+        path = DESKTOP / "dhclient" / lease
+        facts += dhcp_wpad.wpad_facts(path.read_text(), str(path),
+                                      datetime(2026, 11, 30, 3, tzinfo=timezone.utc))
+    return facts
+
+
+def test_which_pac_the_desktop_says(tmp_path: Path) -> None:
+    kde = desktop_facts(tmp_path, "pac.kioslaverc")
+    found = pac_source({}, None, kde)
+    assert found is not None and found.url == "http://wpad.corp.example/proxy.pac"
+    assert found.source.startswith("KDE [Proxy Settings] ProxyType=2") and \
+        "kde/pac.kioslaverc:5; user alice" in found.source
+    # --pac and auto_proxy still come first
+    assert pac_source({"auto_proxy": "http://a/"}, None, kde).source == "auto_proxy"
+    # GNOME first, unless the session is KDE's
+    both = desktop_facts(tmp_path, "pac.kioslaverc", gnome=("auto", "http://g/p.pac"))
+    assert pac_source({}, None, both).url == "http://g/p.pac"
+    assert pac_source({"XDG_CURRENT_DESKTOP": "KDE"}, None, both).url == (
+        "http://wpad.corp.example/proxy.pac")
+    # a desktop without a PAC gives way to one with it
+    assert pac_source({}, None, desktop_facts(tmp_path, "pac.kioslaverc",
+                                              gnome=("none", None))).url.startswith("http://wpad")
+    assert pac_source({}, None, desktop_facts(tmp_path, gnome=("manual", None))) is None
+
+
+def test_detecting_takes_dhcp_option_252_first(tmp_path: Path) -> None:
+    found = pac_source({}, None, desktop_facts(tmp_path, "wpad.kioslaverc",
+                                               lease="wpad-defined.leases"))
+    assert found is not None and found.url == "http://10.20.0.3/wpad.dat"
+    assert "detecting: DHCP option 252 (wpad) on eth0" in found.source
+    assert "wpad-defined.leases:4" in found.source
+    found = pac_source({}, None, desktop_facts(tmp_path, "wpad.kioslaverc",
+                                               lease="wpad-then-none.leases"))
+    assert found is not None and found.url == "auto" and found.source.endswith(
+        "detecting: WPAD over DNS")
+    # a lease alone: nothing on this desktop is set to detect
+    assert pac_source({}, None, desktop_facts(tmp_path, lease="wpad-defined.leases")) is None
+
+
+def test_a_sudo_users_local_pac_is_read_only_if_they_could(tmp_path: Path) -> None:
+    private = tmp_path / "private.pac"
+    private.write_text("function FindProxyForURL(u, h) { return 'DIRECT'; }")
+    private.chmod(0o600)
+    with pytest.raises(PacError, match="not read on the user's behalf"):
+        fetch_pac(private.as_uri(), 2.0, reader_uid=os.getuid() + 4242)
+    assert "FindProxyForURL" in fetch_pac(private.as_uri(), 2.0, reader_uid=os.getuid())
+    private.chmod(0o644)
+    assert "FindProxyForURL" in fetch_pac(private.as_uri(), 2.0, reader_uid=os.getuid() + 4242)
 
 
 def test_corporate_pac() -> None:
