@@ -106,7 +106,8 @@ RULE_KEYS = frozenset({
 REQUIRED_RULE_KEYS = ("id", "title", "checklist", "severity", "layer", "when", "explanation",
                       "advice")
 CONDITION_KEYS = frozenset({"fact", "as", "match", "test", "left", "right"})
-RELATION_KEYS = frozenset({"name", "description", "join", "left", "right", "test", "distinct"})
+RELATION_KEYS = frozenset({"name", "description", "join", "left", "right", "test", "distinct",
+                           "unit"})
 RELATION_SIDE_KEYS = frozenset({"fact", "field", "match", "within"})
 # How a relation pairs two facts, each computed with an index (engine/relations.py), never
 # pair by pair: equal keys (hash), overlapping CIDRs (sort and sweep), a CIDR holding an
@@ -407,6 +408,7 @@ class Relation:
     file: str
     line: int
     distinct: tuple[str, ...] = ()  # group: members must differ in these fields
+    unit: str | None = None  # group: an expression over `member`; equal values count as one
 
     @property
     def right_side(self) -> RelationSide:
@@ -603,8 +605,9 @@ def load_files(paths: Iterable[Path], errors: list[KnowledgeError] | None = None
     for fname, doc in docs:
         _load_relations(fname, doc, kb, derived, errors)
     for name, rel in kb.relations.items():
-        derived[name] = (set(GROUP_FIELDS) | set(rel.distinct) if rel.join == "group"
-                         else set(RELATION_FIELDS))
+        derived[name] = (set(GROUP_FIELDS) | set(rel.distinct)
+                         | ({"units"} if rel.unit is not None else set())
+                         if rel.join == "group" else set(RELATION_FIELDS))
     errors.extend(_within_errors(kb.relations))
     seen: dict[str, str] = {}
     for fname, raw in raw_rules:
@@ -1110,6 +1113,7 @@ class _RelationChecker:
         if raw.get("right") is not None:
             right = self._side(raw.get("right"), _line_of(raw, "right"), "right", join)
         distinct = self._distinct(raw, join, left)
+        unit = self._unit(raw, join, left, distinct)
         test = raw.get("test")
         if join == "group":
             for key in ("right", "test"):
@@ -1123,7 +1127,7 @@ class _RelationChecker:
         if not self.rules.ok or left is None or (raw.get("right") is not None and right is None):
             return None
         return Relation(name=name, join=str(join), left=left, right=right,
-                        test=None if test is None else str(test), distinct=distinct,
+                        test=None if test is None else str(test), distinct=distinct, unit=unit,
                         description=" ".join(str(raw.get("description", "")).split()),
                         file=self.fname, line=raw.line)
 
@@ -1153,6 +1157,27 @@ class _RelationChecker:
                     self.err(line, f"'distinct:' field {n!r} is also a field of the group "
                                    f"fact ({', '.join(sorted(GROUP_FIELDS))})")
         return tuple(str(n) for n in names)
+
+    def _unit(self, raw: LineDict, join: Any, left: RelationSide | None,
+              distinct: tuple[str, ...]) -> str | None:
+        """``unit: EXPRESSION`` of a group: an expression over ``member`` (a member fact) whose
+        equal values count as one member (a bond's ports and the bond)."""
+        spec = raw.get("unit")
+        if spec is None:
+            return None
+        line = _line_of(raw, "unit")
+        if join != "group":
+            self.err(line, "'unit:' is for 'join: group' only")
+            return None
+        if distinct:
+            self.err(line, "a group takes 'distinct:' or 'unit:', not both")
+            return None
+        if not isinstance(spec, str) or not spec.strip():
+            self.err(line, "'unit:' takes an expression over 'member' (a member fact)")
+            return None
+        if left is not None:
+            self.rules._check_expr(spec, {"member": left.kind}, line)
+        return spec
 
     def _side(self, body: Any, line: int, which: str, join: Any) -> RelationSide | None:
         if not isinstance(body, LineDict):

@@ -39,7 +39,10 @@ table are 44,850 pairs). ``group`` states "more than one fact per key" instead:
   member and ``right`` the first one after it that differs from it in ``distinct`` (the second
   member without ``distinct:``), so rules bind two representatives as with a pair; each
   ``distinct`` field is also a field of the group fact, the list of its members' values (each
-  value once). Linear.
+  value once). Or, with ``unit: EXPRESSION`` (over ``member``, evaluated once per fact),
+  members whose unit is equal count as one (a bond's ports stand for the bond: they carry its
+  MAC by design), the group needs two units, ``distinct_count`` counts units, ``right`` is
+  the first member of another unit than ``left``'s, and ``units`` lists them. Linear.
 
 A side's ``within: RELATION.left|right`` admits only the facts on that side of some fact of
 another relation (any member of a group), computed before it (:func:`relation_order`): one set
@@ -119,7 +122,7 @@ def _relation_facts(rel: Relation, by_kind: Mapping[str, list[Fact]],
 
     left = _admitted(rel.left, by_kind.get(rel.left.kind, []), sides)
     if rel.join == "group":
-        yield from _groups(rel, left)
+        yield from _groups(rel, left, errors)
         return
     right = None if rel.right is None else _admitted(rel.right, by_kind.get(rel.right.kind, []),
                                                      sides)
@@ -208,23 +211,33 @@ def _distinct_value(fact: Fact, fields: tuple[str, ...]) -> str:
     return json.dumps([fact.fields.get(name) for name in fields], sort_keys=True, default=str)
 
 
-def _groups(rel: Relation, left: list[Fact]) -> Iterator[Fact]:
+def _groups(rel: Relation, left: list[Fact],
+            errors: list[tuple[str, str]] | None) -> Iterator[Fact]:
     index: dict[tuple[Any, ...], dict[str, Fact]] = defaultdict(dict)
     for f in left:
         for k in _keys(f, rel.left.fields):
             index[k][f.id] = f  # a fact whose list field repeats an element counts once
+    units: dict[str, Any] = {}  # fact id -> its unit, evaluated once (a member of two keys)
     for key, by_id in index.items():
         if len(by_id) < 2:
             continue
         members = sorted(by_id.values(), key=lambda f: f.id)
-        first, second = members[0], members[1]
-        distinct = len(members)
+        if rel.unit is not None:
+            members = [f for f in members if _unit_of(rel, f, units, errors)]
+            if len(members) < 2:
+                continue
+        # What tells members apart: their distinct fields, their unit, else each is its own.
         if rel.distinct:
             values = [_distinct_value(f, rel.distinct) for f in members]
-            distinct = len(set(values))
-            if distinct < 2:
-                continue
-            second = next(f for f, v in zip(members, values, strict=True) if v != values[0])
+        elif rel.unit is not None:
+            values = [units[f.id][1] for f in members]
+        else:
+            values = [f.id for f in members]
+        distinct = len(set(values))
+        if distinct < 2:
+            continue
+        first = members[0]
+        second = next(f for f, v in zip(members, values, strict=True) if v != values[0])
         fields: dict[str, Any] = {
             "left": first.id, "right": second.id, "left_kind": first.kind,
             "right_kind": second.kind, "value": _key_value(key), "count": len(members),
@@ -233,8 +246,31 @@ def _groups(rel: Relation, left: list[Fact]) -> Iterator[Fact]:
             of_members = (f.fields.get(name) for f in members)
             fields[name] = list({json.dumps(v, sort_keys=True, default=str): v
                                  for v in of_members}.values())
+        if rel.unit is not None:  # the units, once each, in member order
+            fields["units"] = list({units[f.id][1]: units[f.id][0] for f in members}.values())
         yield Fact(rel.name, f"{rel.name}:{'|'.join(str(k) for k in key)}",
                    {"relation": rel.name, "file": rel.file, "line": rel.line}, fields)
+
+
+def _unit_of(rel: Relation, fact: Fact, units: dict[str, Any],
+             errors: list[tuple[str, str]] | None) -> bool:
+    """Evaluate ``rel.unit`` for ``fact`` into ``units`` as (value, JSON text); False when the
+    expression fails on it (reported in ``errors``: the member is left out, as a pair whose
+    ``test:`` fails is)."""
+    from engine.inference import FactView  # inference imports this module
+
+    if fact.id not in units:
+        assert rel.unit is not None
+        try:
+            value = expr.evaluate(rel.unit, {"member": FactView(fact)})
+        except Exception as exc:  # noqa: BLE001 - reported, the member is left out
+            if errors is not None:
+                errors.append((rel.name, f"unit {rel.unit!r} on {fact.id}: "
+                                         f"{exc.__class__.__name__}: {exc}"))
+            units[fact.id] = None
+        else:
+            units[fact.id] = (value, json.dumps(value, sort_keys=True, default=str))
+    return units[fact.id] is not None
 
 
 # --- overlaps: sort and sweep ---------------------------------------------------------------------

@@ -146,6 +146,17 @@ def neigh_one_mac_json(n: int) -> str:
                         "state": ["REACHABLE"]} for i in range(n)])
 
 
+def link_one_mac_json(n: int) -> str:
+    """``ip -j -d link show``: n veths that all carry one MAC (containers cloned from one image
+    with a fixed address): one fault (R8), however many they are."""
+    return json.dumps([{
+        "ifindex": 100 + i, "link": f"eth0@if{i}", "ifname": f"veth{i:05x}",
+        "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], "mtu": 1500,
+        "operstate": "UP", "link_type": "ether", "address": _mac(1, 0x0a),
+        "broadcast": "ff:ff:ff:ff:ff:ff", "linkinfo": {"info_kind": "veth"},
+    } for i in range(n)])
+
+
 def ss_text(n: int) -> str:
     """``ss -H -tulpne``: n TCP listeners on distinct ports."""
     return "".join(f"tcp LISTEN 0 4096 127.0.0.1:{1024 + i} 0.0.0.0:* "
@@ -189,6 +200,7 @@ CLASHES: dict[str, tuple[str, Callable[[int], list[Fact]]]] = {
     "default routes in one table": ("route", lambda n: routes.parse_routes(
         default_routes_json(n), 4, "ip -j -d -4 route show table all")),
     "neighbours behind one MAC": ("neighbor", _neighbours_behind_one_mac),
+    "interfaces with one MAC": ("interface", lambda n: links.parse_links(link_one_mac_json(n))),
 }
 
 

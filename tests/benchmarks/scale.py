@@ -9,7 +9,8 @@ to it.
   20,000 facts of one kind (generate.py); ``diagnose --snapshot`` of each, the ratio of the two
   (target: at most 2.2, linear cost).
 * **Clashing facts**: the same, with facts that all share one key (10,000 and 20,000 default
-  routes in one table, neighbours behind one MAC): one finding each, and linear.
+  routes in one table, neighbours behind one MAC, interfaces with one MAC): one finding each,
+  and linear.
 * **Busy node**: ~200,000 facts (150k-line ad-blocking hosts file, 20k-rule kube-proxy ruleset,
   20k routes, 5k neighbours, 2k addresses on 1k interfaces); ``diagnose --snapshot`` against
   the floor of ``json.load`` of the same file (target: at most 6x, and 3 s), and its peak

@@ -28,10 +28,12 @@ def test_doubling_each_kind() -> None:
 
 
 def test_doubling_facts_that_share_one_key() -> None:
-    """10,000 and 20,000 default routes in one table (or neighbours behind one MAC): a pairwise
-    rule would build 5·10⁷ and 2·10⁸ pairs; the group relations give the same one finding."""
+    """10,000 and 20,000 default routes in one table (or neighbours behind one MAC, or
+    interfaces with one MAC): a pairwise rule would build 5·10⁷ and 2·10⁸ pairs; the group
+    relations give the same one finding."""
     expected = {"default routes in one table": "routing.multiple-default-gateways",
-                "neighbours behind one MAC": "link.duplicate-mac-neighbours"}
+                "neighbours behind one MAC": "link.duplicate-mac-neighbours",
+                "interfaces with one MAC": "link.duplicate-mac"}
     rows = scale.per_clash()
     assert [r.kind for r in rows] == list(expected)
     for row in rows:

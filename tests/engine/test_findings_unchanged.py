@@ -31,6 +31,7 @@ from engine.knowledge import (
     Relation,
     RelationSide,
     Rule,
+    builtin_knowledge_dir,
     load_files,
     load_knowledge,
 )
@@ -154,17 +155,30 @@ def test_the_shipped_relations_are_used(kb: KnowledgeBase) -> None:
         "subnet_overlap", "duplicate_mac", "shared_neighbour_mac", "address_on_virtual_network"}
 
 
+def _unit(rel: Relation, fact: Fact) -> Any:
+    assert rel.unit is not None
+    return expr.evaluate(rel.unit, {"member": FactView(fact)})
+
+
+def _same_member(rel: Relation, a: Fact, b: Fact) -> bool:
+    """Whether a group counts ``a`` and ``b`` as one: equal in ``distinct``, or one unit."""
+    if rel.unit is not None:
+        return bool(_unit(rel, a) == _unit(rel, b))
+    return bool(rel.distinct) and all(a.fields.get(n) == b.fields.get(n) for n in rel.distinct)
+
+
 def pairwise_groups(rel: Relation, facts: list[Fact],
                     kb: KnowledgeBase) -> dict[str, set[str]]:
     """A group relation decided pair by pair, as two conditions joined on the key did: the
-    facts sharing a key, for each key where some pair of them differs in ``distinct``."""
+    facts sharing a key, for each key where some pair of them differs in ``distinct`` (or in
+    their ``unit``)."""
     admitted = _admitted(rel.left, facts, kb)
     groups: dict[str, set[str]] = {}
     for a in admitted:
         for b in admitted:
             if a.id >= b.id:
                 continue
-            if rel.distinct and all(a.fields.get(n) == b.fields.get(n) for n in rel.distinct):
+            if _same_member(rel, a, b):
                 continue
             for key in set(relations._keys(a, rel.left.fields)) & set(
                     relations._keys(b, rel.left.fields)):
@@ -184,8 +198,7 @@ def test_every_relation_gives_the_pairwise_pairs_on_every_input(kb: KnowledgeBas
                 for g in found:  # the two it binds are members that differ in `distinct`
                     left, right = by_id[g.fields["left"]], by_id[g.fields["right"]]
                     assert {left.id, right.id} <= set(g.fields["members"]), (rel.name, name)
-                    assert not rel.distinct or any(
-                        left.fields.get(n) != right.fields.get(n) for n in rel.distinct)
+                    assert not _same_member(rel, left, right), (rel.name, name)
                 groups = {str(g.fields["value"]): set(g.fields["members"]) for g in found}
                 assert groups == pairwise_groups(rel, facts, kb), (rel.name, name)
                 found_any[rel.name] = found_any.get(rel.name, 0) + len(groups)
@@ -246,8 +259,9 @@ def test_rules_on_relations_fire_for_the_pairwise_pairs(
         kb: KnowledgeBase, planned_runs: list[tuple[str, list[Fact], InferenceResult]]) -> None:
     rules = _relation_only_rules(kb)
     # link.duplicate-mac-neighbours also asks that both neighbours be on this host's subnets
-    # (proxy ARP, issue 10): no longer a one-condition rule, so its examples test it.
-    assert {r.id for r in rules} >= {"addressing.overlapping-subnets", "link.duplicate-mac"}
+    # (proxy ARP, issue 10): no longer a one-condition rule, so its examples test it;
+    # link.duplicate-mac is a group now (test_duplicate_macs_fire_per_mac_...).
+    assert {r.id for r in rules} >= {"addressing.overlapping-subnets"}
     fired_somewhere = set()
     for name, facts, result in planned_runs:
         for rule in rules:
@@ -317,6 +331,84 @@ def test_default_gateways_fire_per_table_where_the_pairwise_rule_did(
         if groups:
             fired_on.append(name)
     assert "three gateways, two tables" in fired_on and len(fired_on) > 3
+
+
+# link.duplicate-mac as it was: every pair of interfaces with one MAC (n² when many clone it).
+PAIRWISE_DUPLICATE_MAC = """relations:
+  - name: old_duplicate_mac
+    join: same
+    left:
+      fact: interface
+      field: mac
+      match: {mac: {ne: "00:00:00:00:00:00"}, link_kind: {not_in: "@mac_sharing_kinds"}}
+rules:
+  - id: pairwise.duplicate-mac
+    title: Two interfaces share a MAC address
+    checklist: [R8]
+    severity: warning
+    layer: link
+    when:
+      - fact: old_duplicate_mac
+        left: a
+        right: b
+        match: {value: $mac}
+        test: >
+          a.master != b.name and b.master != a.name
+          and not (a.master != null and a.master == b.master
+                   and a.slave_kind in ["bond", "team"])
+    explanation: "{mac}"
+    advice: none
+"""
+
+
+def _interfaces(*groups: tuple[str, list[tuple[str, str, str | None, str | None]]]
+                ) -> list[Fact]:
+    """Interfaces (name, link kind, master, slave kind) by the MAC they carry."""
+    return example_facts([{"kind": "interface", "name": name, "mac": mac, "link_kind": kind,
+                           "master": master, "slave_kind": slave_kind}
+                          for mac, specs in groups for name, kind, master, slave_kind in specs])
+
+
+def test_duplicate_macs_fire_per_mac_where_the_pairwise_rule_did(
+        kb: KnowledgeBase, tmp_path: Path) -> None:
+    """One finding per MAC where the pairwise rule found a pair, whose group holds every
+    interface of every pair it found there (and names each owner of the MAC once)."""
+    (tmp_path / "pairwise.yaml").write_text(PAIRWISE_DUPLICATE_MAC)
+    old_kb = load_files([builtin_knowledge_dir() / "lists.yaml", tmp_path / "pairwise.yaml"])
+    mac = "52:54:00:12:34:56"
+    inputs = [*_inputs(kb), ("bridges, bonds and clones on one MAC", _interfaces(
+        (mac, [("docker0", "container", None, None), ("veth1", "veth", "docker0", "bridge"),
+               ("veth2", "veth", "docker0", "bridge")]),
+        ("52:54:00:00:00:02", [("team0", "virtual", None, None),
+                               ("ens1", "physical", "team0", "team"),
+                               ("ens2", "physical", "team0", "team")]),
+        ("52:54:00:00:00:03", [("br-x", "container", None, None),
+                               ("veth9", "veth", "br-x", "bridge")]),
+        ("52:54:00:00:00:04", [("bond0", "bond", None, None),
+                               ("ens3", "physical", "bond0", "bond"),
+                               ("ens4", "physical", "bond0", "bond"),
+                               ("eth7", "physical", None, None)]),
+    ))]
+    fired_on = []
+    for name, facts in inputs:
+        if sum(f.kind == "interface" for f in facts) < 2:
+            continue  # nothing either form could fire on
+        pairs: dict[str, set[str]] = {}
+        for act in run(old_kb, facts).activations_of("pairwise.duplicate-mac"):
+            pairs.setdefault(act.variables["mac"], set()).update(
+                (act.bindings["a"], act.bindings["b"]))
+        new = run(kb, facts)
+        groups = {}
+        for act in new.activations_of("link.duplicate-mac"):
+            group = new.facts[act.bindings["g"]]
+            groups[act.variables["mac"]] = set(group.fields["members"])
+            assert group.fields["distinct_count"] == len(group.fields["units"]), name
+        assert set(groups) == set(pairs), name
+        for key, interfaces in pairs.items():
+            assert interfaces <= groups[key], (name, key)
+        if groups:
+            fired_on.append(name)
+    assert "bridges, bonds and clones on one MAC" in fired_on and len(fired_on) >= 4, fired_on
 
 
 REPORTS = FIXTURES / "reports"

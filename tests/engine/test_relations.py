@@ -16,7 +16,7 @@ from engine.collectors.hosts import parse_hosts
 from engine.collectors.links import parse_addresses, parse_links
 from engine.collectors.routes import parse_neighbors, parse_routes
 from engine.facts import Fact
-from engine.inference import run
+from engine.inference import example_facts, run
 from engine.knowledge import KnowledgeLoadError, load_files
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -166,8 +166,9 @@ relations:
     assert expected and found == expected
 
 
-def test_duplicate_mac_relation_on_recorded_links_matches_the_pairwise_rule() -> None:
-    """The shipped duplicate_mac relation against the pairwise condition it replaced."""
+def test_duplicate_mac_groups_on_recorded_links_hold_every_interface_of_the_mac() -> None:
+    """The shipped duplicate_mac group on recorded links (and clones of them): one fact per
+    MAC that two interfaces own, with every admitted interface of that MAC."""
     from engine.knowledge import load_knowledge
 
     kb = load_knowledge(include_user=False)
@@ -175,14 +176,98 @@ def test_duplicate_mac_relation_on_recorded_links_matches_the_pairwise_rule() ->
     for name in ("host-ip-j-d-link-show.json", "netns-ip-j-d-link-show.json"):
         facts = parse_links((FIXTURES / "links" / name).read_text(), frozenset({"eth0"}))
         links += [Fact(f.kind, f"{name}:{f.id}", f.source, f.fields) for f in facts]
+    clones = [Fact(f.kind, f"clone:{f.id}", f.source, {**f.fields, "name": f"c-{f.fields['name']}",
+                                                        "master": None})
+              for f in links[:3] if f.fields.get("mac")]
     rel = kb.relations["duplicate_mac"]
-    found = _pairs(relations.compute([rel], links))
+    found = relations.compute([rel], links + clones)
     sharing = set(kb.lists["mac_sharing_kinds"])
-    ok = [f for f in links if f.fields.get("link_kind") not in sharing
+    ok = [f for f in links + clones if f.fields.get("link_kind") not in sharing
           and f.fields.get("mac") not in (None, "", "00:00:00:00:00:00")]
-    expected = {(a.id, b.id) for a in ok for b in ok
-                if a.id < b.id and a.fields["mac"] == b.fields["mac"]}
-    assert found == expected
+    by_mac: dict[str, set[str]] = {}
+    for f in ok:
+        by_mac.setdefault(str(f.fields["mac"]), set()).add(f.id)
+    expected = {mac: ids for mac, ids in by_mac.items() if len(ids) > 1}
+    assert {str(g.fields["value"]): set(g.fields["members"]) for g in found} == expected
+    assert expected  # the clones clash with the recordings
+    for g in found:
+        assert g.fields["distinct_count"] == len(g.fields["units"]) == g.fields["count"]
+
+
+def test_a_group_unit_counts_a_bonds_ports_as_the_bond(tmp_path: Path) -> None:
+    kb = _kb(tmp_path, """
+relations:
+  - name: one_mac
+    join: group
+    left: {fact: interface, field: mac}
+    unit: "member.master if member.slave_kind == 'bond' else member.name"
+rules:
+  - id: t.one-mac
+    title: uses the group
+    checklist: [R8]
+    severity: info
+    layer: link
+    when:
+      - fact: one_mac
+        as: g
+        left: a
+        right: b
+    explanation: "{g.units} {a.name} {b.name}"
+    advice: none
+""")
+    mac = "52:54:00:12:34:56"
+    ports = example_facts([
+        {"kind": "interface", "id": f"i{n}", "name": name, "mac": mac, "master": master,
+         "slave_kind": "bond" if master else None}
+        for n, (name, master) in enumerate([("ens1", "bond0"), ("ens2", "bond0")])])
+    assert relations.compute(kb.used_relations, ports) == []  # one unit: no group
+    clone = example_facts([{"kind": "interface", "id": "i9", "name": "eth9", "mac": mac}])
+    [group] = relations.compute(kb.used_relations, ports + clone)
+    assert (group.fields["units"], group.fields["distinct_count"], group.fields["count"]) == (
+        ["bond0", "eth9"], 2, 3)
+    assert (group.fields["left"], group.fields["right"]) == ("i0", "i9")
+    [act] = run(kb, ports + clone).activations
+    assert act.explanation == "bond0, eth9 ens1 eth9"
+
+
+def test_a_unit_that_fails_on_a_member_leaves_it_out_and_says_so(tmp_path: Path) -> None:
+    kb = _kb(tmp_path, """
+relations:
+  - name: one_mac
+    join: group
+    left: {fact: interface, field: mac}
+    unit: "member.mtu - 1"
+""" + RULE.format(name="one_mac"))
+    facts = example_facts([
+        {"kind": "interface", "id": f"i{n}", "name": f"eth{n}", "mac": "52:54:00:12:34:56",
+         "mtu": mtu} for n, mtu in enumerate([1500, None, 9000])])
+    errors: list[tuple[str, str]] = []
+    [group] = relations.compute(kb.used_relations, facts, errors)
+    assert group.fields["members"] == ["i0", "i2"] and group.fields["units"] == [1499, 8999]
+    assert errors and errors[0][0] == "one_mac" and "i1" in errors[0][1]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("join: same\n    left: {fact: interface, field: mac}\n    unit: member.name",
+     "'unit:' is for 'join: group' only"),
+    ("join: group\n    left: {fact: interface, field: mac}\n    distinct: [name]\n"
+     "    unit: member.name", "'distinct:' or 'unit:', not both"),
+    ("join: group\n    left: {fact: interface, field: mac}\n    unit: member.nosuch",
+     "unknown field 'nosuch'"),
+    ("join: group\n    left: {fact: interface, field: mac}\n    unit: other.name",
+     "expression uses 'other'"),
+    ("join: group\n    left: {fact: interface, field: mac}\n    unit: member.name[0]",
+     "Subscript is not part of the expression vocabulary"),
+])
+def test_a_bad_unit_is_an_error_with_its_line(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    text = f"relations:\n  - name: one_mac\n    {body}\n" + RULE.format(name="one_mac")
+    path.write_text(text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.strip().startswith("unit:"))
+    with pytest.raises(KnowledgeLoadError) as exc:
+        load_files([path])
+    assert any(message in str(e) and f"bad.yaml:{line}:" in str(e) for e in exc.value.errors), \
+        exc.value.errors
 
 
 def test_relation_test_filters_pairs_and_rules_bind_both_facts(tmp_path: Path) -> None:
