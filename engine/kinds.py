@@ -436,6 +436,8 @@ KINDS: dict[str, KindSpec] = {
            family=("int", "4 or 6"),
            exchange=("str", "what was exchanged: tls_handshake, http_get, or none (a port "
                             "whynet does not speak: nothing large to ask for)"),
+           direction=("str", "which packets vanish in a black hole: download (the server's, "
+                             "the default) or upload (this host's: a padded GET stalls)"),
            default_outcome=("str", "the exchange at the default MSS: tls_ok/http_ok, timeout "
                                    "(stalled), error"),
            clamped_outcome=("str", "the exchange at the clamped MSS, or null (not needed: the "
@@ -457,7 +459,13 @@ KINDS: dict[str, KindSpec] = {
            default_answer_bytes=("int", "http_get: bytes of the answer the default exchange "
                                         "got before it ended or stalled"),
            kernel_path_mtu=("int", "the path MTU the kernel knows for the address (IP_MTU "
-                                   "on the default connection), or null")),
+                                   "on the default connection), or null"),
+           upload_request_bytes=("int", "http_get: the size of the padded GET that fills "
+                                        "full-size segments from this host"),
+           upload_outcome=("str", "http_get: the padded GET at the default MSS: http_ok (the "
+                                  "server reacted), timeout, error"),
+           upload_clamped_outcome=("str", "http_get: the padded GET at the clamped MSS, or "
+                                          "null (not needed)")),
         _k("probe_arp", "probes.arp", "who answers ARP for the next hop (duplicate IPs, C1)",
            **_PROBE_COMMON, ip=("ip", "the address asked for (target on the link, or gateway)"),
            interface=("str", "interface asked on"),

@@ -359,7 +359,8 @@ def _application(tf: _TargetFacts) -> tuple[str, str]:
         return UNKNOWN, ""
     f = http[0]
     status = f.get("status")
-    stalled = [m for m in tf.of("probe_pmtu") if m.get("outcome") == O.BLACK_HOLE]
+    stalled = [m for m in tf.of("probe_pmtu") if m.get("outcome") == O.BLACK_HOLE
+               and m.get("direction") != "upload"]
     if isinstance(status, int) and status < 500 and stalled:
         # The head came in a small segment; the body, in full-size ones, never does.
         return FAIL, (f"HTTP {status}, then the answer stalls after "

@@ -32,6 +32,14 @@ needed them); ``inconclusive``: the answer came in small segments only (too smal
 whether large ones pass), or a stall that an answer this small cannot explain; ``timeout``:
 both stall.
 
+The other direction rides along: the same GET padded by a :data:`UPLOAD_PADDING`-byte header
+fills full-size segments *from this host*, at both sizes at once, and is read only until the
+server reacts (a byte, or closing). When the plain GET came back at the default size, the padded
+one got no reaction at the default size and did at the clamped one, this host's full-size
+packets are what vanish (the ICMP is dropped on the way back to this host): ``black_hole``
+with ``direction`` ``upload`` (else ``download``). Any large request is lost there: a form
+post, an upload, a ``git push``.
+
 ``none`` (any other port reached directly: a database, SSH, a raw TCP service): whynet does not
 speak the protocol, and whatever a server-first protocol says on its own (a banner) is short,
 so nothing large can be asked for: ``not_possible``, recorded rather than guessed.
@@ -67,7 +75,9 @@ IP_MTU = getattr(socket, "IP_MTU", 14)
 IPV6_MTU = getattr(socket, "IPV6_MTU", 24)
 SAMPLE_MARGIN = 0.05  # s before the deadline at which the stalled connection is read
 ANSWER_CAP = 16 * 1024  # bytes of an HTTP answer read: a dozen full-size segments
+UPLOAD_PADDING = 4000  # bytes of padding header: a request of three segments or more
 TLS_HANDSHAKE, HTTP_GET, NO_EXCHANGE = "tls_handshake", "http_get", "none"
+DOWNLOAD, UPLOAD = "download", "upload"
 
 
 @dataclass(frozen=True)
@@ -202,10 +212,11 @@ def answer_complete(answer: bytes) -> bool:
 
 
 async def http_attempt(ip: str, port: int, request: bytes, timeout: float,
-                       mss: int | None = None) -> Attempt:
+                       mss: int | None = None, *, first_byte: bool = False) -> Attempt:
     """A TCP connect and ``request``, then the answer read to its end (or
-    :data:`ANSWER_CAP` bytes). ``http_ok``: over; ``timeout``: the answer stalled (the
-    connection is read just before the timeout)."""
+    :data:`ANSWER_CAP` bytes; with ``first_byte``, only until the server reacts at all: a
+    byte, or closing). ``http_ok``: over; ``timeout``: the answer stalled (the connection is
+    read just before the timeout)."""
     watch = Stopwatch()
     sock = await _connect(ip, port, timeout, mss)
     if isinstance(sock, Attempt):
@@ -220,6 +231,8 @@ async def http_attempt(ip: str, port: int, request: bytes, timeout: float,
             if not chunk:
                 return
             answer.extend(chunk)
+            if first_byte:
+                return
 
     job = asyncio.ensure_future(exchange())
     try:
@@ -282,10 +295,26 @@ async def _both(default_job: Awaitable[Attempt], clamped_job: Awaitable[Attempt]
     except BaseException:
         clamped_task.cancel()
         raise
-    if exchange == HTTP_GET and default.outcome == O.HTTP_OK:
+    if exchange != TLS_HANDSHAKE and default.outcome == O.HTTP_OK:
         clamped_task.cancel()
         return default, None
     return default, await clamped_task
+
+
+def padded_request(target: Target) -> bytes:
+    """The target's GET with a padding header of :data:`UPLOAD_PADDING` bytes: a request that
+    fills full-size segments from this host (a header any server accepts: nginx, Apache and
+    IIS take 8 KB lines; one that refuses it still answers, which is all that is asked)."""
+    return request_bytes(target)[:-2] + b"X-Whynet-Padding: " + b"x" * UPLOAD_PADDING + b"\r\n\r\n"
+
+
+def upload_stalls(download: Attempt, upload: Attempt, upload_clamped: Attempt | None) -> bool:
+    """The upload black hole: the plain GET came back at the default size (so the server
+    answers and its packets reach this host), the padded one got no reaction at all at the
+    default size, and one with the MSS clamped did."""
+    return (download.outcome == O.HTTP_OK and upload.outcome == O.TIMEOUT
+            and upload.received == 0 and upload_clamped is not None
+            and upload_clamped.outcome == O.HTTP_OK)
 
 
 async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
@@ -298,7 +327,8 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
     header = HEADERS[family]
     fid = f"probe_pmtu:{target.raw}:{ip}:{target.port}"
     common: dict[str, Any] = dict(target=target.raw, layer="route", ip=ip, port=target.port,
-                  family=4 if family == socket.AF_INET else 6, clamped_mss=clamp)
+                                  family=4 if family == socket.AF_INET else 6, clamped_mss=clamp)
+    upload_fields: dict[str, Any] = {}
     if target.tls:
         exchange, what = TLS_HANDSHAKE, "tls handshake"
         default, clamped = await _both(
@@ -306,10 +336,19 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
             attempt(ip, target.port, target.host, ctx.timeout, mss=clamp), exchange)
     elif target.scheme == "http":
         exchange, what = HTTP_GET, f"http GET {target.path}"
-        request = request_bytes(target)
-        default, clamped = await _both(
-            http_attempt(ip, target.port, request, ctx.timeout),
-            http_attempt(ip, target.port, request, ctx.timeout, mss=clamp), exchange)
+        request, padded = request_bytes(target), padded_request(target)
+        (default, clamped), (upload, upload_clamped) = await asyncio.gather(
+            _both(http_attempt(ip, target.port, request, ctx.timeout),
+                  http_attempt(ip, target.port, request, ctx.timeout, mss=clamp), exchange),
+            _both(http_attempt(ip, target.port, padded, ctx.timeout, first_byte=True),
+                  http_attempt(ip, target.port, padded, ctx.timeout, mss=clamp,
+                               first_byte=True), UPLOAD))
+        if upload_stalls(default, upload, upload_clamped):
+            return _upload_fact(fid, what, clamp, header, default, upload, upload_clamped,
+                                len(padded), common)
+        upload_fields = {"upload_request_bytes": len(padded), "upload_outcome": upload.outcome,
+                         "upload_clamped_outcome": (upload_clamped.outcome
+                                                    if upload_clamped is not None else None)}
     else:
         spoken = f"its protocol ({target.scheme})" if target.scheme else "what listens there"
         return probe_fact(
@@ -329,7 +368,7 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
         f"{what} {host_for_url(ip)}:{target.port} at the default and a {clamp}-byte MSS",
         outcome=outcome, elapsed_ms=max(default.elapsed_ms,
                                         clamped.elapsed_ms if clamped is not None else 0),
-        error=error, exchange=exchange,
+        error=error, exchange=exchange, direction=DOWNLOAD,
         default_outcome=default.outcome, clamped_outcome=clamped_outcome,
         default_error=default.error,
         passed_packet=clamp + header if clamped_outcome in (O.TLS_OK, O.HTTP_OK) else None,
@@ -341,5 +380,31 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
                       and clamped_outcome == O.HTTP_OK
                       else default.received if exchange == HTTP_GET else None),
         default_answer_bytes=default.received if exchange == HTTP_GET else None,
-        kernel_path_mtu=default.kernel_mtu, **common,
+        kernel_path_mtu=default.kernel_mtu, **common, **upload_fields,
+    )
+
+
+def _upload_fact(fid: str, what: str, clamp: int, header: int, download: Attempt,
+                 upload: Attempt, upload_clamped: Attempt | None, request_size: int,
+                 common: dict[str, Any]) -> Fact:
+    """The fact of an upload black hole (:func:`upload_stalls`): this host's full-size
+    packets vanish; the packet lost is the padded request's socket's path MTU."""
+    info = upload.info
+    full = info.pmtu if info is not None and info.pmtu else None
+    return probe_fact(
+        "probe_pmtu", fid,
+        f"{what} {host_for_url(common['ip'])}:{common['port']}, plain and with a "
+        f"{request_size}-byte request, at the default and a {clamp}-byte MSS",
+        outcome=O.BLACK_HOLE, error=None, exchange=HTTP_GET, direction=UPLOAD,
+        elapsed_ms=max(download.elapsed_ms, upload.elapsed_ms,
+                       upload_clamped.elapsed_ms if upload_clamped is not None else 0),
+        default_outcome=download.outcome, clamped_outcome=None, default_error=None,
+        passed_packet=clamp + header, lost_packet=full,
+        advertised_mss=full - header if full else None,
+        default_bytes_received=download.info.bytes_received if download.info else None,
+        default_largest_segment=download.info.rcv_mss if download.info else None,
+        answer_bytes=download.received, default_answer_bytes=download.received,
+        kernel_path_mtu=upload.kernel_mtu, upload_request_bytes=request_size,
+        upload_outcome=upload.outcome,
+        upload_clamped_outcome=upload_clamped.outcome if upload_clamped else None, **common,
     )

@@ -17,7 +17,10 @@ The two faults differ in how the server writes its answer, as real servers do:
 * ``mtu-black-hole-http-v4``: the head and the body leave in one write (nginx, Go's net/http),
   so even the head rides in a full-size segment: the request gets no answer at all;
 * ``mtu-black-hole-http-v6``: the head leaves alone (Python's http.server, many frameworks
-  that flush headers first) and arrives; the body stalls after it.
+  that flush headers first) and arrives; the body stalls after it;
+* ``mtu-black-hole-upload-v4``: only the gateway drops the ICMP it owes this host: answers
+  arrive (the origin's PMTUD works), this host's own full-size packets vanish, so a large
+  request (whynet's padded GET; a form post, an upload) gets no answer.
 
 **X12 over IPv6.** The office with IPv6 end to end (:func:`ipfaults._dual_stack`: the name has
 A and AAAA, and the client's global IPv6 address puts the AAAA first, so the echo train goes
@@ -42,20 +45,27 @@ HTTP_PORT = 8080
 DB_PORT = 5432  # a raw TCP service: whynet does not speak it, nothing large to ask for
 
 
-def http_behind_narrow_link(lab: Lab, name: str, family: int, *, black_hole: bool,
+def http_behind_narrow_link(lab: Lab, name: str, family: int, *, hole: str | None,
                             page: str = PAGE, one_write: bool = True) -> Scenario:
-    """An HTTP origin on port 8080 behind the 1400-byte link. ``black_hole``: the ICMP that
-    would report the small link is dropped; ``one_write``: the head goes with the body."""
+    """An HTTP origin on port 8080 behind the 1400-byte link. ``hole``: which ICMP that would
+    report the small link is dropped: ``both`` (each router's), ``download`` (``wan``'s, to
+    the origin: the origin's full-size packets vanish), ``upload`` (the gateway's, to the
+    client: the client's full-size packets vanish), None (path MTU discovery works);
+    ``one_write``: the head goes with the body."""
     o, wan, origin, ip = narrow_link_path(lab, family)
     web = origin.http_server(ip, HTTP_PORT, body=page, one_write=one_write)
-    if black_hole:
-        drop_too_big((o.gw, wan), family)
-    info = {"ip": ip, "family": family, "port": HTTP_PORT, "page_bytes": len(page) + 1}
+    routers = {"both": (o.gw, wan), "download": (wan,), "upload": (o.gw,), None: ()}[hole]
+    drop_too_big(routers, family)
+    info = {"ip": ip, "family": family, "port": HTTP_PORT, "page_bytes": len(page) + 1,
+            "hole": hole}
     target = f"http://{APP}:{HTTP_PORT}/"
     common = {"nodes": {"wan": wan, "origin": origin}, "servers": {"web": web}, "info": info}
-    if black_hole and page == PAGE:
+    if hole == "both" and page == PAGE:
         return o.scenario(name, target, checklist=("X11",), layer="application",
                           expect="path.mtu-black-hole-http", **common)
+    if hole == "upload":  # every answer arrives: only large requests hang (no layer fails)
+        return o.scenario(name, target, checklist=("X11",), layer=None,
+                          expect="path.mtu-black-hole-upload", **common)
     return o.scenario(name, target, **common)
 
 
@@ -87,9 +97,11 @@ def degraded_path_v6(lab: Lab, fault: str | None) -> Scenario:
 #: Fault scenarios: name -> builder(lab).
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "mtu-black-hole-http-v4": lambda lab: http_behind_narrow_link(
-        lab, "mtu-black-hole-http-v4", 4, black_hole=True),
+        lab, "mtu-black-hole-http-v4", 4, hole="both"),
     "mtu-black-hole-http-v6": lambda lab: http_behind_narrow_link(
-        lab, "mtu-black-hole-http-v6", 6, black_hole=True, one_write=False),
+        lab, "mtu-black-hole-http-v6", 6, hole="both", one_write=False),
+    "mtu-black-hole-upload-v4": lambda lab: http_behind_narrow_link(
+        lab, "mtu-black-hole-upload-v4", 4, hole="upload"),
     **{f"{fault}-v6": (lambda lab, fault=fault: degraded_path_v6(lab, fault))
        for fault in PATH_FAULTS},
 }
@@ -98,10 +110,11 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     # The same narrow link with path MTU discovery working: the page arrives at full size.
     "small-mtu-pmtud-works-http-v4": lambda lab: http_behind_narrow_link(
-        lab, "small-mtu-pmtud-works-http-v4", 4, black_hole=False),
-    # The black hole is there, but a two-byte page never needs a full-size segment: no claim.
+        lab, "small-mtu-pmtud-works-http-v4", 4, hole=None),
+    # The origin's full-size packets vanish, but a three-byte page never needs one: no claim
+    # (this host's own large packets get their ICMP: the padded GET passes).
     "small-answer-behind-black-hole": lambda lab: http_behind_narrow_link(
-        lab, "small-answer-behind-black-hole", 4, black_hole=True, page=SMALL_PAGE),
+        lab, "small-answer-behind-black-hole", 4, hole="download", page=SMALL_PAGE),
     "raw-port-behind-black-hole": raw_port_behind_black_hole,
     "normal-latency-v6": lambda lab: degraded_path_v6(lab, None),
 }

@@ -33,17 +33,20 @@ pytestmark = pytest.mark.lab
 
 
 def get_with_mss(ns: Namespace, ip: str, port: int, mss: int | None,
-                 timeout: float = 2.0) -> dict[str, Any]:
-    """A plain ``GET /`` from ``ns``, the MSS clamped with TCP_MAXSEG when ``mss`` is given,
-    read until the server closes: ``{"ended": bool, "bytes": n}`` (ended False: it stalled)."""
+                 timeout: float = 2.0, pad: int = 0) -> dict[str, Any]:
+    """A plain ``GET /`` from ``ns`` (with a ``pad``-byte header when given), the MSS clamped
+    with TCP_MAXSEG when ``mss`` is given, read until the server closes: ``{"ended": bool,
+    "bytes": n}`` (ended False: it stalled)."""
     code = (
         "import json, socket, time\n"
-        f"ip, port, mss, timeout = {ip!r}, {port!r}, {mss!r}, {timeout!r}\n"
+        f"ip, port, mss, timeout, pad = {ip!r}, {port!r}, {mss!r}, {timeout!r}, {pad!r}\n"
         "s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET)\n"
         "if mss: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)\n"
         "s.settimeout(timeout)\n"
         "s.connect((ip, port))\n"
-        f"s.sendall(b'GET / HTTP/1.1\\r\\nHost: {APP}\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        "padding = b'X-Pad: ' + b'x' * pad + b'\\r\\n' if pad else b''\n"
+        f"s.sendall(b'GET / HTTP/1.1\\r\\nHost: {APP}\\r\\nConnection: close\\r\\n' + padding"
+        " + b'\\r\\n')\n"
         "got, ended, end = b'', False, time.monotonic() + timeout\n"
         "while time.monotonic() < end:\n"
         "    try: chunk = s.recv(65536)\n"
@@ -91,6 +94,29 @@ def test_http_black_hole(lab: Lab, sc: Scenario) -> None:
     assert healed["ended"] and healed["bytes"] == whole["bytes"], healed
 
 
+@runs("mtu-black-hole-upload-v4")
+def test_upload_black_hole(lab: Lab, sc: Scenario) -> None:
+    ip, port = sc.info["ip"], sc.info["port"]
+    # No full-size answer before whynet runs: a server that has learned the smaller path MTU
+    # to this host (by PMTUD on its own packets) announces a smaller MSS in its next SYN-ACK
+    # for about ten minutes, and this host's packets then fit the narrow link.
+    big = get_with_mss(sc.client, ip, port, None, pad=4000)
+    assert (big["ended"], big["bytes"]) == (False, 0), big  # this host's full-size packets vanish
+    small = get_with_mss(sc.client, ip, port, 536, pad=4000)
+    assert small["ended"] and small["bytes"] > 0, small
+    report = verdict(lab, sc)
+    m = pmtu_fact(report)
+    assert (m["outcome"], m["direction"], m["upload_outcome"], m["upload_clamped_outcome"]) == (
+        "black_hole", "upload", "timeout", "http_ok"), m
+    assert (m["passed_packet"], m["lost_packet"], m["kernel_path_mtu"]) == (576, 1500, 1500), m
+    assert m["upload_request_bytes"] > 4000 and m["default_outcome"] == "http_ok", m
+    page = get_with_mss(sc.client, ip, port, None, timeout=4.0)
+    assert page["ended"] and page["bytes"] > sc.info["page_bytes"], page  # answers arrive
+    sc.nodes["gw"].exec("nft", "delete", "table", "inet", "no_pmtud")
+    healed = get_with_mss(sc.client, ip, port, None, timeout=4.0, pad=4000)
+    assert healed["ended"] and healed["bytes"] > 0, healed
+
+
 @runs("small-mtu-pmtud-works-http-v4")
 def test_small_mtu_with_pmtud_http(lab: Lab, sc: Scenario) -> None:
     page = get_with_mss(sc.client, sc.info["ip"], sc.info["port"], None, timeout=4.0)
@@ -101,6 +127,7 @@ def test_small_mtu_with_pmtud_http(lab: Lab, sc: Scenario) -> None:
     # payload after PMTUD), larger than the clamped exchange's: no clamped exchange needed.
     assert (m["outcome"], m.get("clamped_outcome")) == ("http_ok", None), m
     assert 536 < m["default_largest_segment"] <= 1400 - 40, m
+    assert (m["direction"], m["upload_outcome"]) == ("download", "http_ok"), m
 
 
 @runs("small-answer-behind-black-hole")
@@ -111,6 +138,7 @@ def test_small_answer_behind_black_hole(lab: Lab, sc: Scenario) -> None:
     m = pmtu_fact(report)
     assert m["outcome"] == "inconclusive" and "too small to tell" in m["error"], m
     assert m["answer_bytes"] < 536, m
+    assert m["upload_outcome"] == "http_ok", m  # this host's large packets get their ICMP
 
 
 @runs("raw-port-behind-black-hole")

@@ -62,6 +62,10 @@ def test_a_large_answer_at_full_size_passes() -> None:
     assert (m["outcome"], m["default_outcome"], m["lost_packet"]) == (O.HTTP_OK, O.HTTP_OK, None)
     assert m["default_largest_segment"] > 536  # loopback carries 64 KB segments
     assert ANSWER_CAP <= m["answer_bytes"] <= len(PAGE) + 100  # read up to the cap, no further
+    # The padded GET (full-size segments from this host) got its answer at the default size.
+    assert (m["direction"], m["upload_outcome"], m["upload_clamped_outcome"]) == (
+        "download", O.HTTP_OK, None)
+    assert m["upload_request_bytes"] > 4000
 
 
 def test_an_answer_that_stalls_at_every_size_is_no_black_hole() -> None:
