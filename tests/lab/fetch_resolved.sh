@@ -17,7 +17,8 @@
 # into a root-owned cache), network to the Debian mirror, and up-to-date package lists (it runs
 # `apt-get update` once when a download fails).
 # Usage (root): tests/lab/fetch_resolved.sh [DEST]   (default /var/cache/whynet-lab/resolved,
-# which the lab reads; another DEST needs WHYNET_LAB_RESOLVED=DEST when running the tests)
+# which the lab reads; another DEST needs WHYNET_LAB_RESOLVED=DEST when running the tests).
+# WHYNET_RESOLVED_VERSION=V fetches version V instead of the candidate (one the mirror has).
 set -euo pipefail
 DEST=${1:-${WHYNET_LAB_RESOLVED:-/var/cache/whynet-lab/resolved}}
 PACKAGES=(systemd-resolved libsystemd-shared)
@@ -25,7 +26,7 @@ PACKAGES=(systemd-resolved libsystemd-shared)
 candidate() {
     apt-cache policy "$1" | awk '/Candidate:/ {print $2}'
 }
-version=$(candidate systemd-resolved)
+version=${WHYNET_RESOLVED_VERSION:-$(candidate systemd-resolved)}
 if [ -z "$version" ] || [ "$version" = "(none)" ]; then
     timeout 300 apt-get update -qq
     version=$(candidate systemd-resolved)
