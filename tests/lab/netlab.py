@@ -155,7 +155,7 @@ def _kill_netns_pids(netns: str) -> None:
 
 
 def remove_stale() -> list[str]:
-    """Remove lab namespaces and ``/etc/netns`` dirs whose making process is gone.
+    """Remove lab namespaces, ``/etc/netns`` dirs and workdirs whose making process is gone.
 
     A run killed with SIGKILL never reaches its finalizers; its leftovers carry its pid in their
     names, so they can be told apart from those of a run still going in parallel.
@@ -175,6 +175,12 @@ def remove_stale() -> list[str]:
             sh("ip", "netns", "del", name, check=False, timeout=5)
         shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
         removed.append(name)
+    # and its workdirs (certificates, logs, a private passwd): named by the same pattern
+    for workdir in sorted(Path(tempfile.gettempdir()).glob("wl*-*-*")):
+        m = NAME_RE.match(workdir.name)
+        if m and workdir.is_dir() and not _pid_alive(int(m["pid"], 16)):
+            shutil.rmtree(workdir, ignore_errors=True)
+            removed.append(str(workdir))
     return removed
 
 

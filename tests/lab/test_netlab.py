@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -224,14 +226,21 @@ def test_leftovers_of_a_dead_run_are_removed_and_a_live_runs_kept() -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid that existed and is gone: like a SIGKILLed pytest
     stale, live = f"wl{dead.pid:x}-1-client", f"wl{os.getpid():x}-ffff-client"
+    stale_dir = Path(tempfile.mkdtemp(prefix=f"wl{dead.pid:x}-1-"))  # a Lab's workdir
+    live_dir = Path(tempfile.mkdtemp(prefix=f"wl{os.getpid():x}-ffff-"))
     for name in (stale, live):
         sh("ip", "netns", "add", name)
         (NETNS_ETC / name).mkdir(parents=True, exist_ok=True)
     try:
-        assert stale in remove_stale()
+        removed = remove_stale()
+        assert stale in removed and str(stale_dir) in removed
         assert not (NETNS_RUN / stale).exists() and not (NETNS_ETC / stale).exists()
+        assert not stale_dir.exists()
         assert (NETNS_RUN / live).exists() and (NETNS_ETC / live).exists()  # our pid is alive
+        assert live_dir.exists()
     finally:
         for name in (stale, live):
             sh("ip", "netns", "del", name, check=False)
             shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
+        for workdir in (stale_dir, live_dir):
+            shutil.rmtree(workdir, ignore_errors=True)
