@@ -36,11 +36,13 @@ def test_resolvectl_domain_of_the_older_recording() -> None:
 
 
 def recorded_facts(name: str) -> list[Fact]:
-    """The collector's facts from the recorded resolvectl outputs, and the recorded probes."""
+    """The collector's facts from the recorded resolvectl outputs, and the recorded probes and
+    resolv.conf nameservers (the stub, which sends the system resolver through resolved)."""
     report = json.loads((FIXTURES / f"report-{name}.json").read_text())
     probes = [make_fact(f["kind"], f["id"], f["source"],
                         **{k: v for k, v in f.items() if k not in ("kind", "id", "source")})
-              for f in report["facts"] if f["kind"].startswith("probe_")]
+              for f in report["facts"] if f["kind"].startswith("probe_")
+              or (f["kind"] == "nameserver" and f.get("origin") == "resolv.conf")]
     collected = [*parse_resolvectl_dns((FIXTURES / "resolvectl-dns.txt").read_text()),
                  *parse_resolvectl_domain((FIXTURES / "resolvectl-domain.txt").read_text())]
     return [*collected, *probes]
@@ -62,3 +64,15 @@ def test_a_zone_the_vpn_does_not_route(kb) -> None:  # type: ignore[no-untyped-d
 def test_a_routed_zone_is_left_alone(kb) -> None:  # type: ignore[no-untyped-def]
     findings = build_findings(kb, run(kb, recorded_facts("wiki.corp.example")))
     assert RULE not in {f.rule.id for f in findings}
+
+
+def test_silent_where_resolv_conf_bypasses_the_stub(kb) -> None:  # type: ignore[no-untyped-def]
+    """The same run, but resolv.conf naming the public server itself: glibc asks it directly,
+    routing domains play no part, so the rule must not blame them."""
+    facts = [f for f in recorded_facts("build.corp-lab.example")
+             if not (f.kind == "nameserver" and f.get("origin") == "resolv.conf")]
+    facts.append(make_fact("nameserver", "nameserver:resolv.conf:198.51.100.53",
+                           {"file": "/etc/resolv.conf", "line": 1}, ip="198.51.100.53",
+                           origin="resolv.conf", link=None, stub=False))
+    findings = build_findings(kb, run(kb, facts))
+    assert RULE not in [f.rule.id for f in findings]
