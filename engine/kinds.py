@@ -537,6 +537,10 @@ KINDS: dict[str, KindSpec] = {
                                      "verifies: the server omits an intermediate; null: "
                                      "not known"),
            issuer_fetch_error=("str", "why the issuer could not be fetched or used, or null"),
+           issuer_in_store=("bool", "the chain stops below a root and names no caIssuers URL: "
+                                    "whether a trust store checked holds a certificate named "
+                                    "as its top's issuer or with its authority key id; null "
+                                    "otherwise"),
            greeting=("str", "first line the port sends unprompted, when it does not speak "
                             "TLS (printable ASCII), or null"),
            greeting_protocol=("str", "the protocol that greeting belongs to (SSH, SMTP...), "

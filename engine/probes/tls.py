@@ -23,7 +23,8 @@ bundle, while the host is a public DNS name; ``interception_hint`` says which.
 When the handshake fails, ``probes.tls_failures`` tells the failures apart (never on a
 healthy target): the leaf's dates against this host's clock (``validity``, ``checked_at``), the
 issuer a chain that stops short lacks (fetched from its caIssuers URL, as browsers do:
-``chain_incomplete``), and the protocol versions each side accepts (``server_versions``,
+``chain_incomplete``; without such a URL, whether any store here knows that issuer:
+``issuer_in_store``), and the protocol versions each side accepts (``server_versions``,
 ``client_min_version``/``client_max_version``, ``version_gap``). A port that answers without
 TLS is asked, on a fresh connection, what it says unprompted (``greeting``,
 ``greeting_protocol``: an SSH or SMTP banner names the service that really listens there).
@@ -456,6 +457,10 @@ async def probe_tls(target: Target, ip: str | None, ctx: ProbeContext, *,
             return (await handshake(connector, context, name, ctx.timeout)).ok
         chain_fields = await TF.complete_chain(
             fetched.chain, lambda: default_context(ctx.env)[0], verifies_with, ctx.timeout)
+        if chain_fields["missing_issuer"] and chain_fields["issuer_url"] is None:
+            # Nothing to fetch: does any store here know the issuer at all?
+            chain_fields["issuer_in_store"] = TF.store_holds_issuer(
+                fetched.chain[-1], [default_ctx, *(c for _p, c in checks)])
     dates: dict[str, Any] = {"not_before": None, "not_after": None, "validity": None,
                              "outside_validity_s": None}
     if leaf is not None:
@@ -520,7 +525,7 @@ def _verdict(default: Handshake) -> tuple[str, str | None]:
 
 def _no_chain_gap() -> dict[str, Any]:
     return {"missing_issuer": None, "issuer_url": None, "chain_incomplete": None,
-            "issuer_fetch_error": None}
+            "issuer_fetch_error": None, "issuer_in_store": None}
 
 
 def _no_failure_detail() -> dict[str, Any]:

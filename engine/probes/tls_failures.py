@@ -10,6 +10,8 @@ target pays nothing for them.
   and carry on, command-line clients (curl, Python, Java, Go) do not. The probe fetches it (one
   bounded HTTP GET, :data:`AIA_LIMIT` bytes at most) and shakes hands again with it added:
   if the chain then verifies, the server's chain is incomplete, and nothing else is wrong.
+  Without a caIssuers URL nothing can be fetched: :func:`store_holds_issuer` says whether any
+  trust store checked knows the issuer (by name or key identifier) at all.
 * :func:`accepted_versions`: one handshake per protocol version, TLS 1.0 to 1.3, with
   OpenSSL's security level lowered so that old versions can be offered at all; with
   :func:`client_versions` (the range this host's OpenSSL configuration allows clients,
@@ -88,6 +90,39 @@ def ca_issuers_url(cert: x509.Certificate) -> str | None:
     return None
 
 
+def store_holds_issuer(top_der: bytes, contexts: Sequence[ssl.SSLContext]) -> bool | None:
+    """Whether a certificate loaded in one of ``contexts`` (the trust stores checked) is named
+    as the issuer of ``top_der`` or carries the key identifier its Authority Key Identifier
+    names; None when ``top_der`` cannot be read. (A store certificate that matches but does
+    not verify the chain, an expired CA say, is another failure: other rules tell it.)"""
+    try:
+        top = x509.load_der_x509_certificate(top_der)
+    except ValueError:
+        return None
+    try:
+        key_id = top.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier).value.key_identifier
+    except (x509.ExtensionNotFound, ValueError):
+        key_id = None
+    issuer = top.issuer.public_bytes()
+    for context in contexts:
+        for der in context.get_ca_certs(binary_form=True):
+            try:
+                cert = x509.load_der_x509_certificate(der)
+            except ValueError:
+                continue
+            if cert.subject.public_bytes() == issuer:
+                return True
+            if key_id is not None:
+                try:
+                    if cert.extensions.get_extension_for_class(
+                            x509.SubjectKeyIdentifier).value.digest == key_id:
+                        return True
+                except (x509.ExtensionNotFound, ValueError):
+                    pass
+    return False
+
+
 def parse_certificate(body: bytes) -> x509.Certificate | None:
     """A certificate served at a caIssuers URL: DER (the usual), PEM, or None."""
     for load in (x509.load_der_x509_certificate, x509.load_pem_x509_certificate):
@@ -143,7 +178,8 @@ async def complete_chain(chain: Sequence[bytes], make_context: Callable[[], ssl.
     (True: with the fetched issuer the chain verifies; False: it does not, or the URL gave
     something else; None: not known) and ``issuer_fetch_error``."""
     out: dict[str, Any] = {"missing_issuer": None, "issuer_url": None,
-                           "chain_incomplete": None, "issuer_fetch_error": None}
+                           "chain_incomplete": None, "issuer_fetch_error": None,
+                           "issuer_in_store": None}
     if not chain:
         return out
     try:

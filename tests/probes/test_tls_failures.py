@@ -142,6 +142,60 @@ def test_parse_certificate_der_pem_or_nothing() -> None:
     assert TF.ca_issuers_url(ca.cert) is None and TF.is_self_issued(ca.cert)
 
 
+def test_store_holds_issuer_by_name_or_key_id(tmp_path: Path) -> None:
+    import ssl
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.lab.certs import CertificateAuthority
+
+    root = CertificateAuthority("Unit Root", tmp_path)
+    issuing = CertificateAuthority("Unit Issuing", tmp_path, parent=root)
+    leaf = issuing.issue(["app.test"])  # no AIA
+    leaf_der = leaf.cert.public_bytes(serialization.Encoding.DER)
+
+    def store(*cas: CertificateAuthority) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        for ca in cas:
+            context.load_verify_locations(cafile=str(ca.cert_path))
+        return context
+
+    assert TF.store_holds_issuer(leaf_der, [store(root)]) is False  # the root, not the issuer
+    assert TF.store_holds_issuer(leaf_der, [store(root), store(issuing)]) is True
+    assert TF.store_holds_issuer(leaf_der, []) is False
+    assert TF.store_holds_issuer(b"not a certificate", [store(issuing)]) is None
+    other = CertificateAuthority("Unit Issuing (renamed)", tmp_path, parent=root)
+    assert TF.store_holds_issuer(leaf_der, [store(other)]) is False  # another name and key
+    # Renamed, with the issuer's key: found by the key identifier the leaf names.
+    same_key = _ca_with_key("Unit Issuing (renamed)", issuing, tmp_path)
+    assert TF.store_holds_issuer(leaf_der, [same_key]) is True
+
+
+def _ca_with_key(name: str, like: object, directory: Path) -> object:
+    """A self-signed CA named ``name`` holding ``like``'s key (so its SKI is the same)."""
+    import datetime as _dt
+    import ssl
+
+    from cryptography import x509 as _x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = like.key  # type: ignore[attr-defined]
+    subject = _x509.Name([_x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = _dt.datetime.now(_dt.timezone.utc)
+    cert = (_x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(_x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(days=1))
+            .not_valid_after(now + _dt.timedelta(days=1))
+            .add_extension(_x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata=cert.public_bytes(serialization.Encoding.DER))
+    return context
+
+
 # --- the rules on the probe facts recorded in the lab -------------------------------------------
 
 RECORDED = {
@@ -159,6 +213,15 @@ RECORDED = {
 }
 
 
+# tests/lab/chainfaults.py's scenarios (tests/fixtures/chainfaults/README.md).
+CHAIN_RECORDED = {
+    "tls-leaf-only-no-aia": "tls.leaf-only-issuer-unknown",
+    "tls-leaf-only-private-ca": "tls.leaf-only-issuer-unknown",
+    "tls-chain-sent-root-untrusted": "tls.untrusted-chain",
+    "tls-leaf-only-intermediate-in-store": None,
+}
+
+
 @pytest.fixture(scope="module")
 def kb() -> KnowledgeBase:
     return load_knowledge([builtin_knowledge_dir()])
@@ -168,9 +231,10 @@ def test_every_recording_is_checked() -> None:
     assert sorted(p.stem for p in (FIXTURES / "tlsfaults").glob("*.json")) == sorted(RECORDED)
 
 
-@pytest.mark.parametrize(("name", "rule"), RECORDED.items())
-def test_rules_on_recorded_probe_facts(kb: KnowledgeBase, name: str, rule: str | None) -> None:
-    raw = json.loads((FIXTURES / "tlsfaults" / f"{name}.json").read_text())
+def assert_top_rule(kb: KnowledgeBase, folder: str, name: str, rule: str | None) -> None:
+    """The whole knowledge base on a recording: ``rule`` first and the only error (or, for
+    None, no finding at warning or above)."""
+    raw = json.loads((FIXTURES / folder / f"{name}.json").read_text())
     facts = [Fact.from_json(f) for f in raw]
     findings = [f for f in build_findings(kb, run(kb, facts)) if f.at_least_warning]
     if rule is None:
@@ -179,3 +243,18 @@ def test_rules_on_recorded_probe_facts(kb: KnowledgeBase, name: str, rule: str |
     assert findings[0].rule.id == rule, [f.rule.id for f in findings]
     errors = [f.rule.id for f in findings if f.severity == "error"]
     assert errors in ([], [rule])
+
+
+@pytest.mark.parametrize(("name", "rule"), RECORDED.items())
+def test_rules_on_recorded_probe_facts(kb: KnowledgeBase, name: str, rule: str | None) -> None:
+    assert_top_rule(kb, "tlsfaults", name, rule)
+
+
+def test_every_chain_recording_is_checked() -> None:
+    assert sorted(p.stem for p in (FIXTURES / "chainfaults").glob("*.json")) == sorted(
+        CHAIN_RECORDED)
+
+
+@pytest.mark.parametrize(("name", "rule"), CHAIN_RECORDED.items())
+def test_rules_on_recorded_chain_facts(kb: KnowledgeBase, name: str, rule: str | None) -> None:
+    assert_top_rule(kb, "chainfaults", name, rule)
