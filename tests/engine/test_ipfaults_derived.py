@@ -1,5 +1,5 @@
 """Facts derived from recorded lab probes: one family broken (engine.families), the figures
-of an echo train (engine.probes.quality), and a path-MTU black hole's readings
+of an echo train (engine.probes.quality), and a path-MTU black hole's readings and findings
 (engine.probes.pmtu)."""
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import pytest
 
 from engine.facts import Fact
 from engine.families import family_splits
+from engine.inference import run
+from engine.knowledge import load_knowledge
+from engine.layers import layer_summary
 from engine.probes.context import ProbeContext
 from engine.probes.pmtu import TcpInfo, parse_tcp_info
 from engine.probes.quality import (
@@ -25,6 +28,7 @@ from engine.probes.quality import (
     probe_path_quality,
     run_train,
 )
+from engine.report import build_findings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ipfaults"
 
@@ -89,7 +93,8 @@ def test_an_icmp_error_counts_as_broken() -> None:
 
 # --- X12: the figures of an echo train --------------------------------------------------------
 
-QUALITY = ["heavy-loss", "high-latency", "high-jitter", "normal-latency"]
+QUALITY = ["heavy-loss", "high-latency", "high-jitter", "normal-latency", "heavy-loss-v6",
+           "high-latency-v6"]
 FIGURE_FIELDS = ("sent", "received", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms",
                  "jitter_ms")
 
@@ -150,6 +155,39 @@ def test_black_hole_figures_as_recorded(name: str) -> None:
     assert (m["default_outcome"], m["clamped_outcome"]) == ("timeout", "tls_ok")
     assert m["passed_packet"] == m["clamped_mss"] + header
     assert m["lost_packet"] == m["advertised_mss"] + header == m["kernel_path_mtu"] == 1500
+
+
+# The HTTP exchanges of tests/lab/mtufaults.py: the rule on top and the application layer,
+# read again from the recorded probes by the knowledge base and the layer table.
+HTTP_BLACK_HOLES = [
+    ("mtu-black-hole-http-v4", "path.mtu-black-hole-http", "fail"),  # not even the head
+    ("mtu-black-hole-http-v6", "path.mtu-black-hole-http", "fail"),  # the head, then nothing
+    ("mtu-black-hole-upload-v4", "path.mtu-black-hole-upload", "ok"),  # answers arrive
+    ("small-answer-behind-black-hole", None, "ok"),  # too small to tell: no claim
+]
+
+
+@pytest.mark.parametrize(("name", "rule", "application"), HTTP_BLACK_HOLES)
+def test_http_black_holes_as_recorded(name: str, rule: str | None, application: str) -> None:
+    data = recorded(name)
+    facts = [Fact.from_json(f) for f in data["facts"]]
+    kb = load_knowledge(include_user=False)
+    findings = build_findings(kb, run(kb, facts))
+    assert [f.rule.id for f in findings] == data["findings"] == ([rule] if rule else [])
+    rows = {r["layer"]: r for r in layer_summary(data["targets"], facts)}
+    assert rows["application"]["status"] == application, rows["application"]
+    [m] = [f for f in data["facts"] if f["kind"] == "probe_pmtu"]
+    if rule is None:
+        assert m["outcome"] == "inconclusive" and m["answer_bytes"] < m["clamped_mss"], m
+        return
+    header = 40 if m["family"] == 4 else 60
+    assert m["passed_packet"] == m["clamped_mss"] + header
+    assert m["lost_packet"] == m["kernel_path_mtu"] == 1500  # no ICMP came back
+    if m["direction"] == "download":
+        # The whole answer needed full-size segments; the default exchange got only a part.
+        assert m["answer_bytes"] > m["advertised_mss"] > m["default_answer_bytes"], m
+    else:
+        assert m["upload_request_bytes"] > 2 * m["advertised_mss"], m
 
 
 # --- the train and the single ping --------------------------------------------------------------
