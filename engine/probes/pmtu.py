@@ -38,7 +38,10 @@ server reacts (a byte, or closing). When the plain GET came back at the default 
 one got no reaction at the default size and did at the clamped one, this host's full-size
 packets are what vanish (the ICMP is dropped on the way back to this host): ``black_hole``
 with ``direction`` ``upload`` (else ``download``). Any large request is lost there: a form
-post, an upload, a ``git push``.
+post, an upload, a ``git push``. (A server that has lately learned the smaller path MTU toward
+this host, by PMTUD on its own packets, announces a smaller MSS in its SYN-ACK for as long as
+it remembers, about ten minutes on Linux; this host's packets then fit, uploads do work
+meanwhile, and the check rightly sees none.)
 
 ``none`` (any other port reached directly: a database, SSH, a raw TCP service): whynet does not
 speak the protocol, and whatever a server-first protocol says on its own (a banner) is short,
