@@ -107,7 +107,7 @@ def diagnose(
     links = link(all_facts)
     all_facts += links.facts
     if probe_facts:
-        all_facts += firewall_verdicts(all_facts, links.lines)
+        all_facts += firewall_verdicts(all_facts, links)
     layers: list[dict[str, Any]] = []
     paths: list[dict[str, str]] = []
     if parsed:

@@ -688,6 +688,9 @@ KINDS: dict[str, KindSpec] = {
            policy=("bool", "the chain's policy decided (no rule matched)"),
            file=("str", "the file the rule was loaded from, when found, or null"),
            line=("int", "its line in that file, or null"),
+           not_in_file=("str", "the file the rule's chain is loaded from, when that file does "
+                               "not have the rule (added by hand, or the file edited and not "
+                               "reloaded), or null"),
            unknown=("str", "verdict unknown: the expression not modelled, or null"),
            passed=("list", "rules matched on the way without deciding (counters, logs, "
                            "jumps, accepts of earlier chains)"),

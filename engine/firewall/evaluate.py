@@ -137,6 +137,7 @@ class RuleRef:
     command: str | None = None
     file: str | None = None
     line: int | None = None
+    not_in_file: str | None = None  # the chain's file, which does not have this live rule
 
     def where(self) -> str:
         """``rule 12 of chain output in table inet filter (handle 37, /etc/nftables.conf
@@ -151,6 +152,8 @@ class RuleRef:
             details.append(self.file + (f" line {self.line}" if self.line else ""))
         elif self.command_line is not None and self.backend != "nftables":
             details.append(f"{self.command or self.backend + '-save'} line {self.command_line}")
+        if self.not_in_file:
+            details.append(f"not in {self.not_in_file}")
         extra = f" ({', '.join(details)})" if details else ""
         if self.position is None:
             return f"the policy of chain {self.chain} in {table}{extra}"
@@ -160,7 +163,7 @@ class RuleRef:
         return {"fact": self.fact_id, "backend": self.backend, "family": self.family,
                 "table": self.table, "chain": self.chain, "position": self.position,
                 "handle": self.handle, "text": self.text, "verdict": self.verdict,
-                "file": self.file, "line": self.line}
+                "file": self.file, "line": self.line, "not_in_file": self.not_in_file}
 
 
 @dataclass
@@ -449,7 +452,8 @@ class _Chain:
         return wildcard, by_daddr, by_dport
 
 
-def _rule_from_fact(fact: Fact, file_lines: Mapping[str, tuple[str, int | None]]) -> _Rule:
+def _rule_from_fact(fact: Fact, file_lines: Mapping[str, tuple[str, int | None]],
+                    not_in_file: Mapping[str, str]) -> _Rule:
     backend = str(fact.get("backend"))
     where = file_lines.get(fact.id)
     ref = RuleRef(
@@ -458,6 +462,7 @@ def _rule_from_fact(fact: Fact, file_lines: Mapping[str, tuple[str, int | None]]
         str(fact.get("text") or ""), fact.get("verdict"),
         fact.source.get("line") if backend != "nftables" else None,
         fact.source.get("command"), where[0] if where else None, where[1] if where else None,
+        not_in_file.get(fact.id),
     )
     entries = [e for e in fact.get("matches") or [] if isinstance(e, dict)]
     problem = None
@@ -507,8 +512,13 @@ class Ruleset:
     """The authoritative chains and rules of a fact base, compiled once for many packets."""
 
     def __init__(self, facts: Iterable[Fact],
-                 file_lines: Mapping[str, tuple[str, int | None]] | None = None) -> None:
+                 file_lines: Mapping[str, tuple[str, int | None]] | None = None,
+                 not_in_file: Mapping[str, str] | None = None) -> None:
+        """``file_lines``: live rule id -> the file and line it was loaded from;
+        ``not_in_file``: live rule id -> the file of its chain, which does not have it
+        (both from ``engine.firewall.files.link``)."""
         lines = file_lines or {}
+        missing = not_in_file or {}
         self.chains: dict[tuple[tuple[str, str | None, str, str], str], _Chain] = {}
         rules: list[Fact] = []
         facts = list(facts)
@@ -536,7 +546,7 @@ class Ruleset:
             if chain is None:  # a rule whose chain was not recorded: make the chain up
                 chain = _Chain(_table_key(f), str(f.get("chain")), f.id, None, 0, None, [], None)
                 self.chains[(chain.key, chain.name)] = chain
-            chain.rules.append(_rule_from_fact(f, lines))
+            chain.rules.append(_rule_from_fact(f, lines, missing))
         for chain in self.chains.values():
             chain.rules.sort(key=lambda r: r.ref.position or 0)
         self.base_chains: dict[str, list[_Chain]] = {}

@@ -5,6 +5,9 @@
   (its addresses normalised the way the kernel stores them, ports, service names as numbers)
   and its verdict, in order (difflib's longest matching blocks), so an inserted or edited rule
   shifts nothing else.
+* ``Links.not_in_file``: each live rule of a compared chain that its file does not have
+  (added by hand, or the file edited since it was loaded), so a verdict naming that rule says
+  so instead of sending the user to a file line that is not there.
 * ``firewall_file_drift``: a chain whose file rules and live rules differ: rules in the file
   that are not loaded (edited, not reloaded; or the file is not loaded at all) and live rules the
   file does not have (added at run time, or removed from the file without a reload). Only tables
@@ -44,6 +47,7 @@ DYNAMIC_OWNERS = frozenset({"docker", "kubernetes", "fail2ban", "libvirt", "ufw"
 @dataclass
 class Links:
     lines: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # live id -> file
+    not_in_file: dict[str, str] = field(default_factory=dict)  # live id -> the file without it
     facts: list[Fact] = field(default_factory=list)
 
 
@@ -103,6 +107,8 @@ def _align(key: tuple[Any, ...], written: list[Fact], loaded: list[Fact], chain_
     if any(lv.get("managed_by") in DYNAMIC_OWNERS for lv in loaded) or str(key[3]).startswith(
             ("ufw-", "ufw6-")):
         return
+    for lv in extra:
+        out.not_in_file[lv.id] = str(written[0].get("file"))
     backend, family, table, chain = key
     first = missing[0] if missing else written[0]
     out.facts.append(make_fact(

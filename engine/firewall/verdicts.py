@@ -26,23 +26,20 @@ from typing import Any
 
 from engine.facts import Fact, make_fact
 from engine.firewall.evaluate import Packet, RuleRef, Ruleset, Verdict
+from engine.firewall.files import Links, link
 
 MAX_LISTED = 12  # rules passed / assumed listed on a fact
 
 
-def firewall_verdicts(facts: Sequence[Fact],
-                      file_lines: Mapping[str, tuple[str, int | None]] | None = None
-                      ) -> list[Fact]:
+def firewall_verdicts(facts: Sequence[Fact], links: Links | None = None) -> list[Fact]:
     """The ``firewall_verdict`` facts for the probes and listen ports in ``facts``;
-    ``file_lines`` maps live rule ids to the file and line they were loaded from
-    (``engine.firewall.files.link``; computed here when not given)."""
+    ``links`` maps live rules to the file and line they were loaded from, or to the file
+    that no longer has them (``engine.firewall.files.link``; computed here when not given)."""
     if not any(f.kind in ("firewall_rule", "firewall_chain") for f in facts):
         return []
-    if file_lines is None:
-        from engine.firewall.files import link
-
-        file_lines = link(facts).lines
-    ruleset = Ruleset(facts, file_lines)
+    if links is None:
+        links = link(facts)
+    ruleset = Ruleset(facts, links.lines, links.not_in_file)
     if not ruleset:
         return []
     out: list[Fact] = []
@@ -112,6 +109,7 @@ def verdict_fact(target: str, verdict: Verdict, probe_id: str) -> Fact:
         handle=rule.handle if rule else None, rule_text=rule.text if rule else None,
         policy=rule is not None and rule.position is None,
         file=rule.file if rule else None, line=rule.line if rule else None,
+        not_in_file=rule.not_in_file if rule else None,
         unknown=verdict.unknown,
         passed=[_short(r) for r in verdict.passed[:MAX_LISTED]],
         assumed=[_short(r) for r in verdict.assumed[:MAX_LISTED]],

@@ -53,6 +53,7 @@ def test_live_rules_map_to_their_file_line_and_nothing_drifts() -> None:
     files = collect_files(FIXTURES / "etc")
     links = link([*files, *live()])
     assert [f for f in links.facts if f.kind == "firewall_file_drift"] == []
+    assert links.not_in_file == {}
     lines = {live_id.split(":", 2)[-1]: (Path(file).name, line)
              for live_id, (file, line) in links.lines.items()}
     assert lines["inet:filter:output:11"] == ("nftables.conf", 26)
@@ -77,6 +78,15 @@ def test_edited_not_reloaded(tmp_path: Path) -> None:
                                                                        True)
     assert d["not_loaded"] == ["line 26: tcp dport 8444 counter drop"]
     assert d["not_in_file"] == ["tcp dport 8443 counter drop"]
+    # The live rule the file no longer has is named as such by a verdict, not as a file line.
+    links = link([*collect_files(etc), *live()])
+    missing = {Path(file).name for file in links.not_in_file.values()}
+    assert len(links.not_in_file) == 1 and missing == {"nftables.conf"}
+    verdict = Ruleset(live(), links.lines, links.not_in_file).evaluate(
+        Packet("output", 4, "tcp", "10.0.0.1", "10.9.9.9", None, 8443, None, "eth0"))
+    assert verdict.verdict == "drop"
+    assert verdict.describe().endswith(f"not in {conf})"), verdict.describe()
+    assert f"{conf} line" not in verdict.describe()
 
 
 def test_prefix_wider_than_the_local_subnet() -> None:

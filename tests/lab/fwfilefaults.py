@@ -9,6 +9,8 @@ it) and loads it with ``nft -f`` inside the namespace, as ``nftables.service`` d
 * ``nftables-conf-host-bits``: the input chain accepts SSH from ``10.20.0.5/24``, meant for one
   admin host; the kernel keeps ``10.20.0.0/24`` and lets the whole LAN in. A latent fault: the
   connection diagnosed works, the file line is the finding.
+* ``nftables-conf-wider-prefix``: the input chain accepts SSH from ``10.20.0.0/16``, beside
+  the client's ``10.20.0.0/24``: the office LAN meant, every ``10.20.x.y`` allowed. Latent.
 * ``nftables-conf-not-reloaded``: the output chain loaded at boot drops TCP 9080 to the server;
   the user changed that line of the file to ``accept`` and never reloaded. The connection
   times out: the live drop is the cause, the file drift its supporting evidence.
@@ -29,6 +31,7 @@ from .scenarios import Scenario
 
 NFTABLES_CONF = "/etc/nftables.conf"
 ADMIN_HOST = f"{S.LAN}.5"           # the one host the SSH rule was meant for
+BEYOND_LAN = "10.20.99.20"          # in 10.20.0.0/16, not on the client's 10.20.0.0/24
 PORT = 9080                         # not a TLS port: the probe stops at TCP
 TARGET = f"{S.APP}:{PORT}"
 
@@ -63,6 +66,12 @@ HOST_BITS_CONF = nftables_conf(input_rules=(
     "# SSH from the admin workstation only",
     f"ip saddr {ADMIN_HOST}/24 tcp dport 22 accept",
 ))
+
+
+def wide_conf(prefix: str) -> str:
+    """SSH from the office LAN, its prefix written as ``prefix`` (``/16``: a /24 meant)."""
+    return nftables_conf(input_rules=("# SSH from the office LAN",
+                                      f"ip saddr {S.LAN}.0/{prefix} tcp dport 22 accept"))
 
 
 def output_conf(verdict: str) -> str:
@@ -114,6 +123,23 @@ def host_bits(lab: Lab) -> Scenario:
                       servers={"web": web, "ssh": ssh})
 
 
+def wider_prefix(lab: Lab) -> Scenario:
+    """``ip saddr 10.20.0.0/16 tcp dport 22 accept`` on a client whose LAN is 10.20.0.0/24.
+    The server also holds 10.20.99.20 (routed to it by the gateway), a machine outside the LAN
+    that the /16 lets in. The diagnosed web connection works."""
+    o = S.office(lab)
+    web = o.server.http_server(S.SERVER_IP, 80)
+    [server_if] = [a["ifname"] for a in o.server.ip_json("-4", "addr")
+                   if any(i["local"] == S.SERVER_IP for i in a["addr_info"])]
+    o.server.add_address(server_if, f"{BEYOND_LAN}/32")
+    o.gw.add_route(f"{BEYOND_LAN}/32", dev=o.gw_far_if)
+    load_conf(o.client, wide_conf("16"))
+    ssh = o.client.tcp_server(S.CLIENT_IP, 22, banner="SSH-2.0-lab")
+    return o.scenario("nftables-conf-wider-prefix", f"http://{S.APP}/", checklist=("F7",),
+                      layer=None, expect="firewall.cidr-wider-than-subnet",
+                      servers={"web": web, "ssh": ssh})
+
+
 def not_reloaded(lab: Lab) -> Scenario:
     """The file allows TCP 9080 to the server, the rules loaded from its earlier version
     still drop it: the connection times out."""
@@ -137,6 +163,7 @@ def clean(lab: Lab) -> Scenario:
 
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "nftables-conf-host-bits": host_bits,
+    "nftables-conf-wider-prefix": wider_prefix,
     "nftables-conf-not-reloaded": not_reloaded,
 }
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {

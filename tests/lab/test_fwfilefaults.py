@@ -63,6 +63,28 @@ def test_host_bits_in_nftables_conf(lab: Lab, sc: Scenario) -> None:
     verdict(lab, healthy(sc))
 
 
+@runs("nftables-conf-wider-prefix")
+def test_prefix_wider_than_the_lan_in_nftables_conf(lab: Lab, sc: Scenario) -> None:
+    # Ground truth: a machine outside the client's /24 (inside the /16) gets in.
+    assert "ip saddr 10.20.0.0/16 tcp dport 22 accept" in sc.client.exec(
+        "nft", "list", "ruleset").stdout
+    server = sc.nodes["server"]
+    assert server.connect(S.CLIENT_IP, 22, source=F.BEYOND_LAN).outcome == "open"
+    report = verdict(lab, sc)
+    assert rules_at(report, "warning") == ["firewall.cidr-wider-than-subnet"]
+    top = report["findings"][0]
+    line = conf_line(F.wide_conf("16"), "/16")
+    assert (f"{F.NFTABLES_CONF} line {line}" in top["explanation"]
+            and "subnet on eth0 is 10.20.0.0/24" in top["explanation"]), top["explanation"]
+    assert "write 10.20.0.0/24" in top["advice"]
+    # The advice: the LAN's own prefix. The outsider is shut out, whynet is silent.
+    F.load_conf(sc.client, F.wide_conf("24"))
+    assert server.connect(S.CLIENT_IP, 22, timeout=1.0,
+                          source=F.BEYOND_LAN).outcome == "timeout"
+    assert sc.nodes["dns"].connect(S.CLIENT_IP, 22).outcome == "open"  # the LAN still gets in
+    verdict(lab, healthy(sc))
+
+
 @runs("nftables-conf-not-reloaded")
 def test_nftables_conf_edited_not_reloaded(lab: Lab, sc: Scenario) -> None:
     # Ground truth: the live rule drops, the file accepts, the server answers others.
@@ -76,6 +98,12 @@ def test_nftables_conf_edited_not_reloaded(lab: Lab, sc: Scenario) -> None:
     top = report["findings"][0]
     assert ("dropped by rule 4 of chain output in table inet filter" in top["explanation"]
             and f"tcp dport {F.PORT} counter drop" in top["explanation"]), top["explanation"]
+    # ...a rule the file no longer has: the first advice is to load the file again.
+    assert f"not in {F.NFTABLES_CONF}" in top["explanation"]
+    assert (f"loaded from {F.NFTABLES_CONF}, which does not have this rule: it was added by "
+            "hand, or the file was edited since it was loaded" in top["explanation"])
+    assert top["advice"].startswith(f"If {F.NFTABLES_CONF} is what you want, load it again"), (
+        top["advice"])
     # The file drift is reported too, naming the line that was edited and the live rule.
     assert rules_at(report, "warning") == ["firewall.file-not-loaded"]
     [drift] = [f for f in report["findings"] if f["rule"] == "firewall.file-not-loaded"]
@@ -103,6 +131,6 @@ def test_clean_nftables_conf_loaded_and_in_sync(lab: Lab, sc: Scenario) -> None:
     # ...and matched the deciding live rule to its line of the file.
     [accepted] = [f for f in facts_of(report, "firewall_verdict")
                   if f["protocol"] == "tcp" and f["port"] == F.PORT]
-    assert accepted["verdict"] == "accept"
+    assert accepted["verdict"] == "accept" and accepted["not_in_file"] is None
     assert (accepted["file"], accepted["line"]) == (
         F.NFTABLES_CONF, conf_line(F.CLEAN_CONF, f"tcp dport {F.PORT} accept"))
