@@ -63,6 +63,23 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SERVE_PY = HERE / "serve.py"
 NETNS_ETC = Path("/etc/netns")
+#: /etc/nftables.conf as Debian's nftables package installs it: every namespace starts with it.
+FRESH_NFTABLES_CONF = """#!/usr/sbin/nft -f
+
+flush ruleset
+
+table inet filter {
+	chain input {
+		type filter hook input priority filter;
+	}
+	chain forward {
+		type filter hook forward priority filter;
+	}
+	chain output {
+		type filter hook output priority filter;
+	}
+}
+"""
 NETNS_RUN = Path("/run/netns")
 NOBODY_UID = 65534
 CMD_TIMEOUT = 15.0
@@ -476,7 +493,9 @@ class Namespace:
     """One network namespace: a host, a router, or the inside of a switch.
 
     Created with loopback up and its own ``/etc/netns/NS/hosts`` and ``resolv.conf`` (localhost
-    only, no nameserver) so nothing of the host machine's name configuration leaks in.
+    only, no nameserver) so nothing of the host machine's name configuration leaks in, and its
+    own ``nftables.conf`` (a fresh Debian machine's: empty chains), so whynet's firewall-file
+    collector reads the same file on every machine that runs the lab, not the host's rules.
     """
 
     def __init__(self, lab: Lab, role: str) -> None:
@@ -490,6 +509,7 @@ class Namespace:
         self.ip("link", "set", "lo", "up")
         self.write_hosts({})
         self.write_resolv_conf([])
+        self.write_etc("nftables.conf", FRESH_NFTABLES_CONF)
 
     def __repr__(self) -> str:
         return f"<Namespace {self.role} ({self.netns})>"

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from .netlab import NETNS_ETC, REPO, Lab, LabError, check_lab_address, sh
+from .netlab import (
+    FRESH_NFTABLES_CONF,
+    NETNS_ETC,
+    REPO,
+    Lab,
+    LabError,
+    check_lab_address,
+    sh,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -75,6 +83,17 @@ def test_hosts_file_is_per_namespace(lab: Lab) -> None:
     a.write_hosts({"10.20.0.99": "app.corp.test"})
     assert a.getaddrinfo("app.corp.test") == ["10.20.0.99"]
     assert "app.corp.test" in a.exec("cat", "/etc/hosts").stdout
+
+
+def test_nftables_conf_is_per_namespace(lab: Lab) -> None:
+    """whynet reads /etc/nftables.conf: inside the lab it is the namespace's fresh file, never
+    the rules of the machine running the lab (which would add findings to every scenario)."""
+    if not Path("/etc/nftables.conf").exists():
+        pytest.skip("this machine has no /etc/nftables.conf: ip netns exec has nothing to cover")
+    a = lab.host("a")
+    assert a.exec("cat", "/etc/nftables.conf").stdout == FRESH_NFTABLES_CONF
+    a.write_etc("nftables.conf", "#!/usr/sbin/nft -f\nflush ruleset\n")
+    assert a.exec("cat", "/etc/nftables.conf").stdout == "#!/usr/sbin/nft -f\nflush ruleset\n"
 
 
 def test_tls_server_presents_the_certificate(lab: Lab) -> None:
