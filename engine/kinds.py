@@ -430,11 +430,14 @@ KINDS: dict[str, KindSpec] = {
                           "answer can delay the first packets), not counted")),
         _k("probe_pmtu", "probes.pmtu", "does the segment size explain a stall (a path-MTU "
            "black hole, X11): the target's exchange at the default MSS and at a clamped one, "
-           "at once (a TLS handshake after one got no answer; a GET of an http:// target); "
+           "at once (a TLS handshake after one got no answer; a GET of an http:// target; "
+           "the GET over TLS for an https:// target whose handshake came in small segments); "
            "not_possible for other ports",
            **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port"),
            family=("int", "4 or 6"),
-           exchange=("str", "what was exchanged: tls_handshake, http_get, or none (a port "
+           exchange=("str", "what was exchanged: tls_handshake, http_get, https_get (the "
+                            "GET over TLS after a completed handshake; tls_ok when that "
+                            "handshake already brought a full-size segment), or none (a port "
                             "whynet does not speak: nothing large to ask for)"),
            direction=("str", "which packets vanish in a black hole: download (the server's, "
                              "the default) or upload (this host's: a padded GET stalls)"),
@@ -454,9 +457,9 @@ KINDS: dict[str, KindSpec] = {
                                           "(tcpi_bytes_received), or null"),
            default_largest_segment=("int", "the largest segment the default connection "
                                            "received, in payload bytes (tcpi_rcv_mss), or null"),
-           answer_bytes=("int", "http_get: bytes of the whole answer (as far as read), from "
+           answer_bytes=("int", "http_get/https_get: bytes of the whole answer (as far as read), from "
                                 "the exchange that got it; null for other exchanges"),
-           default_answer_bytes=("int", "http_get: bytes of the answer the default exchange "
+           default_answer_bytes=("int", "http_get/https_get: bytes of the answer the default exchange "
                                         "got before it ended or stalled"),
            kernel_path_mtu=("int", "the path MTU the kernel knows for the address (IP_MTU "
                                    "on the default connection), or null"),

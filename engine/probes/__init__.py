@@ -19,7 +19,9 @@ For every target, concurrently with every other target:
 6. when a proxy carries the target: ``probe_tls`` through the proxy's tunnel; for http(s) URLs
    ``probe_http`` (through the proxy when one applies, else to the first open address); for a
    direct target without TLS, ``probe_pmtu`` to that address alongside (an ``http://`` GET at
-   the default and a clamped MSS; for other ports a ``not_possible`` record).
+   the default and a clamped MSS; for other ports a ``not_possible`` record), and for a direct
+   ``https://`` target whose handshake completed, the same GET over TLS when that handshake
+   came in small segments only (a small certificate flight proves nothing about the body).
 
 Plus, when a target is a name, one ``probe_nxdomain`` per nameserver (does it rewrite
 NXDOMAIN? see ``probes.dns``) and, when systemd-resolved is set to DNS over TLS, one
@@ -268,10 +270,12 @@ async def _after_proxy(target: Target, ctx: ProbeContext, proxy_fact: Fact,
         jobs.append(probe_http(target, None, ctx, proxy=decision.proxy))
     elif not proxied and answering_ip is not None:
         jobs.append(probe_http(target, answering_ip, ctx))
-    if not proxied and answering_ip is not None and not target.tls:
+    if not proxied and answering_ip is not None and (not target.tls
+                                                     or target.scheme == "https"):
         # Do full-size segments from the target arrive (X11)? For http:// a GET read to its
-        # end, alongside the HTTP probe; for a port whynet does not speak, a record that
-        # nothing large could be asked for.
-        jobs.append(probe_pmtu(target, answering_ip, ctx))
+        # end, alongside the HTTP probe; for https:// the same over TLS, unless the handshake
+        # itself already carried a full-size segment; for a port whynet does not speak, a
+        # record that nothing large could be asked for.
+        jobs.append(probe_pmtu(target, answering_ip, ctx, handshake_done=target.tls))
     results = await asyncio.gather(*jobs)
     return [f for f in results if f is not None]

@@ -43,6 +43,15 @@ this host, by PMTUD on its own packets, announces a smaller MSS in its SYN-ACK f
 it remembers, about ten minutes on Linux; this host's packets then fit, uploads do work
 meanwhile, and the check rightly sees none.)
 
+``https_get`` (an ``https://`` target reached directly whose handshake completed): a small
+certificate flight (an ECDSA certificate, a short chain) fits in one segment below the path
+MTU, so the handshake passes a black hole and the page then stalls. When the handshake at the
+default MSS already brought a full-size segment (``tcpi_rcv_mss`` up to ``tcpi_advmss``), it
+proved them: ``tls_ok``, nothing more sent. Otherwise the ``http_get`` exchange follows over
+that TLS connection, with the same outcomes; its clamped twin starts only then, within the same
+deadline, so a healthy site whose handshake is large costs one handshake alongside the HTTP
+probe.
+
 ``none`` (any other port reached directly: a database, SSH, a raw TCP service): whynet does not
 speak the protocol, and whatever a server-first protocol says on its own (a banner) is short,
 so nothing large can be asked for: ``not_possible``, recorded rather than guessed.
@@ -79,7 +88,9 @@ IPV6_MTU = getattr(socket, "IPV6_MTU", 24)
 SAMPLE_MARGIN = 0.05  # s before the deadline at which the stalled connection is read
 ANSWER_CAP = 16 * 1024  # bytes of an HTTP answer read: a dozen full-size segments
 UPLOAD_PADDING = 4000  # bytes of padding header: a request of three segments or more
-TLS_HANDSHAKE, HTTP_GET, NO_EXCHANGE = "tls_handshake", "http_get", "none"
+TLS_HANDSHAKE, HTTP_GET, HTTPS_GET = "tls_handshake", "http_get", "https_get"
+NO_EXCHANGE = "none"
+GET_EXCHANGES = frozenset({HTTP_GET, HTTPS_GET})
 DOWNLOAD, UPLOAD = "download", "upload"
 
 
@@ -215,58 +226,118 @@ def answer_complete(answer: bytes) -> bool:
 
 
 async def http_attempt(ip: str, port: int, request: bytes, timeout: float,
-                       mss: int | None = None, *, first_byte: bool = False) -> Attempt:
+                       mss: int | None = None, *, first_byte: bool = False,
+                       server_name: str | None = None,
+                       small_handshake: asyncio.Event | None = None) -> Attempt:
     """A TCP connect and ``request``, then the answer read to its end (or
     :data:`ANSWER_CAP` bytes; with ``first_byte``, only until the server reacts at all: a
     byte, or closing). ``http_ok``: over; ``timeout``: the answer stalled (the connection is
-    read just before the timeout)."""
+    read just before the timeout).
+
+    With ``server_name``, over TLS (certificates not checked). With ``small_handshake`` too,
+    a handshake that already brought a full-size segment settles the question alone:
+    ``tls_ok`` with ``large_segments``, no request sent; else the event is set (the GET
+    follows, and its clamped twin may start)."""
     watch = Stopwatch()
     sock = await _connect(ip, port, timeout, mss)
     if isinstance(sock, Attempt):
         return sock
-    loop = asyncio.get_running_loop()
     answer = bytearray()
+    writers: list[asyncio.StreamWriter] = []
+    sampled: list[Any] = [None, None]  # TCP_INFO and path MTU after the last chunk read
+    before_request = [0]  # the largest segment received before the request (the handshake's)
+    clamp = CLAMPED_MSS[sock.family]
 
-    async def exchange() -> None:
-        await loop.sock_sendall(sock, request)
+    async def exchange() -> bool:
+        """True when the handshake alone showed full-size segments pass."""
+        reader, writer = await asyncio.open_connection(
+            sock=sock, ssl=unverified_context() if server_name else None,
+            server_hostname=server_name)
+        writers.append(writer)
+        shaken, _ = _read_socket(sock)
+        before_request[0] = shaken.rcv_mss if shaken is not None else 0
+        if small_handshake is not None:
+            # tcpi_rcv_mss grows to the largest segment received, up to tcpi_advmss (a full
+            # segment's payload): at advmss a full-size segment came, nothing larger can.
+            if shaken is not None and mss is None and shaken.rcv_mss >= shaken.advmss > 0:
+                return True
+            small_handshake.set()
+        writer.write(request)
+        await writer.drain()
         while len(answer) < ANSWER_CAP and not answer_complete(bytes(answer)):
-            chunk = await loop.sock_recv(sock, ANSWER_CAP)
+            chunk = await reader.read(ANSWER_CAP)
             if not chunk:
-                return
+                break
             answer.extend(chunk)
+            # Read while the socket is open: a TLS transport closes it on the server's EOF.
+            sampled[:] = _read_socket(sock)
             if first_byte:
-                return
+                break
+        return False
 
     job = asyncio.ensure_future(exchange())
     try:
         done, _ = await asyncio.wait({job}, timeout=max(0.0, watch.remaining(timeout)
                                                         - SAMPLE_MARGIN))
         info, mtu = _read_socket(sock)
+        if info is None:
+            info, mtu = sampled
         if not done:
             return Attempt(O.TIMEOUT, watch.ms(), f"the HTTP answer stalled after {len(answer)} "
                            f"bytes (no more within {timeout:g}s)", info, mtu, len(answer))
         try:
-            job.result()
-        except OSError as exc:
+            proved_by_handshake = job.result()
+        except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
             return Attempt(O.ERROR, watch.ms(), f"http: {describe_exception(exc)}", info, mtu,
                            len(answer))
         # tcpi_rcv_mss: the largest in-order segment received (it starts at 536). Above the
-        # clamped size, segments larger than the clamped exchange's passed.
-        large = info is not None and mss is None and info.rcv_mss > CLAMPED_MSS[sock.family]
-        return Attempt(O.HTTP_OK, watch.ms(), None, info, mtu, len(answer), large)
+        # clamped size, segments larger than the clamped exchange's passed, if the answer
+        # brought them: it grew while the answer came, or the answer is larger than it (it
+        # filled such segments). Over TLS the handshake may have brought the largest one, and
+        # a short answer after it proves nothing.
+        large = (info is not None and mss is None and info.rcv_mss > clamp
+                 and (info.rcv_mss > before_request[0] or len(answer) > info.rcv_mss))
+        return Attempt(O.TLS_OK if proved_by_handshake else O.HTTP_OK, watch.ms(), None, info,
+                       mtu, len(answer), large)
     finally:
         if not job.done():
             job.cancel()
+        for writer in writers:
+            writer.transport.abort()
         sock.close()
+
+
+async def https_get_after_handshake(ip: str, port: int, request: bytes, server_name: str,
+                                    timeout: float, clamp: int
+                                    ) -> tuple[Attempt, Attempt | None]:
+    """The GET over TLS at the default MSS; its clamped twin starts only once the default
+    handshake has come in small segments (a handshake that carried a full-size one needs no
+    twin and no GET), and shares the default exchange's deadline."""
+    watch = Stopwatch()
+    small = asyncio.Event()
+    default_task = asyncio.ensure_future(http_attempt(
+        ip, port, request, timeout, server_name=server_name, small_handshake=small))
+    signal = asyncio.ensure_future(small.wait())
+    try:
+        await asyncio.wait({default_task, signal}, return_when=asyncio.FIRST_COMPLETED)
+        if not small.is_set():
+            return await default_task, None
+        return await _both(default_task, http_attempt(
+            ip, port, request, max(0.1, watch.remaining(timeout)), mss=clamp,
+            server_name=server_name), HTTPS_GET)
+    finally:
+        signal.cancel()
+        if not default_task.done():
+            default_task.cancel()
 
 
 def _verdict(default: Attempt, clamped: Attempt | None, exchange: str
              ) -> tuple[str, str | None]:
     """The probe's outcome and error from its two exchanges (see the module docstring)."""
     done = O.TLS_OK if exchange == TLS_HANDSHAKE else O.HTTP_OK
-    if exchange == HTTP_GET and default.outcome == O.HTTP_OK:
-        if default.large_segments:
-            return O.HTTP_OK, None
+    if exchange in GET_EXCHANGES and default.outcome in (O.HTTP_OK, O.TLS_OK):
+        if default.large_segments:  # tls_ok: the handshake alone showed it
+            return default.outcome, None
         return O.INCONCLUSIVE, (f"the answer ({default.received} bytes) came in small segments "
                                 "only: too small to tell whether full-size ones pass")
     if default.outcome == done:
@@ -320,10 +391,12 @@ def upload_stalls(download: Attempt, upload: Attempt, upload_clamped: Attempt | 
             and upload_clamped.outcome == O.HTTP_OK)
 
 
-async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
+async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext, *,
+                     handshake_done: bool = False) -> Fact:
     """One ``probe_pmtu`` fact: the target's exchange at the default and at a clamped MSS, at
-    once (a TLS handshake for a TLS target, a GET for an ``http://`` one); for any other target
-    the ``not_possible`` record of the module docstring."""
+    once (a TLS handshake for a TLS target whose handshake stalled, a GET for an ``http://``
+    one, a GET over TLS for an ``https://`` one whose handshake completed: ``handshake_done``);
+    for any other target the ``not_possible`` record of the module docstring."""
     assert target.port is not None
     family = family_of(ip)
     clamp = CLAMPED_MSS[family]
@@ -332,7 +405,11 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
     common: dict[str, Any] = dict(target=target.raw, layer="route", ip=ip, port=target.port,
                                   family=4 if family == socket.AF_INET else 6, clamped_mss=clamp)
     upload_fields: dict[str, Any] = {}
-    if target.tls:
+    if target.tls and handshake_done:
+        exchange, what = HTTPS_GET, f"https GET {target.path}"
+        default, clamped = await https_get_after_handshake(
+            ip, target.port, request_bytes(target), target.host, ctx.timeout, clamp)
+    elif target.tls:
         exchange, what = TLS_HANDSHAKE, "tls handshake"
         default, clamped = await _both(
             attempt(ip, target.port, target.host, ctx.timeout),
@@ -379,10 +456,10 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext) -> Fact:
         advertised_mss=advertised,
         default_bytes_received=info.bytes_received if info is not None else None,
         default_largest_segment=info.rcv_mss if info is not None else None,
-        answer_bytes=(clamped.received if clamped is not None and exchange == HTTP_GET
+        answer_bytes=(clamped.received if clamped is not None and exchange in GET_EXCHANGES
                       and clamped_outcome == O.HTTP_OK
-                      else default.received if exchange == HTTP_GET else None),
-        default_answer_bytes=default.received if exchange == HTTP_GET else None,
+                      else default.received if exchange in GET_EXCHANGES else None),
+        default_answer_bytes=default.received if exchange in GET_EXCHANGES else None,
         kernel_path_mtu=default.kernel_mtu, **common, **upload_fields,
     )
 

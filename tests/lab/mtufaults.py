@@ -18,9 +18,12 @@ The two faults differ in how the server writes its answer, as real servers do:
   so even the head rides in a full-size segment: the request gets no answer at all;
 * ``mtu-black-hole-http-v6``: the head leaves alone (Python's http.server, many frameworks
   that flush headers first) and arrives; the body stalls after it;
-* ``mtu-black-hole-upload-v4``: only the gateway drops the ICMP it owes this host: answers
-  arrive (the origin's PMTUD works), this host's own full-size packets vanish, so a large
-  request (whynet's padded GET; a form post, an upload) gets no answer.
+* ``mtu-black-hole-upload-v4`` (and ``-v6``): only the gateway drops the ICMP it owes this
+  host: answers arrive (the origin's PMTUD works), this host's own full-size packets vanish, so
+  a large request (whynet's padded GET; a form post, an upload) gets no answer;
+* ``mtu-black-hole-https-body-v4``: HTTPS with a small ECDSA certificate: the whole
+  certificate flight fits in one segment the narrow link carries, so the TLS handshake
+  completes at the default MSS; the head of the answer arrives and the page stalls.
 
 **X12 over IPv6.** The office with IPv6 end to end (:func:`ipfaults._dual_stack`: the name has
 A and AAAA, and the client's global IPv6 address puts the AAAA first, so the echo train goes
@@ -36,7 +39,7 @@ from collections.abc import Callable
 
 from .ipfaults import PATH_FAULTS, SERVER_V6, _dual_stack, degrade, drop_too_big, narrow_link_path
 from .netlab import Lab
-from .scenarios import APP, Scenario
+from .scenarios import APP, Scenario, _trusted_tls
 
 #: A page that needs full-size segments: about 12 KB, eight or nine of them.
 PAGE = "whynet mtu lab page\n" * 600
@@ -67,6 +70,27 @@ def http_behind_narrow_link(lab: Lab, name: str, family: int, *, hole: str | Non
         return o.scenario(name, target, checklist=("X11",), layer=None,
                           expect="path.mtu-black-hole-upload", **common)
     return o.scenario(name, target, **common)
+
+
+def https_behind_narrow_link(lab: Lab, name: str, family: int, *, hole: bool) -> Scenario:
+    """An HTTPS origin on port 443 behind the 1400-byte link, its certificate a single ECDSA
+    leaf for one name (the whole certificate flight, about 1 KB, fits in one segment the
+    narrow link carries), serving :data:`PAGE` with the head first; the client trusts its CA
+    through ``SSL_CERT_FILE``. ``hole``: both routers drop the ICMP that would report the small
+    link (the handshake passes, the page stalls after its head); else path MTU discovery
+    works."""
+    o, wan, origin, ip = narrow_link_path(lab, family)
+    web, env = _trusted_tls(lab, origin, ip, body=PAGE)
+    info = {"ip": ip, "family": family, "port": 443, "page_bytes": len(PAGE) + 1,
+            "cafile": env["SSL_CERT_FILE"]}
+    common = {"env": env, "nodes": {"wan": wan, "origin": origin}, "servers": {"web": web},
+              "info": info}
+    target = f"https://{APP}/"
+    if not hole:
+        return o.scenario(name, target, **common)
+    drop_too_big((o.gw, wan), family)
+    return o.scenario(name, target, checklist=("X11",), layer="application",
+                      expect="path.mtu-black-hole-http", **common)
 
 
 def raw_port_behind_black_hole(lab: Lab) -> Scenario:
@@ -102,6 +126,10 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
         lab, "mtu-black-hole-http-v6", 6, hole="both", one_write=False),
     "mtu-black-hole-upload-v4": lambda lab: http_behind_narrow_link(
         lab, "mtu-black-hole-upload-v4", 4, hole="upload"),
+    "mtu-black-hole-upload-v6": lambda lab: http_behind_narrow_link(
+        lab, "mtu-black-hole-upload-v6", 6, hole="upload"),
+    "mtu-black-hole-https-body-v4": lambda lab: https_behind_narrow_link(
+        lab, "mtu-black-hole-https-body-v4", 4, hole=True),
     **{f"{fault}-v6": (lambda lab, fault=fault: degraded_path_v6(lab, fault))
        for fault in PATH_FAULTS},
 }
@@ -111,6 +139,10 @@ HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     # The same narrow link with path MTU discovery working: the page arrives at full size.
     "small-mtu-pmtud-works-http-v4": lambda lab: http_behind_narrow_link(
         lab, "small-mtu-pmtud-works-http-v4", 4, hole=None),
+    # The small certificate and the page over the same link with PMTUD working: the body's
+    # segments shrink to the link and arrive.
+    "small-mtu-pmtud-works-https-body-v4": lambda lab: https_behind_narrow_link(
+        lab, "small-mtu-pmtud-works-https-body-v4", 4, hole=False),
     # The origin's full-size packets vanish, but a three-byte page never needs one: no claim
     # (this host's own large packets get their ICMP: the padded GET passes).
     "small-answer-behind-black-hole": lambda lab: http_behind_narrow_link(

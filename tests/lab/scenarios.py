@@ -133,10 +133,11 @@ def office(lab: Lab, *, records: Mapping[str, str] | None = None, client_route: 
 
 
 def _trusted_tls(lab: Lab, ns: Namespace, ip: str, port: int = 443,
-                 names: tuple[str, ...] = (APP,)) -> tuple[Server, dict[str, str]]:
+                 names: tuple[str, ...] = (APP,), body: str = "ok"
+                 ) -> tuple[Server, dict[str, str]]:
     """A TLS server with a certificate from "Corp Root CA", and the env that trusts that CA."""
     ca = lab.ca("Corp Root CA")
-    server = ns.tls_server(ip, port, ca.issue(list(names)))
+    server = ns.tls_server(ip, port, ca.issue(list(names)), body=body)
     return server, {"SSL_CERT_FILE": str(ca.cert_path)}
 
 

@@ -209,4 +209,8 @@ def test_mtu_black_hole(lab: Lab, sc: Scenario) -> None:
 def test_small_mtu_with_pmtud(lab: Lab, sc: Scenario) -> None:
     assert handshake_with_mss(sc.client, sc.info["ip"], APP, None, timeout=3.0) == "ok"
     report = verdict(lab, sc)
-    assert facts_of(report, "probe_pmtu") == []  # the handshake completed: nothing to ask
+    # The handshake completed in segments the narrow link carries (after PMTUD: less than a
+    # full one), so the GET followed over TLS; the two-byte page is too small to tell.
+    [m] = facts_of(report, "probe_pmtu")
+    assert (m["exchange"], m["outcome"], m.get("clamped_outcome")) == (
+        "https_get", "inconclusive", None), m

@@ -33,17 +33,21 @@ pytestmark = pytest.mark.lab
 
 
 def get_with_mss(ns: Namespace, ip: str, port: int, mss: int | None,
-                 timeout: float = 2.0, pad: int = 0) -> dict[str, Any]:
-    """A plain ``GET /`` from ``ns`` (with a ``pad``-byte header when given), the MSS clamped
-    with TCP_MAXSEG when ``mss`` is given, read until the server closes: ``{"ended": bool,
-    "bytes": n}`` (ended False: it stalled)."""
+                 timeout: float = 2.0, pad: int = 0, cafile: str | None = None
+                 ) -> dict[str, Any]:
+    """A plain ``GET /`` from ``ns`` (with a ``pad``-byte header when given; over TLS,
+    verified against ``cafile``, when given), the MSS clamped with TCP_MAXSEG when ``mss`` is
+    given, read until the server closes: ``{"ended": bool, "bytes": n}`` (ended False: it
+    stalled; over TLS the handshake completed first, else it raises)."""
     code = (
-        "import json, socket, time\n"
+        "import json, socket, ssl, time\n"
         f"ip, port, mss, timeout, pad = {ip!r}, {port!r}, {mss!r}, {timeout!r}, {pad!r}\n"
         "s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET)\n"
         "if mss: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)\n"
         "s.settimeout(timeout)\n"
         "s.connect((ip, port))\n"
+        f"if {cafile!r}: s = ssl.create_default_context(cafile={cafile!r}).wrap_socket("
+        f"s, server_hostname={APP!r})\n"
         "padding = b'X-Pad: ' + b'x' * pad + b'\\r\\n' if pad else b''\n"
         f"s.sendall(b'GET / HTTP/1.1\\r\\nHost: {APP}\\r\\nConnection: close\\r\\n' + padding"
         " + b'\\r\\n')\n"
@@ -94,21 +98,68 @@ def test_http_black_hole(lab: Lab, sc: Scenario) -> None:
     assert healed["ended"] and healed["bytes"] == whole["bytes"], healed
 
 
-@runs("mtu-black-hole-upload-v4")
+@runs("mtu-black-hole-https-body-v4")
+def test_https_body_black_hole(lab: Lab, sc: Scenario) -> None:
+    ip, port, cafile = sc.info["ip"], sc.info["port"], sc.info["cafile"]
+    # The handshake (a one-segment certificate flight) passes at the default MSS, then the
+    # page stalls; with the MSS clamped it arrives whole. The head is written alone, but
+    # whether it travels alone depends on Nagle (it waits behind the unacknowledged TLS 1.3
+    # session tickets, and the body joins it): at most the head arrives.
+    stalled = get_with_mss(sc.client, ip, port, None, cafile=cafile)
+    assert not stalled["ended"] and stalled["bytes"] < 400, stalled
+    whole = get_with_mss(sc.client, ip, port, 536, cafile=cafile)
+    assert whole["ended"] and whole["bytes"] > sc.info["page_bytes"], whole
+    report = verdict(lab, sc)
+    [tls] = facts_of(report, "probe_tls")
+    assert tls["outcome"] == "tls_ok", tls  # the check the handshake alone would pass
+    m = pmtu_fact(report)
+    assert (m["outcome"], m["exchange"], m["default_outcome"], m["clamped_outcome"]) == (
+        "black_hole", "https_get", "timeout", "http_ok"), m
+    assert (m["passed_packet"], m["lost_packet"], m["kernel_path_mtu"]) == (576, 1500, 1500), m
+    assert 536 <= m["default_largest_segment"] < 1448, m  # no full-size segment came
+    assert m["default_answer_bytes"] < 400 and m["answer_bytes"] == whole["bytes"], m
+    [http] = facts_of(report, "probe_http")
+    # The HTTP probe (its own connection) saw the head, or nothing at all.
+    assert (http["outcome"], http.get("status")) in (("http_ok", 200), ("timeout", None)), http
+    assert "handshake completes" in report["findings"][0]["explanation"]
+    for router in (sc.nodes["gw"], sc.nodes["wan"]):
+        router.exec("nft", "delete", "table", "inet", "no_pmtud")
+    healed = get_with_mss(sc.client, ip, port, None, timeout=4.0, cafile=cafile)
+    assert healed["ended"] and healed["bytes"] == whole["bytes"], healed
+
+
+@runs("small-mtu-pmtud-works-https-body-v4")
+def test_small_mtu_with_pmtud_https_body(lab: Lab, sc: Scenario) -> None:
+    ip, port, cafile = sc.info["ip"], sc.info["port"], sc.info["cafile"]
+    page = get_with_mss(sc.client, ip, port, None, timeout=4.0, cafile=cafile)
+    assert page["ended"] and page["bytes"] > sc.info["page_bytes"], page
+    report = verdict(lab, sc)
+    m = pmtu_fact(report)
+    # The handshake came in one small segment: the GET followed, and the page came at the
+    # default size in segments the narrow link carries: no clamped exchange needed.
+    assert (m["outcome"], m["exchange"], m.get("clamped_outcome")) == (
+        "http_ok", "https_get", None), m
+    assert 536 < m["default_largest_segment"] <= 1400 - 40, m
+
+
+@runs("mtu-black-hole-upload-v4", "mtu-black-hole-upload-v6")
 def test_upload_black_hole(lab: Lab, sc: Scenario) -> None:
     ip, port = sc.info["ip"], sc.info["port"]
+    small_mss = 536 if sc.info["family"] == 4 else 1220
     # No full-size answer before whynet runs: a server that has learned the smaller path MTU
     # to this host (by PMTUD on its own packets) announces a smaller MSS in its next SYN-ACK
     # for about ten minutes, and this host's packets then fit the narrow link.
     big = get_with_mss(sc.client, ip, port, None, pad=4000)
     assert (big["ended"], big["bytes"]) == (False, 0), big  # this host's full-size packets vanish
-    small = get_with_mss(sc.client, ip, port, 536, pad=4000)
+    small = get_with_mss(sc.client, ip, port, small_mss, pad=4000)
     assert small["ended"] and small["bytes"] > 0, small
     report = verdict(lab, sc)
     m = pmtu_fact(report)
     assert (m["outcome"], m["direction"], m["upload_outcome"], m["upload_clamped_outcome"]) == (
         "black_hole", "upload", "timeout", "http_ok"), m
-    assert (m["passed_packet"], m["lost_packet"], m["kernel_path_mtu"]) == (576, 1500, 1500), m
+    header = 40 if sc.info["family"] == 4 else 60
+    assert (m["passed_packet"], m["lost_packet"], m["kernel_path_mtu"]) == (
+        small_mss + header, 1500, 1500), m
     assert m["upload_request_bytes"] > 4000 and m["default_outcome"] == "http_ok", m
     page = get_with_mss(sc.client, ip, port, None, timeout=4.0)
     assert page["ended"] and page["bytes"] > sc.info["page_bytes"], page  # answers arrive

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
+from pathlib import Path
 
-from probe_helpers import Server, http_server, read_head
+from probe_helpers import Server, http_server, read_head, self_signed, tls_server
 
 from engine.probes import outcomes as O
 from engine.probes import parse_target
@@ -35,8 +37,9 @@ def head_then_silence() -> Server:
     return Server(handle)
 
 
-def run(target: str, timeout: float = 1.0) -> dict:
-    fact = asyncio.run(probe_pmtu(parse_target(target), "127.0.0.1", ProbeContext(timeout)))
+def run(target: str, timeout: float = 1.0, *, handshake_done: bool = False) -> dict:
+    fact = asyncio.run(probe_pmtu(parse_target(target), "127.0.0.1", ProbeContext(timeout),
+                                  handshake_done=handshake_done))
     return dict(fact.fields)
 
 
@@ -96,3 +99,57 @@ def test_an_answer_ends_by_its_own_framing() -> None:
     assert not answer_complete(head + b"5\r\nhello\r\n")
     assert not answer_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n")  # head unfinished
     assert not answer_complete(b"HTTP/1.1 200 OK\r\n\r\nno length: until the server closes")
+
+
+# --- https: the GET over TLS after a handshake that came in small segments -------------------
+# On loopback (64 KB segments) an ECDSA certificate's flight is far below a full segment, so
+# the handshake proves nothing and the GET follows, as behind a narrow link.
+
+def test_https_page_after_a_small_handshake_is_read_at_full_size(tmp_path: Path) -> None:
+    cert = self_signed(tmp_path, ["localhost"], ["127.0.0.1"])
+    web = tls_server(cert.cert_path, cert.key_path, body=PAGE)
+    try:
+        m = run(f"https://127.0.0.1:{web.port}/", handshake_done=True)
+    finally:
+        web.stop()
+    assert (m["outcome"], m["exchange"], m["default_outcome"]) == (O.HTTP_OK, "https_get",
+                                                                   O.HTTP_OK), m
+    assert m["clamped_outcome"] is None  # the default exchange settled it
+    assert m["default_largest_segment"] > 536
+    assert ANSWER_CAP <= m["answer_bytes"] <= len(PAGE) + 100
+    assert "upload_outcome" not in m  # the padded GET rides along with http:// only
+
+
+def test_https_small_page_is_too_small_to_tell(tmp_path: Path) -> None:
+    cert = self_signed(tmp_path, ["localhost"], ["127.0.0.1"])
+    web = tls_server(cert.cert_path, cert.key_path, body=b"ok")
+    try:
+        m = run(f"https://127.0.0.1:{web.port}/", handshake_done=True)
+    finally:
+        web.stop()
+    assert (m["outcome"], m["exchange"]) == (O.INCONCLUSIVE, "https_get"), m
+    assert "too small to tell" in m["error"]
+
+
+def test_https_body_that_stalls_at_every_size_is_no_black_hole(tmp_path: Path) -> None:
+    cert = self_signed(tmp_path, ["localhost"], ["127.0.0.1"])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert.cert_path), str(cert.key_path))
+
+    def handle(conn: socket.socket) -> None:  # a head promising 5,000 bytes, then nothing
+        with context.wrap_socket(conn, server_side=True) as tls:
+            read_head(tls)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+            time.sleep(3)
+    web = Server(handle)
+    try:
+        began = time.monotonic()
+        m = run(f"https://127.0.0.1:{web.port}/", timeout=0.6, handshake_done=True)
+        took = time.monotonic() - began
+    finally:
+        web.stop()
+    # The clamped twin started once the handshake came small, and stalled too.
+    assert (m["outcome"], m["default_outcome"], m["clamped_outcome"]) == (
+        O.TIMEOUT, O.TIMEOUT, O.TIMEOUT), m
+    assert m["default_answer_bytes"] == m["answer_bytes"] > 0
+    assert took < 0.6 + 0.3  # one deadline for both exchanges
