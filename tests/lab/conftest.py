@@ -25,8 +25,8 @@ _HERE = Path(__file__).resolve().parent
 #: "skipped: reason"; and the names whose tests were selected at all.
 _OUTCOMES = pytest.StashKey[dict[str, str]]()
 _SELECTED = pytest.StashKey[set[str]]()
-#: The checklist items each built scenario declares (name -> items), to say which items a
-#: passed fault scenario proved in this run.
+#: The checklist items each built scenario proves (name -> items), to say which items a passed
+#: scenario proved in this run.
 _CHECKLIST = pytest.StashKey[dict[str, tuple[str, ...]]]()
 
 
@@ -99,13 +99,14 @@ def _scenario_summary(config: pytest.Config) -> tuple[list[str], list[str]]:
 
 def _items_proven(config: pytest.Config, selected: set[str],
                   outcomes: dict[str, str]) -> list[str]:
-    """Which checklist and beyond-the-checklist items a passed fault scenario named in this
-    run, and (when every fault scenario was selected) which no scenario proves."""
+    """Which checklist and beyond-the-checklist items a passed scenario proved in this run (a
+    fault's checklist, or the item of an information rule a control asserts), and (when every
+    fault scenario was selected) which no scenario proves."""
     declared = config.stash.get(_CHECKLIST, {})
     proven = {item for name, items in declared.items()
               if outcomes.get(name) == "passed" for item in items}
     known = sorted(CHECKLIST_IDS, key=_item_order)
-    lines = [f"  checklist items proven by a passed fault scenario: "
+    lines = [f"  checklist items proven by a passed scenario: "
              f"{len(proven & set(known))}/{len(known)}"]
     if set(registry.faults()) <= selected:
         missing = [item for item in known if item not in proven]
@@ -175,5 +176,8 @@ def sc(lab: Lab, request: pytest.FixtureRequest) -> Scenario:
     """The registered scenario named by the test's ``registry.runs(...)`` parameter, built in
     ``lab`` and checked against its declaration."""
     built = registry.build(request.param, lab)
-    request.config.stash.setdefault(_CHECKLIST, {})[request.param] = built.checklist
+    # A healthy control may prove an item too: an information-level rule it asserts (A1's
+    # environment marker, R7's virtual adapters) names it in ``info["item"]``.
+    items = (*built.checklist, *([built.info["item"]] if built.info.get("item") else []))
+    request.config.stash.setdefault(_CHECKLIST, {})[request.param] = items
     return built
