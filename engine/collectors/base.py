@@ -146,13 +146,13 @@ def run_command(argv: list[str], timeout: float = DEFAULT_COMMAND_TIMEOUT,
     path = which(argv[0])
     if path is None:
         return CommandResult(tuple(argv), None, "", "", error=f"{argv[0]}: command not found")
-    other = user is not None and user.uid != os.geteuid()
+    as_user = user if user is not None and user.uid != os.geteuid() else None
     try:
         proc = subprocess.run(
             [path, *argv[1:]], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
             check=False, env=dict(env) if env is not None else {**os.environ, "LC_ALL": "C"},
-            user=user.uid if other and user else None, group=user.gid if other and user else None,
-            extra_groups=[] if other else None, cwd="/" if other else None,
+            user=as_user.uid if as_user else None, group=as_user.gid if as_user else None,
+            extra_groups=[] if as_user else None, cwd="/" if as_user else None,
         )
     except subprocess.TimeoutExpired:
         return CommandResult(tuple(argv), None, "", "", error=f"timed out after {timeout:g}s")

@@ -76,7 +76,7 @@ from engine.facts import Fact
 from engine.probes import outcomes as O
 from engine.probes.common import Stopwatch, describe_exception, host_for_url, probe_fact
 from engine.probes.context import ProbeContext
-from engine.probes.http import request_bytes
+from engine.probes.http import parse_head, request_bytes
 from engine.probes.target import Target
 from engine.probes.tcp import family_of
 from engine.probes.tls import unverified_context
@@ -213,15 +213,14 @@ def answer_complete(answer: bytes) -> bool:
     head, sep, body = answer.partition(b"\r\n\r\n")
     if not sep:
         return False
-    headers: dict[bytes, bytes] = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, colon, value = line.partition(b":")
-        if colon:
-            headers.setdefault(name.strip().lower(), value.strip().lower())
-    if b"chunked" in headers.get(b"transfer-encoding", b""):
+    try:
+        headers = parse_head(head)[3]
+    except ValueError:  # not HTTP: only the server closing ends it
+        return False
+    if "chunked" in headers.get("transfer-encoding", "").lower():
         return body.endswith(b"0\r\n\r\n") and (body == b"0\r\n\r\n"
                                                   or body.endswith(b"\r\n0\r\n\r\n"))
-    length = headers.get(b"content-length", b"")
+    length = headers.get("content-length", "")
     return length.isdigit() and len(body) >= int(length)
 
 
