@@ -47,7 +47,7 @@ from typing import Any
 from engine.facts import Fact, unique_ids
 from engine.probes import outcomes as O
 from engine.probes.arp import probe_arp
-from engine.probes.common import probe_fact
+from engine.probes.common import finish_leftover_tasks, probe_fact
 from engine.probes.context import ProbeContext
 from engine.probes.dad import OwnAddressProbes
 from engine.probes.dns import probe_dns, probe_nxdomain
@@ -142,6 +142,7 @@ def probe(
             stun_servers=stun_servers, portal_check=portal_check, portal_expect=portal_expect,
             pac_url=pac_url, doh_url=doh_url))
     finally:
+        finish_leftover_tasks(loop)
         executor.shutdown(wait=False, cancel_futures=True)
         loop.close()
 

@@ -98,6 +98,27 @@ def in_daemon_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
     return future
 
 
+# How long the tasks a run leaves behind get to unwind once cancelled (closing sockets).
+UNWIND_GRACE_S = 1.0
+
+
+def finish_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks a run left behind (an exchange dropped once its twin had answered) and
+    let them unwind, as ``asyncio.run`` does, before the loop closes: a task still pending at
+    close runs its ``finally`` later, in the garbage collector, against a closed loop, and
+    prints a traceback. Bounded by :data:`UNWIND_GRACE_S` (a task that ignores its
+    cancellation cannot hold the run)."""
+    leftover = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in leftover:
+        task.cancel()
+    if leftover:
+        loop.run_until_complete(asyncio.wait(leftover, timeout=UNWIND_GRACE_S))
+    for task in leftover:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: an error while unwinding is no news to anyone
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
 # The questions each run has asked (one event loop per run), by what was asked.
 _ASKED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, asyncio.Future[Any]]] \
     = weakref.WeakKeyDictionary()

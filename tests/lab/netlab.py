@@ -84,6 +84,9 @@ NETNS_RUN = Path("/run/netns")
 NOBODY_UID = 65534
 CMD_TIMEOUT = 15.0
 READY_TIMEOUT = 10.0
+# What whynet prints only when it failed in a way a user must never see.
+CRASH_MARKS = ("Traceback (most recent call last)", "Task was destroyed but it is pending",
+               "Exception ignored in", "Event loop is closed")
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #: The only networks lab addresses may come from: RFC 1918, RFC 6598 shared address space
@@ -1021,6 +1024,12 @@ class Lab:
         except subprocess.TimeoutExpired as exc:
             raise LabError(f"whynet {' '.join(args)} in {ns.role} ran over {timeout}s:\n"
                            f"{exc.stderr or ''}") from exc
+        # Never a traceback, in any scenario: not even one printed from the garbage collector
+        # after the report was written (a task left pending when the probe loop closed).
+        crashed = [m for m in CRASH_MARKS if m in proc.stderr]
+        if crashed:
+            raise LabError(f"whynet {' '.join(args)} in {ns.role} printed {crashed[0]!r}:\n"
+                           f"{proc.stderr}")
         try:
             report = json.loads(proc.stdout) if proc.stdout.strip() else None
         except json.JSONDecodeError:
