@@ -18,7 +18,6 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from .netlab import Lab, LabError, Namespace, Server
 from .scenarios import (
@@ -630,13 +629,13 @@ def server_input_drop(lab: Lab) -> Scenario:
 
 def enable_ufw(ns: Namespace, *commands: tuple[str, ...]) -> None:
     """Run ``ufw`` with each of ``commands`` inside ``ns``, then enable it. Skips where ufw is
-    not installed. ufw keeps its state in /etc/ufw: the namespace gets its own copy (ip netns
-    exec mounts /etc/netns/NS/ufw over /etc/ufw), so enabling it here never touches the host's."""
+    not installed. ufw keeps its state in /etc/ufw and /etc/default/ufw: every namespace has
+    fresh copies of both (``Namespace.give_fresh_ufw``), so enabling it here never touches the
+    host's."""
     if not shutil.which("ufw"):
         import pytest
 
         pytest.skip("ufw is not installed")
-    shutil.copytree("/etc/ufw", Path("/etc/netns") / ns.netns / "ufw", symlinks=True)
     for command in commands:
         ns.exec("ufw", *command)
     ns.exec("ufw", "--force", "enable", timeout=60)

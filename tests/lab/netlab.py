@@ -81,6 +81,13 @@ table inet filter {
 }
 """
 NETNS_RUN = Path("/run/netns")
+UFW_ETC = Path("/etc/ufw")
+UFW_SHIPPED = Path("/usr/share/ufw")  # the package's pristine copies of /etc/ufw's files
+UFW_SHIPPED_FILES = ("ufw.conf", "before.rules", "before6.rules", "after.rules", "after6.rules",
+                     "user.rules", "user6.rules", "before.init", "after.init")
+#: /etc/default/ufw's policies as Debian ships them (``ufw default`` rewrites these lines).
+UFW_SHIPPED_POLICIES = {"DEFAULT_INPUT_POLICY": '"DROP"', "DEFAULT_OUTPUT_POLICY": '"ACCEPT"',
+                        "DEFAULT_FORWARD_POLICY": '"DROP"'}
 NOBODY_UID = 65534
 CMD_TIMEOUT = 15.0
 READY_TIMEOUT = 10.0
@@ -513,6 +520,7 @@ class Namespace:
         self.write_hosts({})
         self.write_resolv_conf([])
         self.write_etc("nftables.conf", FRESH_NFTABLES_CONF)
+        self.give_fresh_ufw()
 
     def __repr__(self) -> str:
         return f"<Namespace {self.role} ({self.netns})>"
@@ -617,6 +625,34 @@ class Namespace:
         path.write_text(text)
         path.chmod(0o644)
         return path
+
+    def give_fresh_ufw(self) -> None:
+        """A fresh ufw for this namespace, whatever the host's: /etc/ufw from the package's
+        pristine copies (disabled, no user rules) and /etc/default/ufw with the shipped default
+        policies. ``ufw default ...`` rewrites /etc/default/ufw in place, so without a private
+        copy a scenario would change the host's file, and a developer's enabled ufw or own
+        rules would show in every scenario. Nothing to do where ufw is not installed."""
+        if not (UFW_SHIPPED / "ufw.conf").is_file():
+            return
+        etc = NETNS_ETC / self.netns
+        (etc / "ufw").mkdir(parents=True, exist_ok=True)
+        for name in UFW_SHIPPED_FILES:
+            if (UFW_SHIPPED / name).is_file():
+                shutil.copy2(UFW_SHIPPED / name, etc / "ufw" / name)
+        for name in ("applications.d", "sysctl.conf"):  # profiles and sysctls, not state
+            if (UFW_ETC / name).is_dir():
+                shutil.copytree(UFW_ETC / name, etc / "ufw" / name, symlinks=True)
+            elif (UFW_ETC / name).is_file():
+                shutil.copy2(UFW_ETC / name, etc / "ufw" / name)
+        # ip netns exec mounts a directory over /etc/default whole: the rest of it is the host's.
+        shutil.copytree("/etc/default", etc / "default", symlinks=True, dirs_exist_ok=True)
+        defaults = etc / "default" / "ufw"
+        text = defaults.read_text() if defaults.is_file() else ""
+        for key, value in UFW_SHIPPED_POLICIES.items():
+            text, found = re.subn(rf"(?m)^{key}=.*$", f"{key}={value}", text)
+            if not found:
+                text += f"{key}={value}\n"
+        defaults.write_text(text)
 
     def write_hosts(self, entries: Mapping[str, str | Iterable[str]] | str) -> Path:
         """/etc/hosts for this namespace: localhost lines plus ``{ip: name(s)}`` (or raw text)."""

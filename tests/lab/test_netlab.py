@@ -96,6 +96,23 @@ def test_nftables_conf_is_per_namespace(lab: Lab) -> None:
     assert a.exec("cat", "/etc/nftables.conf").stdout == "#!/usr/sbin/nft -f\nflush ruleset\n"
 
 
+def test_ufw_is_fresh_per_namespace_and_the_host_file_untouched(lab: Lab) -> None:
+    """ufw's state (/etc/ufw) and default policies (/etc/default/ufw, which ``ufw default``
+    rewrites in place) are the namespace's own fresh copies: a scenario that denies outgoing
+    traffic changes neither the host's files nor the next scenario's ufw."""
+    if not shutil.which("ufw"):
+        pytest.skip("ufw is not installed")
+    host_defaults = Path("/etc/default/ufw").read_bytes()
+    a, b = lab.host("a"), lab.host("b")
+    assert "ENABLED=no" in a.exec("cat", "/etc/ufw/ufw.conf").stdout
+    a.exec("ufw", "default", "deny", "outgoing")
+    assert 'DEFAULT_OUTPUT_POLICY="DROP"' in a.exec("cat", "/etc/default/ufw").stdout
+    assert 'DEFAULT_OUTPUT_POLICY="ACCEPT"' in b.exec("cat", "/etc/default/ufw").stdout
+    assert Path("/etc/default/ufw").read_bytes() == host_defaults
+    # The rest of /etc/default is the host's.
+    assert a.exec("ls", "/etc/default").stdout == sh("ls", "/etc/default").stdout
+
+
 def test_tls_server_presents_the_certificate(lab: Lab) -> None:
     a, b = lab.host("a"), lab.host("b")
     lab.link(a, b, "10.20.0.10/24", "10.20.0.20/24")
