@@ -119,6 +119,21 @@ def finish_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.shutdown_asyncgens())
 
 
+async def cancel_and_wait(*tasks: asyncio.Future[Any], grace: float = UNWIND_GRACE_S) -> None:
+    """Cancel ``tasks`` (those not done) and wait until they have unwound (their ``finally``
+    closes sockets), at most ``grace`` seconds: a task cancelled and left behind unwinds only
+    when the loop next runs it, or never (see :func:`finish_leftover_tasks`). Their errors are
+    retrieved: whoever cancels a task has stopped wanting its answer."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=grace)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()
+
+
 # The questions each run has asked (one event loop per run), by what was asked.
 _ASKED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, asyncio.Future[Any]]] \
     = weakref.WeakKeyDictionary()

@@ -74,7 +74,13 @@ from typing import Any
 
 from engine.facts import Fact
 from engine.probes import outcomes as O
-from engine.probes.common import Stopwatch, describe_exception, host_for_url, probe_fact
+from engine.probes.common import (
+    Stopwatch,
+    cancel_and_wait,
+    describe_exception,
+    host_for_url,
+    probe_fact,
+)
 from engine.probes.context import ProbeContext
 from engine.probes.http import parse_head, request_bytes
 from engine.probes.target import Target
@@ -184,20 +190,22 @@ async def attempt(ip: str, port: int, server_name: str, timeout: float,
     shake = asyncio.ensure_future(asyncio.open_connection(
         sock=sock, ssl=unverified_context(), server_hostname=server_name,
         ssl_handshake_timeout=max(0.1, watch.remaining(timeout))))
-    done, _ = await asyncio.wait({shake}, timeout=max(0.0, watch.remaining(timeout)
-                                                      - SAMPLE_MARGIN))
-    info, mtu = _read_socket(sock)
-    if not done:
-        shake.cancel()
-        sock.close()
-        return Attempt(O.TIMEOUT, watch.ms(), f"no TLS handshake within {timeout:g}s", info, mtu)
     try:
-        _reader, writer = shake.result()
-    except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
+        done, _ = await asyncio.wait({shake}, timeout=max(0.0, watch.remaining(timeout)
+                                                          - SAMPLE_MARGIN))
+        info, mtu = _read_socket(sock)
+        if not done:
+            return Attempt(O.TIMEOUT, watch.ms(), f"no TLS handshake within {timeout:g}s", info,
+                           mtu)
+        try:
+            _reader, writer = shake.result()
+        except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
+            return Attempt(O.ERROR, watch.ms(), f"TLS: {describe_exception(exc)}", info, mtu)
+        writer.transport.abort()
+        return Attempt(O.TLS_OK, watch.ms(), None, info, mtu)
+    finally:
+        await cancel_and_wait(shake)
         sock.close()
-        return Attempt(O.ERROR, watch.ms(), f"TLS: {describe_exception(exc)}", info, mtu)
-    writer.transport.abort()
-    return Attempt(O.TLS_OK, watch.ms(), None, info, mtu)
 
 
 def answer_complete(answer: bytes) -> bool:
@@ -299,8 +307,7 @@ async def http_attempt(ip: str, port: int, request: bytes, timeout: float,
         return Attempt(O.TLS_OK if proved_by_handshake else O.HTTP_OK, watch.ms(), None, info,
                        mtu, len(answer), large)
     finally:
-        if not job.done():
-            job.cancel()
+        await cancel_and_wait(job)
         for writer in writers:
             writer.transport.abort()
         sock.close()
@@ -325,9 +332,7 @@ async def https_get_after_handshake(ip: str, port: int, request: bytes, server_n
             ip, port, request, max(0.1, watch.remaining(timeout)), mss=clamp,
             server_name=server_name), HTTPS_GET)
     finally:
-        signal.cancel()
-        if not default_task.done():
-            default_task.cancel()
+        await cancel_and_wait(signal, default_task)
 
 
 def _verdict(default: Attempt, clamped: Attempt | None, exchange: str
@@ -365,13 +370,11 @@ async def _both(default_job: Awaitable[Attempt], clamped_job: Awaitable[Attempt]
     clamped_task = asyncio.ensure_future(clamped_job)
     try:
         default = await default_job
-    except BaseException:
-        clamped_task.cancel()
-        raise
-    if exchange != TLS_HANDSHAKE and default.outcome == O.HTTP_OK:
-        clamped_task.cancel()
-        return default, None
-    return default, await clamped_task
+        if exchange != TLS_HANDSHAKE and default.outcome == O.HTTP_OK:
+            return default, None
+        return default, await clamped_task
+    finally:
+        await cancel_and_wait(clamped_task)
 
 
 def padded_request(target: Target) -> bytes:

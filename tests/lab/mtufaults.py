@@ -21,8 +21,8 @@ The two faults differ in how the server writes its answer, as real servers do:
 * ``mtu-black-hole-upload-v4`` (and ``-v6``): only the gateway drops the ICMP it owes this
   host: answers arrive (the origin's PMTUD works), this host's own full-size packets vanish, so
   a large request (whynet's padded GET; a form post, an upload) gets no answer;
-* ``mtu-black-hole-https-body-v4``: HTTPS with a small ECDSA certificate: the whole
-  certificate flight fits in one segment the narrow link carries, so the TLS handshake
+* ``mtu-black-hole-https-body-v4`` (and ``-v6``): HTTPS with a small ECDSA certificate: the
+  whole certificate flight fits in one segment the narrow link carries, so the TLS handshake
   completes at the default MSS; the head of the answer arrives and the page stalls.
 
 **X12 over IPv6.** The office with IPv6 end to end (:func:`ipfaults._dual_stack`: the name has
@@ -130,6 +130,8 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
         lab, "mtu-black-hole-upload-v6", 6, hole="upload"),
     "mtu-black-hole-https-body-v4": lambda lab: https_behind_narrow_link(
         lab, "mtu-black-hole-https-body-v4", 4, hole=True),
+    "mtu-black-hole-https-body-v6": lambda lab: https_behind_narrow_link(
+        lab, "mtu-black-hole-https-body-v6", 6, hole=True),
     **{f"{fault}-v6": (lambda lab, fault=fault: degraded_path_v6(lab, fault))
        for fault in PATH_FAULTS},
 }
@@ -143,6 +145,8 @@ HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     # segments shrink to the link and arrive.
     "small-mtu-pmtud-works-https-body-v4": lambda lab: https_behind_narrow_link(
         lab, "small-mtu-pmtud-works-https-body-v4", 4, hole=False),
+    "small-mtu-pmtud-works-https-body-v6": lambda lab: https_behind_narrow_link(
+        lab, "small-mtu-pmtud-works-https-body-v6", 6, hole=False),
     # The origin's full-size packets vanish, but a three-byte page never needs one: no claim
     # (this host's own large packets get their ICMP: the padded GET passes).
     "small-answer-behind-black-hole": lambda lab: http_behind_narrow_link(

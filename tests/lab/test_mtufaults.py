@@ -98,16 +98,23 @@ def test_http_black_hole(lab: Lab, sc: Scenario) -> None:
     assert healed["ended"] and healed["bytes"] == whole["bytes"], healed
 
 
-@runs("mtu-black-hole-https-body-v4")
+def segment_sizes(family: int) -> tuple[int, int, int]:
+    """The clamped MSS, the IP and TCP headers, and a full segment's payload (``tcpi_advmss``:
+    a 1500-byte MTU less the headers and the 12 bytes of timestamps) for ``family``."""
+    return (536, 40, 1448) if family == 4 else (1220, 60, 1428)
+
+
+@runs("mtu-black-hole-https-body-v4", "mtu-black-hole-https-body-v6")
 def test_https_body_black_hole(lab: Lab, sc: Scenario) -> None:
     ip, port, cafile = sc.info["ip"], sc.info["port"], sc.info["cafile"]
+    small, header, full_payload = segment_sizes(sc.info["family"])
     # The handshake (a one-segment certificate flight) passes at the default MSS, then the
     # page stalls; with the MSS clamped it arrives whole. The head is written alone, but
     # whether it travels alone depends on Nagle (it waits behind the unacknowledged TLS 1.3
     # session tickets, and the body joins it): at most the head arrives.
     stalled = get_with_mss(sc.client, ip, port, None, cafile=cafile)
     assert not stalled["ended"] and stalled["bytes"] < 400, stalled
-    whole = get_with_mss(sc.client, ip, port, 536, cafile=cafile)
+    whole = get_with_mss(sc.client, ip, port, small, cafile=cafile)
     assert whole["ended"] and whole["bytes"] > sc.info["page_bytes"], whole
     report = verdict(lab, sc)
     [tls] = facts_of(report, "probe_tls")
@@ -115,8 +122,9 @@ def test_https_body_black_hole(lab: Lab, sc: Scenario) -> None:
     m = pmtu_fact(report)
     assert (m["outcome"], m["exchange"], m["default_outcome"], m["clamped_outcome"]) == (
         "black_hole", "https_get", "timeout", "http_ok"), m
-    assert (m["passed_packet"], m["lost_packet"], m["kernel_path_mtu"]) == (576, 1500, 1500), m
-    assert 536 <= m["default_largest_segment"] < 1448, m  # no full-size segment came
+    assert (m["passed_packet"], m["lost_packet"], m["kernel_path_mtu"]) == (
+        small + header, 1500, 1500), m
+    assert 536 <= m["default_largest_segment"] < full_payload, m  # no full-size segment came
     assert m["default_answer_bytes"] < 400 and m["answer_bytes"] == whole["bytes"], m
     [http] = facts_of(report, "probe_http")
     # The HTTP probe (its own connection) saw the head, or nothing at all.
@@ -128,7 +136,7 @@ def test_https_body_black_hole(lab: Lab, sc: Scenario) -> None:
     assert healed["ended"] and healed["bytes"] == whole["bytes"], healed
 
 
-@runs("small-mtu-pmtud-works-https-body-v4")
+@runs("small-mtu-pmtud-works-https-body-v4", "small-mtu-pmtud-works-https-body-v6")
 def test_small_mtu_with_pmtud_https_body(lab: Lab, sc: Scenario) -> None:
     ip, port, cafile = sc.info["ip"], sc.info["port"], sc.info["cafile"]
     page = get_with_mss(sc.client, ip, port, None, timeout=4.0, cafile=cafile)
@@ -139,7 +147,8 @@ def test_small_mtu_with_pmtud_https_body(lab: Lab, sc: Scenario) -> None:
     # default size in segments the narrow link carries: no clamped exchange needed.
     assert (m["outcome"], m["exchange"], m.get("clamped_outcome")) == (
         "http_ok", "https_get", None), m
-    assert 536 < m["default_largest_segment"] <= 1400 - 40, m
+    _, header, _ = segment_sizes(sc.info["family"])
+    assert 536 < m["default_largest_segment"] <= 1400 - header, m
 
 
 @runs("mtu-black-hole-upload-v4", "mtu-black-hole-upload-v6")
