@@ -262,10 +262,10 @@ KINDS: dict[str, KindSpec] = {
            ignored=("list", "proxy variables that are set but lose by curl's precedence "
                             "(HTTP_PROXY upper case for http, HTTPS_PROXY under https_proxy)")),
         _k("proxy_autoconfig", "collectors.gnome_proxy, collectors.kde_proxy, "
-           "collectors.dhcp_wpad", "where a desktop or DHCP says the proxy auto-config (PAC) "
-           "file is",
+           "collectors.dhcp_wpad, collectors.networkd_wpad", "where a desktop or DHCP says "
+           "the proxy auto-config (PAC) file is",
            origin=("str", "gnome (org.gnome.system.proxy), kde (kioslaverc), dhcp (option "
-                          "252 in a dhclient lease)"),
+                          "252 in a dhclient, systemd-networkd or NetworkManager lease)"),
            user=("str", "whose desktop settings (a sudo user's when root runs through "
                         "sudo), or null (dhcp)"),
            sudo_uid=("int", "that sudo user's uid (root reads a local PAC file for them only "
@@ -279,7 +279,7 @@ KINDS: dict[str, KindSpec] = {
            setting=("str", "the setting as the desktop or the lease says it"),
            interface=("str", "dhcp: the interface of the lease, or null"),
            expires=("str", "dhcp: when the lease expires (UTC, as dhclient writes it), or "
-                           "null"),
+                           "null (networkd keeps only the lifetime)"),
            expired=("bool", "dhcp: the lease has expired, or null")),
         _k("credential_source", "collectors.credentials", "a place a tool reads credentials from",
            tool=("str", "aws, netrc, docker, kubernetes, postgres, git, ..."),

@@ -17,7 +17,8 @@ from engine.facts import Fact, collection_error, unique_ids, valid_unicode, with
 COLLECTOR_MODULES: tuple[str, ...] = (
     "links", "routes", "hosts", "resolver", "sockets", "sysctl", "conntrack",
     "nftables", "iptables", "ufw", "firewalld", "firewall_files",
-    "environment", "gnome_proxy", "kde_proxy", "dhcp_wpad", "credentials", "certstores",
+    "environment", "gnome_proxy", "kde_proxy", "dhcp_wpad", "networkd_wpad",
+    "credentials", "certstores",
 )
 
 COLLECTOR_THREADS = 4
