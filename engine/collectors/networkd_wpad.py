@@ -27,7 +27,9 @@ Redacts: the URL's user-info (``engine.redact.redact_url``).
 
 Facts: the same ``proxy_autoconfig`` facts as ``dhcp_wpad`` (``proxy_autoconfig:dhcp:<iface>``,
 origin ``dhcp``, mode ``wpad``, ``url``, ``interface``, ``uses_pac`` and ``auto_detect`` False,
-``expires`` null, ``expired``), their source the file and the line of ``OPTION_252``. An
+``expires`` null, ``expired``), their source the file and the line of ``OPTION_252``, for
+each lease whose ``ADDRESS`` is one of this network namespace's (else the file is not in
+force here: left from an earlier connection, or another namespace's networkd). An
 option 252 that is not hex, or whose bytes are no URL text: ``collection_error`` naming the
 file and line. No such lease file at all: ``source_absent``; an unreadable one:
 ``collection_error``.
@@ -70,11 +72,13 @@ class LeaseError(ValueError):
 
 @dataclass
 class Wpad:
-    """Option 252 of one lease: the URL, the line it is on, the lease's lifetime (seconds)."""
+    """Option 252 of one lease: the URL, the line it is on, the lease's lifetime (seconds) and
+    the address it leased."""
 
     url: str
     line: int | None
     lifetime: int | None
+    address: str | None = None
 
 
 def decode_url(hex_text: str, line: int | None) -> str:
@@ -116,6 +120,7 @@ def parse_env_lease(text: str) -> Wpad | None:
     parser), or None when the lease has none (or an empty one)."""
     found: tuple[str, int] | None = None
     lifetime: int | None = None
+    address: str | None = None
     for n, raw in enumerate(text.splitlines(), start=1):
         m = _ENV_LINE.match(raw.strip())
         if not m:
@@ -125,10 +130,12 @@ def parse_env_lease(text: str) -> Wpad | None:
             found = (value, n)
         elif key == "LIFETIME":
             lifetime = int(value) if value.isdigit() else None
+        elif key == "ADDRESS":
+            address = value
     if found is None or not found[0]:
         return None
     url = decode_url(*found)
-    return Wpad(url, found[1], lifetime) if url else None
+    return Wpad(url, found[1], lifetime, address) if url else None
 
 
 def parse_json_lease(text: str) -> Wpad | None:
@@ -150,7 +157,9 @@ def parse_json_lease(text: str) -> Wpad | None:
             at = text.find(f'"{data}"')
             line = text.count("\n", 0, at) + 1 if at >= 0 else None
             url = decode_url(data, line)
-            return Wpad(url, line, None) if url else None
+            octets = lease.get("Address")
+            address = ".".join(map(str, octets)) if isinstance(octets, list) else None
+            return Wpad(url, line, None, address) if url else None
     return None
 
 
@@ -170,16 +179,31 @@ def is_expired(lifetime: int | None, written: datetime | None, now: datetime) ->
     return written + timedelta(seconds=lifetime) <= now
 
 
+def is_local(address: str) -> bool:
+    """``address`` is one of this network namespace's own (a socket can be bound to it: no
+    packet is sent, nothing is changed)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((address, 0))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def wpad_facts(text: str, path: str, interface: str, now: datetime,
-               written: datetime | None = None) -> list[Fact]:
+               written: datetime | None = None,
+               local: Callable[[str], bool] | None = None) -> list[Fact]:
     """The ``proxy_autoconfig`` fact of one lease file carrying option 252, or a
-    ``collection_error`` when that option cannot be read; none without the option."""
+    ``collection_error`` when that option cannot be read; none without the option. With
+    ``local``, none either for a lease whose address this machine does not have: the file is
+    not in force here (a lease file left from an earlier connection, or a networkd of another
+    network namespace, whose interface numbers mean other interfaces here)."""
     try:
         wpad = parse_lease(text)
     except LeaseError as exc:
         return [collection_error(NAME, f"{path}: {exc}", {"file": path, "line": exc.line},
                                  what=path)]
-    if wpad is None:
+    if wpad is None or (local is not None and not (wpad.address and local(wpad.address))):
         return []
     url = redact_url(wpad.url)
     return [make_fact(
@@ -229,7 +253,8 @@ def _mtime(path: Path) -> datetime | None:
 
 
 def collect(ctx: base.CollectContext, now: datetime | None = None,
-            name_of: Callable[[int], str] = interface_name) -> list[Fact]:
+            name_of: Callable[[int], str] = interface_name,
+            local: Callable[[str], bool] = is_local) -> list[Fact]:
     now = now or datetime.now(timezone.utc)
     files = lease_files(ctx, name_of)
     if not files:
@@ -238,5 +263,5 @@ def collect(ctx: base.CollectContext, now: datetime | None = None,
     interfaces = dict(files)
     texts, facts = base.read_present(NAME, interfaces, MAX_BYTES)
     for path, text in texts:
-        facts += wpad_facts(text, str(path), interfaces[path], now, _mtime(path))
+        facts += wpad_facts(text, str(path), interfaces[path], now, _mtime(path), local)
     return unique_ids(facts)

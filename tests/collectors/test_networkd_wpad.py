@@ -130,6 +130,7 @@ def test_json_lease() -> None:
     [fact] = facts_of(text)
     assert fact["url"] == URL
     assert URL.encode().hex() in text.splitlines()[fact["source"]["line"] - 1]
+    assert networkd_wpad.parse_lease(text).address == "10.20.0.100"  # type: ignore[union-attr]
     assert facts_of(as_json(recorded("wpad-not-requested"))) == []
     [error] = facts_of(text[: len(text) // 2])  # cut
     assert error["kind"] == "collection_error" and "not a JSON lease" in error["reason"]
@@ -152,11 +153,24 @@ def test_collect_finds_networkd_and_networkmanager_leases(tmp_path: Path) -> Non
                 nm / "internal-3c2f5ad4-7b8e-4e3a-9c1d-0b6f7a8e9d10-wlan0.lease")
     (nm / "internal6-3c2f5ad4-7b8e-4e3a-9c1d-0b6f7a8e9d10-wlan0.lease").write_text("junk")
     names = {2: "eth0", 3: "eth1"}
-    facts = networkd_wpad.collect(ctx, now=NOW, name_of=names.__getitem__)
+    here = {"10.20.0.100", "10.20.0.108"}  # the addresses of wpad-requested, wpad-trailing-nul
+    facts = networkd_wpad.collect(ctx, now=NOW, name_of=names.__getitem__,
+                                  local=here.__contains__)
     assert sorted((f.id, f.source["file"], f["url"]) for f in facts) == [
         ("proxy_autoconfig:dhcp:eth0", str(leases / "2"), URL),
         ("proxy_autoconfig:dhcp:wlan0",
          str(nm / "internal-3c2f5ad4-7b8e-4e3a-9c1d-0b6f7a8e9d10-wlan0.lease"), URL)]
+    # A lease whose address is not here is not in force here (an old NetworkManager lease,
+    # another namespace's networkd): no offer from it.
+    facts = networkd_wpad.collect(ctx, now=NOW, name_of=names.__getitem__,
+                                  local={"10.20.0.100"}.__contains__)
+    assert [f.id for f in facts] == ["proxy_autoconfig:dhcp:eth0"]
+
+
+def test_local_addresses() -> None:
+    assert networkd_wpad.is_local("127.0.0.1")
+    assert not networkd_wpad.is_local("198.51.100.7")  # TEST-NET-2: no machine has it
+    assert not networkd_wpad.is_local("not an address")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
