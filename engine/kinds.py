@@ -241,6 +241,8 @@ KINDS: dict[str, KindSpec] = {
            interfaces=("list", "interfaces in it"), services=("list", "allowed services"),
            ports=("list", "allowed ports as 'N/proto'"), target=("str", "zone target"),
            active=("bool", "binds an interface or source (firewalld's 'active')"),
+           applies=("bool", "filters traffic now: the daemon runs and the zone is active or "
+                    "the default zone (which takes every interface no zone binds)"),
            sources=("list", "source addresses/CIDRs bound to it"),
            protocols=("list", "allowed protocols"),
            masquerade=("bool", "masquerading on"),

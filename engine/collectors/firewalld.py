@@ -14,13 +14,17 @@ Facts:
 * ``firewall_backend`` (``firewall_backend:firewalld``): present, active (the daemon runs:
   ``--state`` says ``running``), ``default_zone``, ``default_incoming`` (the default zone's
   target as a verdict: ``default``/``%%REJECT%%`` -> reject, ``DROP`` -> drop, ``ACCEPT`` ->
-  allow), ``rule_count`` (services, ports, protocols and rich rules of the active zones; null
-  when the zones could not be read). Its source names the tool used: ``firewall-cmd`` (runtime
+  allow), ``rule_count`` (services, ports, protocols and rich rules of the zones that apply, or of
+  the active zones of a stopped daemon's permanent configuration; null when the zones could
+  not be read). Its source names the tool used: ``firewall-cmd`` (runtime
   configuration) or ``firewall-offline-cmd`` (permanent configuration, daemon stopped).
   firewalld not installed gives present=False plus ``source_absent``.
 * ``firewalld_zone`` per zone (``firewalld_zone:<name>``): name, default, active (the zone
   binds an interface or source: firewalld's own meaning of "active", true in the permanent
-  configuration too, although nothing is enforced while the daemon is stopped), interfaces,
+  configuration too, although nothing is enforced while the daemon is stopped), applies (the
+  zone filters traffic now: the daemon runs and the zone is active or the default zone, which
+  takes every interface and source no other zone binds; with no NetworkManager binding
+  interfaces, only the default zone applies and none is "active"), interfaces,
   sources, services, ports (``N/proto``, ranges as ``a-b/proto``), protocols, target
   (``%%REJECT%%`` shown as ``REJECT``), masquerade, forward_ports, icmp_blocks, rich_rules.
 """
@@ -44,11 +48,13 @@ TARGET_VERDICT = {"default": "reject", "%%REJECT%%": "reject", "REJECT": "reject
 
 
 def parse_zones(text: str, default_zone: str | None, source: Mapping[str, Any],
-                active_zones: Mapping[str, Mapping[str, list[str]]] | None = None) -> list[Fact]:
+                active_zones: Mapping[str, Mapping[str, list[str]]] | None = None,
+                running: bool = False) -> list[Fact]:
     """``firewalld_zone`` facts from ``--list-all-zones`` output.
 
     ``active_zones`` (from ``--get-active-zones``) adds runtime interfaces and sources a zone's
-    own listing may lack (interfaces NetworkManager assigned).
+    own listing may lack (interfaces NetworkManager assigned). ``running``: the listing is the
+    running daemon's, whose default zone filters every interface and source no zone binds.
     """
     facts = []
     for line, name, flags, values in _zone_blocks(text):
@@ -56,10 +62,16 @@ def parse_zones(text: str, default_zone: str | None, source: Mapping[str, Any],
         interfaces = _merge(values.get("interfaces", []), extra.get("interfaces", []))
         sources = _merge(values.get("sources", []), extra.get("sources", []))
         target = values.get("target", ["default"])
+        default = name == default_zone or "default" in flags
+        active = ("active" in flags or bool(interfaces or sources)
+                  or name in (active_zones or {}))
         facts.append(make_fact(
             "firewalld_zone", f"firewalld_zone:{name}", {**source, "line": line},
-            name=name, default=name == default_zone or "default" in flags,
-            active="active" in flags or bool(interfaces or sources) or name in (active_zones or {}),
+            name=name, default=default, active=active,
+            # firewalld's nftables ruleset ends its zone dispatch (filter_INPUT_ZONES) with a
+            # `goto` to the default zone: with no NetworkManager to bind interfaces (a server,
+            # a container) no zone is "active", yet the default zone filters everything.
+            applies=running and (active or default),
             interfaces=interfaces, sources=sources, services=values.get("services", []),
             ports=values.get("ports", []), protocols=values.get("protocols", []),
             target=(target[0] if target else "default").replace("%%REJECT%%", "REJECT"),
@@ -119,7 +131,8 @@ def summarize(zones: list[Fact] | None, default_zone: str | None, active: bool,
     default = next((z for z in zones or [] if z.get("name") == default_zone), None)
     counted = ("services", "ports", "protocols", "rich_rules")
     rule_count = None if zones is None else sum(
-        len(z.get(k) or []) for z in zones if z.get("active") for k in counted)
+        len(z.get(k) or []) for z in zones
+        if (z.get("applies") if active else z.get("active")) for k in counted)
     return backend_fact(
         "firewalld", "firewall_backend:firewalld", source, present=True, active=active,
         default_zone=default_zone,
@@ -172,7 +185,7 @@ def collect(ctx: base.CollectContext) -> list[Fact]:
     source = {"command": f"{tool} --list-all-zones"}
     zones_out, error = _run(ctx, [tool, "--list-all-zones"])
     zones = None if zones_out is None else parse_zones(
-        zones_out, default_zone, source, active_zones)
+        zones_out, default_zone, source, active_zones, running=state == "running")
     facts.extend([error] if error else [])
     backend = summarize(zones, default_zone, state == "running", source)
     return unique_ids([backend, *(zones or []), *facts])

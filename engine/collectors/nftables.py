@@ -39,7 +39,8 @@ Decoding of a rule's expressions (see :func:`decode_rule`):
 * ``matches`` is the rule's exact conjunction for the firewall evaluator
   (``engine.firewall``): one entry per match, in order, ``{"field", "op", "values", "text"}``
   with ``field`` one of ``nfproto``, ``l4proto``, ``saddr``, ``daddr``, ``sport``, ``dport``,
-  ``iifname``, ``oifname``, ``ct_state``, or ``unknown`` (a match or statement the evaluator
+  ``iifname``, ``oifname``, ``ct_state``, ``ct_status`` (firewalld's ``ct status dnat``), or
+  ``unknown`` (a match or statement the evaluator
   does not model, named by ``text``). ``op`` is ``==`` (any of the values) or ``!=`` (none of
   them); port values are ints or ``[lo, hi]``. Implied matches are listed too: ``tcp dport``
   implies ``l4proto tcp``, ``ip saddr`` in an inet table implies ``nfproto ipv4``. Counters,
@@ -320,7 +321,7 @@ def _match(state: _RuleState, key: str, m: Mapping[str, Any]) -> None:
     if target is None:
         state.fields["unparsed"].append(_left_name(left))
         return
-    if target == "other":
+    if target in ("other", "ct_status"):  # no legacy field holds it: only `matches` does
         state.fields["unparsed"].append(_left_name(left))
     values = _flatten(right, state.sets)
     if op in ("<", "<=", ">", ">=") and target in ("dport", "sport") and len(values) == 1:
@@ -335,7 +336,7 @@ def _match(state: _RuleState, key: str, m: Mapping[str, Any]) -> None:
 # Match keys of ``matches`` (see the module docstring), by what _match_target returns.
 _EXACT_KEYS = {"dport": "dport", "sport": "sport", "saddr": "saddr", "daddr": "daddr",
                "iifname": "iifname", "oifname": "oifname", "protocol": "l4proto",
-               "ct_state": "ct_state"}
+               "ct_state": "ct_state", "ct_status": "ct_status"}
 _NFPROTO_OF_PAYLOAD = {"ip": "ipv4", "ip6": "ipv6", "icmp": "ipv4", "icmpv6": "ipv6"}
 
 
@@ -459,7 +460,7 @@ def _match_target(left: Any) -> str | None:
         return {"l4proto": "protocol", "iifname": "iifname", "oifname": "oifname",
                 "iif": "iifname", "oif": "oifname"}.get(key)
     if "ct" in left:
-        return "ct_state" if left["ct"].get("key") == "state" else None
+        return {"state": "ct_state", "status": "ct_status"}.get(left["ct"].get("key"))
     if "payload" in left:
         proto, fld = left["payload"].get("protocol"), left["payload"].get("field")
         if fld in ("dport", "sport"):

@@ -21,8 +21,9 @@ The walk, as the kernel does it:
   logs (``LOG``, ``NFLOG``) and other non-terminating targets (``MARK``...) are passed over;
 * a match is the conjunction of the rule's ``matches`` (exact entries the collectors decode):
   sets and intervals, prefixes, negation (``!=`` means "none of"), interface names with
-  wildcards (nft ``eth*``, iptables ``eth+``), ``ct state``, ``meta l4proto``/``nfproto``,
-  ``th dport``, verdict maps.
+  wildcards (nft ``eth*``, iptables ``eth+``), ``ct state``, ``ct status`` (the first packet
+  of a new connection has none of its bits: destination NAT, which would set ``dnat``, already
+  made the walk undecided), ``meta l4proto``/``nfproto``, ``th dport``, verdict maps.
 
 Anything it does not model (a match it cannot read, ``dnat`` changing the destination, a
 ``queue`` to user space, a missing chain) makes the answer ``unknown`` naming that expression:
@@ -230,6 +231,12 @@ class _Match:
             if packet.ct_state == "":  # conntrack's order against this chain is not known
                 return None
             hit = packet.ct_state in self.names
+        elif key == "ct_status":
+            # firewalld's `ct status dnat accept`: a new connection's first packet has no
+            # status bit (not confirmed, no reply seen, and any DNAT stopped the walk before)
+            if packet.ct_state == "":
+                return None
+            hit = False
         elif key in ("saddr", "daddr"):
             text = packet.saddr if key == "saddr" else packet.daddr
             if text is None:
@@ -306,7 +313,7 @@ def compile_match(entry: Mapping[str, Any], backend: str) -> _Match:
         m.names, m.prefixes = frozenset(names), tuple(prefixes)
     elif key == "l4proto":
         m.names = frozenset(_proto_name(v) for v in values)
-    elif key == "ct_state":
+    elif key in ("ct_state", "ct_status"):
         m.names = frozenset(str(v).lower() for v in values)
     elif key == "nfproto":
         m.names = frozenset(str(v).lower() for v in values)
@@ -353,7 +360,7 @@ class _Rule:
                 unknown = unknown or m.problem
                 continue
             hit = m.holds(packet)
-            if hit is None and m.key == "ct_state":
+            if hit is None and m.key in ("ct_state", "ct_status"):
                 unknown = unknown or (f"{m.text} (a chain at conntrack's priority "
                                       f"{CONNTRACK_PRIORITY} may run before or after it)")
                 continue

@@ -62,16 +62,23 @@ def firewall_verdicts(facts: Sequence[Fact], links: Links | None = None) -> list
                             int(port), None, oif)
             verdict = _through(ruleset, packet, str(ip) in local or oif == "lo")
             out.append(verdict_fact(str(target), verdict, probe.id))
-    iif, daddr = _default_interface(facts)
     for probe in facts:
         if probe.kind != "probe_listen" or probe.get("port") is None:
             continue
-        for family in sorted(daddr) or [4]:  # the families clients can reach this host by
-            packet = Packet("input", family, str(probe.get("protocol") or "tcp"), None,
-                            daddr.get(family), None, int(probe.get("port")), iif, None)
+        for packet in listen_packets(facts, int(probe.get("port")),
+                                     str(probe.get("protocol") or "tcp")):
             out.append(verdict_fact(str(probe.get("target")), ruleset.evaluate(packet),
                                     probe.id))
     return out
+
+
+def listen_packets(facts: Sequence[Fact], port: int, protocol: str = "tcp") -> list[Packet]:
+    """A new connection from an unknown client to ``port`` here, arriving on the default
+    route's interface, once per family clients can reach this host by (IPv4 when none is
+    known)."""
+    iif, daddr = _default_interface(facts)
+    return [Packet("input", family, protocol, None, daddr.get(family), None, port, iif, None)
+            for family in sorted(daddr) or [4]]
 
 
 def _through(ruleset: Ruleset, packet: Packet, local: bool) -> Verdict:

@@ -11,10 +11,10 @@ once. Outcome:
 * ``error``: anything else.
 
 ``privileged`` (field) is true whenever the port is below that sysctl, also for root, so a rule
-can say "works as root only". ``firewall_blocks`` is a best-effort reading of the input-chain
-``firewall_rule`` facts for TCP to the port: the first rule, in chain order, that matches any
-source (no address, interface or non-``new`` conntrack condition) decides; with no rule, a base
-chain policy of ``drop`` blocks. ``null`` when no firewall facts were collected.
+can say "works as root only". ``firewall_blocks``: whether a new TCP connection to the port from a
+client the ruleset does not name (on the default route's interface, per family) is dropped or rejected, walked
+through the collected ruleset by ``engine.firewall`` (jumps and gotos included, as the kernel
+does). ``null`` when no firewall facts were collected or the walk is undecided.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import errno as _errno
 import os
 import socket
 from collections.abc import Sequence
-from typing import Any
 
 import psutil
 
 from engine.facts import Fact
+from engine.firewall.evaluate import Ruleset
+from engine.firewall.verdicts import listen_packets
 from engine.probes import outcomes as O
 from engine.probes.common import Stopwatch, describe_exception, probe_fact
 from engine.probes.context import ProbeContext
@@ -93,56 +94,27 @@ def _process_name(pid: int | None) -> str | None:
 
 
 def firewall_blocks(port: int, facts: Sequence[Fact]) -> tuple[bool | None, str | None]:
-    """(does an input rule or policy drop/reject new TCP to ``port``, the fact id that says so)."""
-    rules = [f for f in facts if f.kind == "firewall_rule" and _is_input(f)]
-    chains = [f for f in facts if f.kind == "firewall_chain" and _is_input(f)]
-    if not rules and not chains:
+    """(does this host's ruleset drop/reject a new TCP connection to ``port`` from a client
+    it does not name, the fact id of the rule or chain policy that decides).
+
+    The packet is walked through the ruleset as the kernel does (``engine.firewall``: jumps,
+    gotos, every base chain of the input hooks), so a zone's reject at the end of a chain
+    that an earlier jump's accept never reaches does not count (firewalld's ``filter_IN_public``
+    after ``filter_IN_public_allow``). (None, None) when no firewall facts were collected or
+    the walk meets a match it does not model.
+    """
+    if not any(f.kind in ("firewall_rule", "firewall_chain") for f in facts):
         return None, None
-    by_chain: dict[tuple[Any, ...], list[Fact]] = {}
-    for rule in rules:
-        key = (rule.get("backend"), rule.get("family"), rule.get("table"), rule.get("chain"))
-        by_chain.setdefault(key, []).append(rule)
-    for chain_rules in by_chain.values():
-        for rule in sorted(chain_rules, key=lambda r: r.get("position") or 0):
-            if _applies_to_everyone(rule, port):
-                verdict = str(rule.get("verdict") or "").lower()
-                if verdict in _BLOCKING:
-                    return True, rule.id
-                if verdict == "accept":
-                    break
-        else:
-            chain = _chain_of(chain_rules[0], chains)
-            if chain is not None and str(chain.get("policy") or "").lower() == "drop":
-                return True, chain.id
-    for chain in chains:
-        key = (chain.get("backend"), chain.get("family"), chain.get("table"), chain.get("chain"))
-        if key not in by_chain and str(chain.get("policy") or "").lower() == "drop":
-            return True, chain.id
+    ruleset = Ruleset(facts)
+    if not ruleset:
+        return None, None
+    verdicts = [ruleset.evaluate(packet) for packet in listen_packets(facts, port)]
+    for verdict in verdicts:
+        if verdict.verdict in _BLOCKING:
+            return True, verdict.deciding.fact_id if verdict.deciding else None
+    if any(v.verdict == "unknown" for v in verdicts):
+        return None, None
     return False, None
-
-
-def _is_input(f: Fact) -> bool:
-    return str(f.get("hook") or "").lower() == "input" or str(f.get("chain") or "") in (
-        "INPUT", "ufw-user-input")
-
-
-def _applies_to_everyone(rule: Fact, port: int) -> bool:
-    protocols = rule.get("protocols") or ([rule.get("protocol")] if rule.get("protocol") else [])
-    if protocols and "tcp" not in protocols:  # meta l4proto { icmp, ipv6-icmp } accept
-        return False
-    if rule.get("dports") and port not in rule.get("dports"):
-        return False
-    if rule.get("saddr") or rule.get("daddr") or rule.get("iifname"):
-        return False
-    states = [str(s).lower() for s in rule.get("ct_state") or []]
-    return not states or "new" in states
-
-
-def _chain_of(rule: Fact, chains: Sequence[Fact]) -> Fact | None:
-    for chain in chains:
-        if all(chain.get(k) == rule.get(k) for k in ("backend", "family", "table", "chain")):
-            return chain
-    return None
 
 
 def check_listen(port: int, ctx: ProbeContext) -> Fact:

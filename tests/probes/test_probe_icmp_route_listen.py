@@ -191,11 +191,23 @@ def test_listen_as_root_on_a_privileged_port_is_marked(make_ctx) -> None:
 
 
 def _rule(position: int, verdict: str, **kw) -> object:
+    """An input rule with its legacy fields and the ``matches`` the evaluator reads (as the
+    nftables collector writes both)."""
     fields = {"backend": "nftables", "family": "inet", "table": "filter", "chain": "input",
               "hook": "input", "position": position, "protocol": "tcp", "dports": [],
               "saddr": [], "daddr": [], "iifname": None, "ct_state": [], "verdict": verdict}
     fields.update(kw)
-    return make_fact("firewall_rule", f"firewall_rule:{position}", {"command": "nft"}, **fields)
+    matches = [{"field": "l4proto", "op": "==", "values": [fields["protocol"]],
+                "text": f"meta l4proto {fields['protocol']}"}]
+    for key, field in (("dports", "dport"), ("saddr", "saddr"), ("ct_state", "ct_state")):
+        if fields[key]:
+            matches.append({"field": field, "op": "==", "values": list(fields[key]),
+                            "text": f"{field} {fields[key]}"})
+    if fields["iifname"]:
+        matches.append({"field": "iifname", "op": "==", "values": [fields["iifname"]],
+                        "text": f"iifname {fields['iifname']}"})
+    return make_fact("firewall_rule", f"firewall_rule:{position}", {"command": "nft"},
+                     matches=matches, **fields)
 
 
 def _chain(policy: str) -> object:
@@ -206,16 +218,16 @@ def _chain(policy: str) -> object:
 
 @pytest.mark.parametrize(("facts", "expected"), [
     ([], (None, None)),
-    ([_rule(1, "drop", dports=[8080])], (True, "firewall_rule:1")),
-    ([_rule(1, "reject", dports=[8080])], (True, "firewall_rule:1")),
-    ([_rule(1, "accept", dports=[8080]), _rule(2, "drop")], (False, None)),
-    ([_rule(1, "accept", ct_state=["established", "related"]), _rule(2, "drop", dports=[22])],
-     (False, None)),
+    ([_rule(1, "drop", dports=[8080]), _chain("accept")], (True, "firewall_rule:1")),
+    ([_rule(1, "reject", dports=[8080]), _chain("accept")], (True, "firewall_rule:1")),
+    ([_rule(1, "accept", dports=[8080]), _rule(2, "drop"), _chain("accept")], (False, None)),
+    ([_rule(1, "accept", ct_state=["established", "related"]), _rule(2, "drop", dports=[22]),
+      _chain("accept")], (False, None)),
     ([_rule(1, "accept", dports=[22]), _chain("drop")], (True, "firewall_chain:input")),
     ([_rule(1, "accept", dports=[8080], saddr=["10.0.0.0/8"]), _chain("drop")],
      (True, "firewall_chain:input")),
     ([_rule(1, "drop", dports=[8080], iifname="eth1"), _chain("accept")], (False, None)),
-    ([_rule(1, "drop", protocol="udp", dports=[8080])], (False, None)),
+    ([_rule(1, "drop", protocol="udp", dports=[8080]), _chain("accept")], (False, None)),
     ([_chain("drop")], (True, "firewall_chain:input")),
 ])
 def test_firewall_blocks(facts, expected) -> None:
@@ -229,13 +241,16 @@ def test_listen_port_out_of_range(make_ctx, port: int) -> None:
 
 
 @pytest.mark.parametrize(("port", "blocked", "by"), [
-    (443, False, None),  # tcp dport { 80, 443 } accept
-    (53, False, None),  # meta l4proto { tcp, udp } th dport 53 accept
+    # tcp dport { 80, 443 } accept in inet filter; then inet extra's input chain (priority
+    # 10) runs too, as the kernel does after an accept, and its last rule drops all but UDP
+    (443, True, "firewall_rule:nftables:inet:extra:input:9"),
+    (53, True, "firewall_rule:nftables:inet:extra:input:9"),
     (8080, True, "firewall_rule:nftables:inet:filter:input:15"),  # reject with tcp reset
     (9000, True, "firewall_chain:nftables:inet:filter:input"),  # policy drop
 ])
 def test_firewall_blocks_on_a_recorded_ruleset(port: int, blocked: bool, by: str | None) -> None:
-    """`meta l4proto icmp accept` is not an accept-all for TCP (it once was read as one)."""
+    """`meta l4proto icmp accept` is not an accept-all for TCP (it once was read as one), and
+    an accept ends one base chain only: the next one of the input hook still runs."""
     from pathlib import Path
 
     from engine.collectors.nftables import parse_ruleset
