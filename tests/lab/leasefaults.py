@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from .netlab import Lab, LabError, Namespace, Server
-from .pacfaults import DHCP_RANGE, WPAD_URL, kde_settings, pac_host
+from .pacfaults import DHCP_RANGE, PAC_DEAD_PROXY, WPAD_URL, kde_settings, pac_host
 from .pkfaults import PAC_ALL_PROXIED
 from .scenarios import (
     APP,
@@ -117,25 +117,34 @@ SYSTEMD_LOG_TARGET=console {q(str(NETWORKD))} >&2 &
 
 
 def networkd_wpad(lab: Lab, case: str) -> Scenario:
-    """The office, the proxy host serving a PAC file that sends everything to its proxy, a
-    DHCP server offering that file's URL as option 252, the client's networkd holding the
-    lease, and KDE set to detect the proxy (ProxyType=3); only the proxy may leave the LAN.
+    """The office, the proxy host serving a PAC file, a DHCP server offering that file's URL
+    as option 252, the client's networkd holding the lease, and KDE set to detect the proxy
+    (ProxyType=3). The cases:
 
-    * ``variables-unset``: no proxy variable: the browser (following the lease's PAC file)
-      works, curl times out.
-    * ``agrees`` (control): the variables name the same proxy the PAC file does.
+    * ``variables-unset``: the PAC file sends everything to the proxy, the only way out of the
+      LAN; no proxy variable: the browser (following the lease's PAC file) works, curl times
+      out.
+    * ``dead-proxy``: the PAC file sends everything to a proxy port where nothing listens (a
+      stale file); no variable, and direct works: curl works, the browser does not.
+    * ``agrees`` (control): the PAC file and the variables name the same proxy, the only way
+      out.
     """
     o = office(lab)
     web = o.server.http_server(SERVER_IP, 80)
-    proxy, proxy_if, servers = pac_host(lab, o, PAC_ALL_PROXIED)
+    script = PAC_DEAD_PROXY if case == "dead-proxy" else PAC_ALL_PROXIED
+    proxy, proxy_if, servers = pac_host(lab, o, script)
     servers["dhcp"] = proxy.dhcp_server(proxy_if, *DHCP_RANGE, options=[
         f"3,{GW_IP}", f"6,{DNS_IP}", f"252,{WPAD_URL}"])
     networkd = start_networkd(o.client, "eth0")
-    _egress_only_from_proxy(o)
     kde_settings(lab, 3)
     common = {"nodes": {"proxy": proxy}, "servers": {"web": web, **servers},
-              "info": {"pac": PAC_ALL_PROXIED, "url": WPAD_URL, "networkd": networkd}}
+              "info": {"pac": script, "url": WPAD_URL, "networkd": networkd}}
     target = f"http://{APP}/"
+    if case == "dead-proxy":
+        return o.scenario("networkd-wpad-names-dead-proxy", target, layer=None,
+                          checklist=("P2",), expect="proxy.pac-proxy-fails-variables-go-direct",
+                          **common)
+    _egress_only_from_proxy(o)
     if case == "variables-unset":
         return o.scenario("networkd-wpad-proxies-variables-unset", target, layer="transport",
                           checklist=("P2",), expect="proxy.pac-proxy-but-variables-go-direct",
@@ -146,6 +155,7 @@ def networkd_wpad(lab: Lab, case: str) -> Scenario:
 
 FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "networkd-wpad-proxies-variables-unset": lambda lab: networkd_wpad(lab, "variables-unset"),
+    "networkd-wpad-names-dead-proxy": lambda lab: networkd_wpad(lab, "dead-proxy"),
 }
 
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {

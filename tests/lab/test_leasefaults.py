@@ -12,6 +12,7 @@ import pytest
 
 from . import leasefaults as L
 from .netlab import Lab, unavailable_reason
+from .pacfaults import DEAD_PROXY_PORT
 from .registry import runs
 from .scenarios import PROXY_IP, PROXY_PORT, Scenario
 from .test_coverage_scenarios import verdict
@@ -46,6 +47,19 @@ def test_networkd_wpad_proxies_while_the_variables_go_direct(lab: Lab, sc: Scena
     offer = networkd_offer(report, sc)
     assert f"{offer['setting']} ({offer['source']['file']}:{offer['source']['line']})" in \
         fact["pac_source"]
+    assert "leases" in report["findings"][0]["explanation"]
+
+
+@runs("networkd-wpad-names-dead-proxy")
+def test_networkd_wpad_names_a_dead_proxy(lab: Lab, sc: Scenario) -> None:
+    lease_offers_wpad(sc)
+    assert http_via(sc, None) == "200"  # curl & co.: direct, and it works
+    assert http_via(sc, f"http://{PROXY_IP}:{DEAD_PROXY_PORT}") == "URLError"  # the browser
+    report = verdict(lab, sc)
+    fact = pac_fact(report)
+    assert fact["pac_url"] == L.WPAD_URL and "ProxyType=3" in fact["pac_source"]
+    assert (fact["pac_route_outcome"], fact["direct_fallback"]) == ("proxy_dead", False)
+    networkd_offer(report, sc)
     assert "leases" in report["findings"][0]["explanation"]
 
 
