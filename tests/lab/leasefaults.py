@@ -5,13 +5,13 @@ networkd rather than dhclient.
 The client's ``eth0`` is managed by the installed ``/lib/systemd/systemd-networkd`` (systemd
 252 here), run in the client's network namespace and a private mount namespace
 (:meth:`netlab.Namespace.private_mounts`): a tmpfs ``/run`` (so its
-``/run/systemd/netif/leases/IFINDEX`` is the lab's own), its own ``/etc/systemd/network``
-holding one ``.network`` file for ``eth0``, an empty ``/usr/lib/systemd/network`` (no stock
-file applies), and ``/sys`` read-only, as in a container, so networkd does not wait for a udev
-that does not run there. It needs no D-Bus (it waits for one, and works without). It only sees
-the namespace's links, and dies with the namespace's processes when the lab ends
-(``test_leasefaults.test_networkd_stays_in_the_lab`` proves both). whynet runs in the same
-namespaces, as on a networkd machine.
+``/run/systemd/netif/leases/IFINDEX`` is the lab's own) whose ``/run/systemd/network`` holds
+one ``.network`` file for ``eth0``, every other directory of ``.network`` files hidden behind
+an empty one (neither the host's nor a stock file applies), and ``/sys`` read-only, as in a
+container, so networkd does not wait for a udev that does not run there. It needs no D-Bus
+(it waits for one, and works without). It only sees the namespace's links, and dies with the
+namespace's processes when the lab ends (``test_leasefaults.test_networkd_stays_in_the_lab``
+proves both). whynet runs in the same namespaces, as on a networkd machine.
 
 The ``.network`` file asks for option 252 (``RequestOptions=252``: networkd does not by
 default) and takes the rest of the lease as a machine would: its address is added beside the
@@ -49,6 +49,9 @@ from .scenarios import (
 
 NETWORKD = Path("/lib/systemd/systemd-networkd")
 LEASES = Path("/run/systemd/netif/leases")
+# Where networkd looks for .network files besides /run/systemd/network (systemd.network(5)).
+CONFIG_DIRS = ("/etc/systemd/network", "/usr/local/lib/systemd/network",
+               "/usr/lib/systemd/network", "/lib/systemd/network")
 # What a networkd machine that wants WPAD from DHCP says (systemd.network(5), [DHCPv4]);
 # UseHostname=no: the lab's namespaces share the host's hostname.
 NETWORK_FILE = """\
@@ -94,16 +97,20 @@ def start_networkd(ns: Namespace, ifname: str, timeout: float = 20.0) -> Network
     if not NETWORKD.exists():
         pytest.skip(f"{NETWORKD} is not installed (the systemd package)")
     work = ns.lab.workdir / f"networkd-{ns.role}"
-    (work / "network").mkdir(parents=True)
-    (work / "empty").mkdir()
-    (work / "network" / f"50-{ifname}.network").write_text(NETWORK_FILE.format(ifname=ifname))
+    (work / "empty").mkdir(parents=True)
+    network_file = work / f"50-{ifname}.network"
+    network_file.write_text(NETWORK_FILE.format(ifname=ifname))
     q = shlex.quote
+    # The .network file goes to /run/systemd/network (the private /run); every other
+    # directory networkd reads them from is hidden behind an empty one, when it exists.
+    hide = "\n".join(f"[ ! -d {d} ] || mount --bind {q(str(work / 'empty'))} {d}"
+                     for d in CONFIG_DIRS)
     setup = f"""
 mount -t tmpfs -o mode=0755 tmpfs /run
-mount --bind {q(str(work / 'network'))} /etc/systemd/network
-mount --bind {q(str(work / 'empty'))} /usr/lib/systemd/network
+{hide}
+mkdir -p /run/systemd/network
+cp {q(str(network_file))} /run/systemd/network/
 mount -o remount,bind,ro /sys
-mkdir -p /run/systemd
 SYSTEMD_LOG_TARGET=console {q(str(NETWORKD))} >&2 &
 """
     networkd = Networkd(ns, ns.private_mounts(setup, what="systemd-networkd"), ifname)
