@@ -142,7 +142,7 @@ def parse_json_lease(text: str) -> Wpad | None:
     """Option 252 of a JSON lease file (``Private_Options``), or None."""
     try:
         lease = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the stack
         raise LeaseError(f"not a JSON lease: {exc}", getattr(exc, "lineno", None)) from None
     options = lease.get("Private_Options") if isinstance(lease, dict) else None
     if options is None:

@@ -136,6 +136,8 @@ def test_json_lease() -> None:
     assert error["kind"] == "collection_error" and "not a JSON lease" in error["reason"]
     [error] = facts_of(text.replace('"Data": "', '"Data": "zz'))
     assert "not hex" in error["reason"]
+    [error] = facts_of('{"a":' * 20000 + "1" + "}" * 20000)  # nested past the stack
+    assert "not a JSON lease" in error["reason"]
 
 
 def test_collect_finds_networkd_and_networkmanager_leases(tmp_path: Path) -> None:
