@@ -5,7 +5,8 @@ they build facts (defence in depth). Three things are redacted:
 
 * the value of anything whose *name* says it is secret (``AWS_SECRET_ACCESS_KEY``,
   ``GITHUB_TOKEN``, ``password``...);
-* the credential part of URLs (``http://user:pass@proxy:3128`` -> ``http://***@proxy:3128``);
+* the credential part of URLs (``http://user:pass@proxy:3128`` -> ``http://***@proxy:3128``),
+  and signed-URL and OAuth query values (``?X-Amz-Signature=``, ``&sig=``, ``?code=``);
 * ``Authorization``-style ``key=value`` pairs inside free text (``password=hunter2``).
 """
 
@@ -119,6 +120,21 @@ def _url_spans(text: str) -> list[Span]:
             spans.append((start, at, "***"))
         mark = following
     return spans
+
+
+# Query parameters that carry a credential under a name the key words miss: signed URLs
+# (S3's X-Amz-Signature and -Credential, Google's X-Goog-Signature, Azure's SAS ``sig``), an
+# OAuth ``code``, a bare ``key``. Looked for in text that holds a URL only.
+_QUERY_CREDENTIAL = re.compile(
+    r"(?i)[?&;](?:x-(?:amz|goog)-)?(?:signature|credential|security-token|sig|code|key)="
+    r"(?P<value>[^&#\s\"'<>]+)")
+
+
+def _query_spans(text: str) -> list[Span]:
+    """Values of signed-URL and OAuth query parameters (``?...&sig=<redacted>``)."""
+    if "://" not in text or "=" not in text:
+        return []
+    return [(m.start("value"), m.end("value"), REDACTED) for m in _QUERY_CREDENTIAL.finditer(text)]
 
 
 def _path_before_at(text: str, start: int, at: int) -> bool:
@@ -256,7 +272,8 @@ def redact_text(text: str) -> str:
     never hides the context (a key, a scheme word) that shows another."""
     if not _may_hold_secret(text):
         return text
-    return _apply(text, _url_spans(text), _pair_spans(text), *_scheme_spans(text))
+    return _apply(text, _url_spans(text), _query_spans(text), _pair_spans(text),
+                  *_scheme_spans(text))
 
 
 def redact_value(name: str, value: Any) -> Any:

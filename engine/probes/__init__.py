@@ -153,7 +153,7 @@ def target_fact(target: Target) -> Fact:
         target=target.raw, layer="transport", outcome=O.PARSED, elapsed_ms=0, error=None,
         host=target.host, port=target.port, port_reason=target.port_reason,
         port_text=target.port_text, scheme=target.scheme, is_ip=target.is_ip, tls=target.tls,
-        path=target.path,
+        path=target.shown_path,
     )
 
 

@@ -128,7 +128,7 @@ async def probe_http(target: Target, ip: str | None, ctx: ProbeContext, *,
     watch = Stopwatch()
     connector, request = _route(target, ip, tls, proxy)
     fields: dict[str, object] = {
-        "ip": ip, "port": target.port, "url": f"{target.scheme}://{target.hostport}{target.path}",
+        "ip": ip, "port": target.port, "url": f"{target.scheme}://{target.hostport}{target.shown_path}",
         "status": None, "reason": None, "http_version": None, "server": None, "location": None,
         "via": None, "via_proxy": proxy is not None, "date": None, "clock_offset_s": None,
         "greeting": None, "greeting_protocol": None,

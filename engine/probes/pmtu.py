@@ -408,7 +408,7 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext, *,
                                   family=4 if family == socket.AF_INET else 6, clamped_mss=clamp)
     upload_fields: dict[str, Any] = {}
     if target.tls and handshake_done:
-        exchange, what = HTTPS_GET, f"https GET {target.path}"
+        exchange, what = HTTPS_GET, f"https GET {target.shown_path}"
         default, clamped = await https_get_after_handshake(
             ip, target.port, request_bytes(target), target.host, ctx.timeout, clamp)
     elif target.tls:
@@ -417,7 +417,7 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext, *,
             attempt(ip, target.port, target.host, ctx.timeout),
             attempt(ip, target.port, target.host, ctx.timeout, mss=clamp), exchange)
     elif target.scheme == "http":
-        exchange, what = HTTP_GET, f"http GET {target.path}"
+        exchange, what = HTTP_GET, f"http GET {target.shown_path}"
         request, padded = request_bytes(target), padded_request(target)
         (default, clamped), (upload, upload_clamped) = await asyncio.gather(
             _both(http_attempt(ip, target.port, request, ctx.timeout),

@@ -4,8 +4,10 @@ and URLs (``https://h:8443/p``, ``smb://h``, ``postgres://user:pass@h/db``).
 A URL's scheme gives the port when none is written (checklist R6), from the one table
 :data:`SCHEMES`; the reason is kept, so a report can say "port 445 (smb default)".
 
-* Credentials in a URL (``user:pass@``) never survive parsing: :attr:`Target.raw` is the text with
-  the user-info replaced by ``***`` (:func:`engine.redact.redact_url`).
+* Credentials in a URL (``user:pass@``, ``?token=...``) never survive parsing: :attr:`Target.raw`
+  is the text with the user-info replaced by ``***`` and secret query values by ``<redacted>``
+  (:func:`engine.redact.redact_text`); :attr:`Target.path` keeps the real query for the request
+  and :attr:`Target.shown_path` is the one to record.
 * A bare host or address with no port and no scheme has **no port**: only the name, route and
   ICMP probes run for it, never TCP, TLS or HTTP.
 * An unknown scheme is fine with an explicit port (``foo://h:1234``) and an error without one.
@@ -21,11 +23,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.redact import redact_url
+from engine.redact import redact_text
 
 
 class TargetError(ValueError):
@@ -74,6 +76,7 @@ class Target:
     """One thing to probe, as parsed.
 
     ``raw`` is what the user wrote, credentials removed; every probe fact's ``target`` field is it.
+    ``path`` is the real path and query, sent in requests and never recorded (``shown_path``).
     """
 
     raw: str
@@ -83,7 +86,7 @@ class Target:
     scheme: str | None
     is_ip: bool
     tls: bool
-    path: str = "/"
+    path: str = field(default="/", repr=False)  # may hold a token: see shown_path
 
     @property
     def family(self) -> int | None:
@@ -97,9 +100,15 @@ class Target:
             return "no port (name, route and ICMP probes only)"
         return f"port {self.port} ({self.port_reason})"
 
+    @property
+    def shown_path(self) -> str:
+        """:attr:`path` as a fact or report may show it: secret query values redacted
+        (``/x?token=<redacted>``); the request itself is sent with :attr:`path`."""
+        return redact_text(self.path)
+
     def to_json(self) -> dict[str, Any]:
         """The parsed target for a report's ``targets`` list (``port_text`` included)."""
-        return {**asdict(self), "port_text": self.port_text}
+        return {**asdict(self), "path": self.shown_path, "port_text": self.port_text}
 
     @property
     def hostport(self) -> str:
@@ -119,7 +128,7 @@ def parse_target(text: str) -> Target:
 
 
 def _parse_url(text: str) -> Target:
-    shown = redact_url(text)
+    shown = redact_text(text)
     try:
         parts = urlsplit(text)
         explicit_port = parts.port

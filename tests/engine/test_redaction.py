@@ -35,6 +35,24 @@ def test_url_credentials_and_key_value_pairs_are_redacted() -> None:
     assert CANARY not in redact_text(f"url postgres://u:{CANARY}@db/x token: {CANARY}")
 
 
+@pytest.mark.parametrize("url", [
+    f"https://bucket.s3.amazonaws.com/k?X-Amz-Credential=AKIA{CANARY}&X-Amz-Signature={CANARY}",
+    f"https://acct.blob.core.windows.net/c/blob?sv=2022-11-02&sig={CANARY}%3D&se=2026",
+    f"https://storage.googleapis.com/b/o?X-Goog-Signature={CANARY}",
+    f"https://app.example/callback?code={CANARY}&state=xyz",
+    f"curl 'https://maps.example/api?key={CANARY}'",
+])
+def test_signed_url_and_oauth_query_values_are_redacted(url: str) -> None:
+    redacted = redact_text(url)
+    assert CANARY not in redacted and REDACTED in redacted
+
+
+def test_ordinary_query_values_and_text_without_a_url_are_kept() -> None:
+    kept = "https://h/search?q=routing&page=2&lang=en"
+    assert redact_text(kept) == kept
+    assert redact_text("design=1 sig=2 code=3 (no URL)") == "design=1 sig=2 code=3 (no URL)"
+
+
 def _planted_facts() -> list[Fact]:
     """Facts as a buggy collector or probe might produce them, secrets included."""
     src = {"env": "environment"}

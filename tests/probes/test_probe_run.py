@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
-from probe_helpers import Server, dead_port, http_server, tarpit
+from probe_helpers import Server, dead_port, http_server, read_head, tarpit
 
 from engine.facts import make_fact
 from engine.kinds import KINDS
 from engine.probes import outcomes as O
 from engine.probes import parse_target, probe
+from engine.redact import redacted_json
 
 COMMON = {"target", "layer", "outcome", "elapsed_ms", "error"}
 # Fields this package adds beyond engine/kinds.py (reported to its owner; see the report).
@@ -115,3 +117,26 @@ def test_server_class_is_loopback_only() -> None:
         assert server.sock.getsockname()[0] == "127.0.0.1"
     finally:
         server.stop()
+
+
+def test_a_token_in_the_query_is_sent_but_never_recorded() -> None:
+    # The request carries what the user wrote (a signed URL fails without its signature);
+    # every fact, report and log line shows the token's name only.
+    seen: list[bytes] = []
+
+    def handle(conn: socket.socket) -> None:
+        seen.append(read_head(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    web = Server(handle)
+    try:
+        target = parse_target(f"http://127.0.0.1:{web.port}/file?token=s3cr3tvalue&part=2")
+        facts = probe([target], [], timeout=0.8, env={})
+    finally:
+        web.stop()
+    assert any(head.startswith(b"GET /file?token=s3cr3tvalue&part=2 ") for head in seen), seen
+    written = "".join(redacted_json(f) + f.id + json.dumps(f.source) for f in facts)
+    assert "s3cr3tvalue" not in written
+    [http] = [f for f in facts if f.kind == "probe_http"]
+    assert http["url"].endswith("/file?token=<redacted>&part=2")
+    assert http["target"] == f"http://127.0.0.1:{web.port}/file?token=<redacted>&part=2"

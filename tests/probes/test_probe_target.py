@@ -115,6 +115,16 @@ def test_credentials_never_survive_parsing(text: str) -> None:
     assert "***@" in t.raw
 
 
+def test_a_secret_in_the_query_is_kept_for_the_request_and_hidden_everywhere_else() -> None:
+    t = parse_target("https://files.example/get?X-Amz-Signature=abc123def&api_key=s3cr3tkey&n=1")
+    assert t.path == "/get?X-Amz-Signature=abc123def&api_key=s3cr3tkey&n=1"  # what is sent
+    assert "s3cr3tkey" not in t.raw and "s3cr3tkey" not in t.shown_path
+    assert "s3cr3tkey" not in repr(t) and "s3cr3tkey" not in str(t.to_json())
+    assert t.raw.endswith("api_key=<redacted>&n=1")
+    plain = parse_target("https://h/search?q=routing&page=2")  # nothing secret: kept as is
+    assert plain.raw == "https://h/search?q=routing&page=2" and plain.shown_path == plain.path
+
+
 def test_bad_input_with_credentials_hides_them() -> None:
     with pytest.raises(TargetError) as info:
         parse_target("postgres://admin:s3cr3tpw@db:99999/app")
