@@ -179,7 +179,9 @@ def _address(tf: _TargetFacts) -> tuple[str, str]:
     if clashes:
         return FAIL, "; ".join(_unique(clashes))
     families = _target_families(tf)
-    eligible = [a for a in tf.addresses if str(a.get("scope")) == "global"
+    # A link-local target (fe80::/10, 169.254.0.0/16) is reached from a link-local source.
+    scopes = ("global", "link") if _link_local_targets(tf) else ("global",)
+    eligible = [a for a in tf.addresses if str(a.get("scope")) in scopes
                 and (not families or a.get("family") in families)
                 and (a.get("interface") in used if used else a.get("interface") != "lo")]
     # An IPv6 address whose duplicate address detection failed stays listed (dadfailed) but
@@ -194,13 +196,24 @@ def _address(tf: _TargetFacts) -> tuple[str, str]:
     if candidates:
         shown = ", ".join(f"{a.get('ip')}/{a.get('prefix')} ({a.get('interface')})"
                           for a in candidates[:3])
-        return OK, f"global address{where}: {shown}"
+        scope = "link-local or global" if "link" in scopes else "global"
+        return OK, f"{scope} address{where}: {shown}"
     fam = " or ".join(f"IPv{f}" for f in sorted(families)) if families else "IP"
     if eligible:
         shown = ", ".join(f"{a.get('ip')} ({a.get('interface')})" for a in eligible[:3])
         return FAIL, (f"no usable global {fam} address{where}: {shown} failed duplicate "
                       "address detection (another machine holds it)")
-    return FAIL, f"no global {fam} address{where}"
+    wanted = " or ".join("link-local" if scope == "link" else scope for scope in scopes)
+    return FAIL, f"no {wanted} {fam} address{where}"
+
+
+def _link_local_targets(tf: _TargetFacts) -> bool:
+    """Whether every address probed for the target is link-local."""
+    ips = [str(f.get("ip")).split("%")[0] for f in tf.of("probe_route")]
+    try:
+        return bool(ips) and all(ipaddress.ip_address(ip).is_link_local for ip in ips)
+    except ValueError:
+        return False
 
 
 def _target_families(tf: _TargetFacts) -> set[int]:

@@ -102,12 +102,20 @@ def _selector_covers(selector: Any, ip: str | None) -> bool:
         return False
 
 
+def route_get_argv(ip: str) -> list[str]:
+    """``ip -j route get`` for ``ip``; an IPv6 zone index (``fe80::1%eth0``: a link-local
+    address is ambiguous without its link) becomes ``oif``, which is what a socket bound to
+    that scope does (``ip`` itself refuses the ``%`` form)."""
+    address, _, zone = ip.partition("%")
+    return ["ip", "-j", "route", "get", address, *(["oif", zone] if zone else [])]
+
+
 async def probe_route(target: str, ip: str, ctx: ProbeContext) -> Fact:
     """One ``probe_route`` fact for ``ip``."""
     watch = Stopwatch()
     get, fib = await asyncio.gather(
-        _ip(["ip", "-j", "route", "get", ip], ctx.timeout),
-        _ip(["ip", "-j", "route", "get", ip, "fibmatch"], ctx.timeout),
+        _ip(route_get_argv(ip), ctx.timeout),
+        _ip([*route_get_argv(ip), "fibmatch"], ctx.timeout),
     )
     base = {"ip": ip, "gateway": None, "interface": None, "src": None, "table": None,
             "rule_priority": None, "non_default_table": False, "on_link": None,
@@ -127,8 +135,8 @@ async def probe_route(target: str, ip: str, ctx: ProbeContext) -> Fact:
         # rule that selects by source then applies: ask as connect() does (ping does not,
         # so it may take the main table while TCP takes the rule's).
         by_src, fib_by_src = await asyncio.gather(
-            _ip(["ip", "-j", "route", "get", ip, "from", src], ctx.timeout),
-            _ip(["ip", "-j", "route", "get", ip, "from", src, "fibmatch"], ctx.timeout),
+            _ip([*route_get_argv(ip), "from", src], ctx.timeout),
+            _ip([*route_get_argv(ip), "from", src, "fibmatch"], ctx.timeout),
         )
         try:
             route = {**parse_route_get(by_src.stdout), "prefsrc": src} if by_src.ok else route
@@ -150,7 +158,7 @@ async def probe_route(target: str, ip: str, ctx: ProbeContext) -> Fact:
 async def route_interface(ip: str, timeout: float) -> str | None:
     """The interface the kernel's route to ``ip`` leaves on, or None (no route, ``ip`` failed):
     one ``ip -j route get``, shared with :func:`probe_route` for the same address in a run."""
-    return _route_field(await _ip(["ip", "-j", "route", "get", ip], timeout), "dev")
+    return _route_field(await _ip(route_get_argv(ip), timeout), "dev")
 
 
 def _route_fact(target: str, ip: str, watch: Stopwatch, outcome: str, error: str | None,

@@ -197,6 +197,10 @@ def _split_host_port(text: str, shown: str) -> tuple[str, str | None]:
 def _check_host(host: str, shown: str) -> tuple[str, bool]:
     if not host:
         raise TargetError(f"bad target {shown!r}: empty host")
+    if ":" in host and "%25" in host:
+        # A URL writes an IPv6 zone index percent-encoded (RFC 6874: http://[fe80::1%25eth0]/);
+        # sockets and `ip route get` want it plain (fe80::1%eth0).
+        host = host.replace("%25", "%", 1)
     try:
         return str(ipaddress.ip_address(host)), True
     except ValueError:

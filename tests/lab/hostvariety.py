@@ -56,7 +56,7 @@ from .healthy import (
     _wait_ipv6_ready,
 )
 from .netlab import Lab, LabError, Namespace, Server
-from .scenarios import APP, DNS_IP, GW_IP, LAN, SERVER_IP, Scenario, office
+from .scenarios import APP, BENCH, DNS_IP, GW_IP, LAN, SERVER_IP, Scenario, office
 
 JUMBO_MTU = 9000
 #: A page of about 12 KB: with a 9000-byte MSS it leaves in two segments the 1500-byte hop must
@@ -178,7 +178,7 @@ def macvlan_container_host(lab: Lab) -> Scenario:
                     [(SERVER_IP, 80), (MACVLAN_CTR_IP, 80)],
                     "the host reaches the world on eth0 and its macvlan container by the shim",
                     args=(f"http://{MACVLAN_CTR_IP}/",), servers={"web": web, "app": app},
-                    nodes={"ctr": ctr})
+                    nodes={"ctr": ctr}, info={"listen": ["80"]})
 
 
 def ipvlan_guest(lab: Lab) -> Scenario:
@@ -356,7 +356,7 @@ def tailscale_like(lab: Lab) -> Scenario:
                   "the LAN's gateway for the world, tailscale0 (table 52) for the tailnet",
                   args=(f"http://{TS_PEER_NAME}/",),
                   servers={"web": web, "peer_web": peer_web, "magicdns": magic, "relay": relay},
-                  nodes={"tspeer": peer})
+                  nodes={"tspeer": peer}, info={"listen": ["8080"]})
     sc.info["names"] = {APP: [SERVER_IP], TS_PEER_NAME: [TS_PEER_IP]}
     return sc
 
@@ -469,7 +469,7 @@ def workstation_bridges_and_vpn(lab: Lab) -> Scenario:
                     "idle virbr0 and docker0 beside a split tunnel; both targets answer",
                     args=("http://wiki.corp.test/",),
                     servers={"web": web, "wiki": wiki, "dns": dns},
-                    nodes={"vpn": vpn, "intranet": intranet})
+                    nodes={"vpn": vpn, "intranet": intranet}, info={"listen": ["8080"]})
 
 
 # --- laptops --------------------------------------------------------------------------------------
@@ -658,6 +658,110 @@ def local_cache_and_blocklist(lab: Lab) -> Scenario:
     return sc
 
 
+# --- more servers -------------------------------------------------------------------------------
+
+def kvm_host_bridge(lab: Lab) -> Scenario:
+    """A KVM or Proxmox host with bridged guests: the NIC ``eth0`` is a port of ``br0``, which
+    holds the LAN address and the default route (the NIC has none); a guest's ``vnet0`` is
+    another port, the guest on the LAN with its own address. The bridge carries the NIC's
+    MAC, by design. whynet runs on the host and asks for the world and for the guest."""
+    o = office(lab, client_route=False)
+    c = o.client
+    c.ip("addr", "flush", "dev", "eth0")
+    c.ip("link", "add", "br0", "type", "bridge")
+    c.ip("link", "set", "eth0", "master", "br0")
+    c.ip("link", "set", "br0", "up")
+    c.add_address("br0", f"{LAN}.10/24")
+    c.default_route(GW_IP, dev="br0")
+    guest = lab.host("guest")
+    c.ip("link", "add", "vnet0", "type", "veth", "peer", "name", "eth0", "netns", guest.netns)
+    c.ip("link", "set", "vnet0", "master", "br0", "up")
+    guest.ip("link", "set", "eth0", "up")
+    guest.add_address("eth0", f"{LAN}.40/24")
+    guest.default_route(GW_IP)
+    vm_web = guest.http_server(f"{LAN}.40", 80)
+    web = o.server.http_server(SERVER_IP, 80)
+    return _healthy(o.scenario, "kvm-host-bridge", f"http://{APP}/",
+                    [(SERVER_IP, 80), (f"{LAN}.40", 80)],
+                    "the host's address on br0, eth0 and a guest as its ports",
+                    args=(f"http://{LAN}.40/",), servers={"web": web, "vm_web": vm_web},
+                    nodes={"guest": guest}, info={"listen": ["8080"]})
+
+
+MULTI_TABLE = 101
+
+
+def multihomed_source_routing(lab: Lab) -> Scenario:
+    """A server with two uplinks, each answering by its own gateway (the source-based policy
+    routing cloud providers document for a second NIC): the main table's default via eth0's
+    gateway; table 101 with eth1's subnet and its own default via 10.30.0.1, chosen by
+    ``from 10.30.0.10 lookup 101`` (what answers a connection that came in on eth1); the
+    host's own connections take the main table."""
+    o = office(lab)
+    c = o.client
+    bench = lab.switch("uplink2")
+    gw2 = lab.router("gw2")
+    eth1 = bench.plug(c, f"{BENCH}.10/24")
+    bench.plug(gw2, f"{BENCH}.1/24")
+    c.add_route(f"{BENCH}.0/24", dev=eth1, table=MULTI_TABLE)
+    c.default_route(f"{BENCH}.1", dev=eth1, table=MULTI_TABLE)
+    c.add_rule("from", f"{BENCH}.10", table=MULTI_TABLE, priority=1000)
+    web = o.server.http_server(SERVER_IP, 80)
+    return _healthy(o.scenario, "multihomed-source-routing", f"http://{APP}/", [(SERVER_IP, 80)],
+                    "the main table for the host's own connections, table 101 for eth1's",
+                    servers={"web": web}, nodes={"gw2": gw2}, info={"listen": ["8080"]})
+
+
+def linklocal_nameserver(lab: Lab) -> Scenario:
+    """A home network's IPv6 resolver: the router advertises itself as the DNS server by its
+    link-local address, so NetworkManager writes ``nameserver fe80::1%eth0`` (scope given by
+    the interface) first, then the IPv4 one. Both answer. The router's web page is asked for
+    by its link-local address too, as RFC 6874 writes it in a URL (``[fe80::1%25eth0]``)."""
+    o = office(lab)
+    gw = o.gw
+    gw.ip("addr", "add", "fe80::1/64", "dev", o.gw_lan_if, "nodad")
+    _wait_ipv6_ready(o.client, gw, o.lan.ns)
+    exe = "/usr/sbin/dnsmasq"
+    argv = [exe, "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+            f"--interface={o.gw_lan_if}", "--bind-interfaces", "--port=53", "--log-facility=-",
+            f"--pid-file={lab.workdir / f'lldns-{gw.role}.pid'}", "--local=/test/",
+            "--host-record=lab.ready,127.0.0.2",
+            *(f"--host-record={name},{ip}" for name, ip in o.records.items())]
+    lldns = gw.spawn("lldns", argv, ready="dns", ip=GW_IP, port=53)
+    o.client.write_etc("resolv.conf", "# Generated by NetworkManager\nsearch corp.test\n"
+                       "nameserver fe80::1%eth0\nnameserver 10.20.0.53\n")
+    web = o.server.http_server(SERVER_IP, 80)
+    router_ui = gw.http_server("::", 8080)
+    sc = _healthy(o.scenario, "linklocal-nameserver", f"http://{APP}/",
+                  [(SERVER_IP, 80), ("fe80::1%eth0", 8080)],
+                  "fe80::1%eth0 first in resolv.conf; both resolvers answer",
+                  args=("http://[fe80::1%25eth0]:8080/",),
+                  servers={"web": web, "lldns": lldns, "router_ui": router_ui})
+    sc.info["names"] = {APP: [SERVER_IP]}
+    return sc
+
+
+def ipv4ll_second_nic(lab: Lab) -> Scenario:
+    """A single-board computer or a workstation with a second NIC cabled straight to a device
+    (a camera, a PLC, a laptop for a quick copy) with no DHCP server on that cable: dhcpcd (or
+    avahi-autoipd) gives it an IPv4 link-local address, ``169.254.37.5/16``, and the device
+    on the cable took one too and serves there. The LAN's NIC carries the default route."""
+    o = office(lab)
+    cable = lab.switch("cable")
+    device = lab.host("device")
+    eth1 = cable.plug(o.client, "169.254.37.5/16")
+    cable.plug(device, "169.254.112.9/16")
+    o.client.ip("route", "replace", "169.254.0.0/16", "dev", eth1, "scope", "link", "metric",
+                "1000")
+    cam = device.http_server("169.254.112.9", 80)
+    web = o.server.http_server(SERVER_IP, 80)
+    return _healthy(o.scenario, "ipv4ll-second-nic", f"http://{APP}/",
+                    [(SERVER_IP, 80), ("169.254.112.9", 80)],
+                    "the LAN's NIC for the world, a link-local cable to a device",
+                    args=("http://169.254.112.9/",), servers={"web": web, "cam": cam},
+                    nodes={"device": device})
+
+
 #: Every healthy host shape of this module: name -> builder(lab), found by ``registry.py``.
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "jumbo-frames-lan": jumbo_frames_lan,
@@ -676,4 +780,8 @@ HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "pppoe-mtu": pppoe_mtu,
     "target-ignores-ping": target_ignores_ping,
     "local-cache-and-blocklist": local_cache_and_blocklist,
+    "kvm-host-bridge": kvm_host_bridge,
+    "multihomed-source-routing": multihomed_source_routing,
+    "linklocal-nameserver": linklocal_nameserver,
+    "ipv4ll-second-nic": ipv4ll_second_nic,
 }

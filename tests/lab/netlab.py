@@ -98,14 +98,15 @@ CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #: The only networks lab addresses may come from: RFC 1918, RFC 6598 shared address space
 #: (carrier-grade NAT), RFC 5737 documentation, RFC 3849 documentation and RFC 4193
-#: unique-local. Nothing here is routed on the internet, and the lab is not connected to the
+#: unique-local; and link-local (RFC 3927 169.254.0.0/16, fe80::/10), which no router forwards
+#: at all. Nothing here is routed on the internet, and the lab is not connected to the
 #: host anyway: this is a second fence, not the first.
 LAB_RANGES = tuple(
     ipaddress.ip_network(n)
     for n in (
         "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
         "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
-        "2001:db8::/32", "fc00::/7",
+        "2001:db8::/32", "fc00::/7", "169.254.0.0/16", "fe80::/10",
     )
 )
 
@@ -284,7 +285,10 @@ def tcp_connect(ip: str, port: int, timeout: float = 2.0, source: str | None = N
     try:
         if source:
             sock.bind((source, 0))
-        sock.connect((ip, port))
+        # A zoned link-local address (fe80::1%eth0): a 2-tuple drops the zone (scope id 0),
+        # getaddrinfo gives the 4-tuple with it.
+        sock.connect(socket.getaddrinfo(ip, port, type=socket.SOCK_STREAM)[0][4]
+                     if "%" in ip else (ip, port))
         return Connect("open", None, "", time.monotonic() - start)
     except TimeoutError:
         return Connect("timeout", None, "timed out", time.monotonic() - start)

@@ -211,7 +211,8 @@ def test_run_as_nobody(lab: Lab) -> None:
 
 
 def test_addresses_outside_the_lab_ranges_are_refused() -> None:
-    for ok in ("10.1.2.3/8", "172.31.0.1/24", "192.168.1.1", "203.0.113.0/24", "2001:db8::1/64"):
+    for ok in ("10.1.2.3/8", "172.31.0.1/24", "192.168.1.1", "203.0.113.0/24", "2001:db8::1/64",
+               "169.254.37.5/16", "fe80::1"):  # link-local: never forwarded
         check_lab_address(ok)
     for bad in ("8.8.8.8", "1.1.1.0/24", "172.32.0.1/24", "2606:4700::1111"):
         with pytest.raises(ValueError):

@@ -108,6 +108,36 @@ def test_route_is_looked_up_from_the_chosen_source_as_connect_does(
         table == "200")
 
 
+# `ip -j` outputs recorded in two lab namespaces joined by a veth, fe80::2 and fe80::1 on
+# eth0 (`ip route get fe80::1%eth0` itself is refused: "any valid prefix is expected").
+LINK_LOCAL_OUTPUTS = {
+    ("route", "get", "fe80::1", "oif", "eth0"):
+        '[{"dst":"fe80::1","from":"::","dev":"eth0","protocol":"kernel","prefsrc":"fe80::2",'
+        '"metric":256,"flags":[],"pref":"medium"}]',
+    ("route", "get", "fe80::1", "oif", "eth0", "fibmatch"):
+        '[{"dst":"fe80::/64","dev":"eth0","protocol":"kernel","metric":256,"flags":[],'
+        '"pref":"medium"}]',
+}
+
+
+def test_a_zoned_link_local_address_is_routed_out_of_its_link(
+        monkeypatch: pytest.MonkeyPatch, make_ctx) -> None:
+    from engine.collectors.base import CommandResult
+    from engine.probes import route
+
+    async def fake_ip(argv: list[str], timeout: float) -> CommandResult:
+        key = tuple(a for a in argv[1:] if a not in ("-j", "-6"))
+        out = DEFAULT_RULES if key == ("rule", "show") else LINK_LOCAL_OUTPUTS[key]
+        return CommandResult(tuple(argv), 0, out, "")
+
+    monkeypatch.setattr(route, "_ip", fake_ip)
+    fact = asyncio.run(probe_route("t", "fe80::1%eth0", make_ctx()))
+    assert (fact["outcome"], fact["interface"], fact["src"], fact["matched_route"]) == (
+        "routed", "eth0", "fe80::2", "fe80::/64")
+    assert route.route_get_argv("fe80::1%eth0")[-2:] == ["oif", "eth0"]
+    assert route.route_get_argv("2001:db8::1") == ["ip", "-j", "route", "get", "2001:db8::1"]
+
+
 def test_parse_route_get() -> None:
     text = '[{"dst":"10.231.60.5","dev":"c0","table":"100","prefsrc":"10.231.1.1","flags":[]}]'
     assert parse_route_get(text)["table"] == "100"

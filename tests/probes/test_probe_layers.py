@@ -232,6 +232,25 @@ def test_an_address_that_failed_dad_is_no_address() -> None:
     assert _rows(_v6_host(False) + _v6_target(t, "open"), t)["address"][0] == "ok"
 
 
+def test_a_link_local_target_needs_only_a_link_local_address() -> None:
+    """A router's web page at fe80::99%eth0 is reached from eth0's fe80:: address: no global
+    IPv6 address is needed, and without any IPv6 address the layer says which it wanted."""
+    t = "http://[fe80::99%25eth0]/"
+    target = [probe("probe_route", t, "routed", ip="fe80::99%eth0", gateway=None,
+                    interface="eth0", src="fe80::1", table="main", matched_route="fe80::/64"),
+              probe("probe_tcp", t, "open", ip="fe80::99%eth0", port=80, icmp=None)]
+    host = host_facts(address=False)  # eth0 has fe80::1/64 only
+    assert _rows(host + target, t)["address"] == (
+        "ok", "link-local or global address on eth0: fe80::1/64 (eth0)")
+    no_ipv6 = [f for f in host_facts() if f.get("family") != 6]  # IPv4 only
+    assert _rows(no_ipv6 + target, t)["address"] == (
+        "fail", "no global or link-local IPv6 address on eth0")
+    # a global target still wants a global address
+    v6 = "http://[2001:db8:61::20]/"
+    assert _rows(host + _v6_target(v6, "open"), v6)["address"] == (
+        "fail", "no global IPv6 address on eth0")
+
+
 def test_the_proxy_resolves_a_proxied_targets_name() -> None:
     t = "https://app.example.test/"
     facts = host_facts() + web_target(t, resolved=False) + [

@@ -49,6 +49,9 @@ GOOD = [
     ("telnet://sw1", "sw1", 23, "telnet default", "telnet", False, False),
     ("dns://ns1", "ns1", 53, "dns default", "dns", False, False),
     ("https://[2001:db8::5]/", "2001:db8::5", 443, "https default", "https", True, True),
+    # a link-local address needs its link: RFC 6874 writes the zone %25-encoded in a URL
+    ("http://[fe80::1%25eth0]:8080/", "fe80::1%eth0", 8080, "explicit", "http", True, False),
+    ("[fe80::1%eth0]:22", "fe80::1%eth0", 22, "explicit", None, True, False),
     ("custom://h:1234", "h", 1234, "explicit", "custom", False, False),
     ("user@bastion:2222", "bastion", 2222, "explicit", None, False, False),
     ("bücher.example", "xn--bcher-kva.example", None, None, None, False, False),
