@@ -276,6 +276,13 @@ def redact_text(text: str) -> str:
                   *_scheme_spans(text))
 
 
+def redact_path(path: str) -> str:
+    """A URL's path and query (``/get?sig=x&n=1``) redacted as it would be inside its URL
+    (the query detectors look only at text that holds one)."""
+    base = "http://h"  # no user-info: redacting leaves it as it is
+    return redact_text(base + path)[len(base):]
+
+
 def redact_value(name: str, value: Any) -> Any:
     """Redact one named value: whole if the name is secret, URL credentials otherwise."""
     if value is None or isinstance(value, bool):

@@ -35,9 +35,13 @@ def probe_fact(
     kind: str, fid: str, probe: str, *, target: str, layer: str, outcome: str,
     elapsed_ms: int | None, error: str | None, **fields: Any,
 ) -> Fact:
-    """A ``probe_*`` fact with the common fields; ``probe`` says what was done, in words."""
+    """A ``probe_*`` fact with the common fields; ``probe`` says what was done, in words.
+
+    The id and the words often hold a URL the user gave (a portal check, a DoH server): they
+    are redacted here, since redaction before writing looks at fields, never at ids."""
     return make_fact(
-        kind, fid, {"probe": probe}, target=target, layer=layer, outcome=outcome,
+        kind, redact_text(fid), {"probe": redact_text(probe)}, target=target, layer=layer,
+        outcome=outcome,
         elapsed_ms=elapsed_ms, error=redact_text(error) if error else None, **fields,
     )
 

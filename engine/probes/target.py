@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.redact import redact_text
+from engine.redact import redact_path, redact_text
 
 
 class TargetError(ValueError):
@@ -104,7 +104,7 @@ class Target:
     def shown_path(self) -> str:
         """:attr:`path` as a fact or report may show it: secret query values redacted
         (``/x?token=<redacted>``); the request itself is sent with :attr:`path`."""
-        return redact_text(self.path)
+        return redact_path(self.path)
 
     def to_json(self) -> dict[str, Any]:
         """The parsed target for a report's ``targets`` list (``port_text`` included)."""

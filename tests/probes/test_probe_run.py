@@ -12,6 +12,7 @@ from engine.facts import make_fact
 from engine.kinds import KINDS
 from engine.probes import outcomes as O
 from engine.probes import parse_target, probe
+from engine.probes.common import probe_fact
 from engine.redact import redacted_json
 
 COMMON = {"target", "layer", "outcome", "elapsed_ms", "error"}
@@ -140,3 +141,15 @@ def test_a_token_in_the_query_is_sent_but_never_recorded() -> None:
     [http] = [f for f in facts if f.kind == "probe_http"]
     assert http["url"].endswith("/file?token=<redacted>&part=2")
     assert http["target"] == f"http://127.0.0.1:{web.port}/file?token=<redacted>&part=2"
+
+
+def test_a_probe_facts_id_and_words_never_hold_a_url_secret() -> None:
+    # A portal check or DoH URL the user gave becomes part of the id and the words; redaction
+    # before writing reads fields only, so the fact is born redacted.
+    url = "http://ops:pw-s3cr3t@portal.example/check?token=t0k3n"
+    fact = probe_fact("probe_portal", f"probe_portal:{url}", f"http GET {url} (known answer)",
+                      target=url, layer="application", outcome=O.HTTP_OK, elapsed_ms=1,
+                      error=None)
+    shown = fact.id + json.dumps(fact.source)
+    assert "pw-s3cr3t" not in shown and "t0k3n" not in shown
+    assert fact.id == "probe_portal:http://***@portal.example/check?token=<redacted>"

@@ -124,6 +124,7 @@ def test_a_secret_in_the_query_is_kept_for_the_request_and_hidden_everywhere_els
     assert "s3cr3tkey" not in t.raw and "s3cr3tkey" not in t.shown_path
     assert "s3cr3tkey" not in repr(t) and "s3cr3tkey" not in str(t.to_json())
     assert t.raw.endswith("api_key=<redacted>&n=1")
+    assert t.shown_path == "/get?X-Amz-Signature=<redacted>&api_key=<redacted>&n=1"
     plain = parse_target("https://h/search?q=routing&page=2")  # nothing secret: kept as is
     assert plain.raw == "https://h/search?q=routing&page=2" and plain.shown_path == plain.path
 
