@@ -140,3 +140,69 @@ def test_not_installed_is_recorded_absent(monkeypatch: pytest.MonkeyPatch) -> No
 def test_live_collect_never_raises() -> None:
     facts = firewalld.collect(CollectContext())
     assert any(f.kind == "firewall_backend" for f in facts)
+
+
+# --- a running firewalld (recorded in the lab: tests/fixtures/firewalld/README.md) ----------
+
+def _running(name: str, active: str = "running-get-active-zones-none.txt") -> dict[str, Fact]:
+    text = (FIXTURES / name).read_text()
+    zones = firewalld.parse_active_zones((FIXTURES / active).read_text())
+    return {f["name"]: f for f in firewalld.parse_zones(text, "public", SOURCE, zones,
+                                                        running=True)}
+
+
+def test_running_default_zone_applies_with_no_interface_bound() -> None:
+    """No NetworkManager: no zone binds an interface, none is 'active', and the default
+    zone, the catch-all of firewalld's zone dispatch, filters everything."""
+    zones = _running("running-list-all-zones-stock.txt")
+    assert len(zones) == 9
+    public = zones["public"]
+    assert (public["default"], public["active"], public["applies"]) == (True, False, True)
+    assert public["services"] == ["dhcpv6-client", "ssh"] and public["ports"] == []
+    assert [n for n, z in zones.items() if z["applies"]] == ["public"]
+    backend = firewalld.summarize(list(zones.values()), "public", True, SOURCE)
+    assert (backend["rule_count"], backend["default_incoming"]) == (2, "reject")
+
+
+def test_running_zone_bound_to_an_interface() -> None:
+    """`--zone=public --add-interface=eth0` (as NetworkManager does) and `--add-port`:
+    the real `--get-active-zones` and the zone's "(active)" flag."""
+    assert (FIXTURES / "running-get-active-zones.txt").read_text() == \
+        "public\n  interfaces: eth0\n"
+    zones = _running("running-list-all-zones-port.txt", "running-get-active-zones.txt")
+    public = zones["public"]
+    assert (public["active"], public["applies"], public["interfaces"], public["ports"]) == \
+        (True, True, ["eth0"], ["8080/tcp"])
+    assert not any(z["applies"] for n, z in zones.items() if n != "public")
+
+
+def test_running_drop_target() -> None:
+    zones = _running("running-list-all-zones-drop.txt")
+    assert (zones["public"]["target"], zones["public"]["applies"]) == ("DROP", True)
+    backend = firewalld.summarize(list(zones.values()), "public", True, SOURCE)
+    assert backend["default_incoming"] == "drop"
+
+
+def test_offline_zones_never_apply() -> None:
+    """A stopped daemon's permanent configuration filters nothing, active zone or not."""
+    zones = _zones("offline-list-all-zones.txt")
+    assert zones["public"]["active"] is True
+    assert not any(z["applies"] for z in zones.values())
+
+
+def test_collect_from_the_recorded_running_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    cmd = "firewall-cmd"
+    recorded = {
+        (cmd, "--state"): "running-state.txt",
+        (cmd, "--get-default-zone"): "running-get-default-zone.txt",
+        (cmd, "--get-active-zones"): "running-get-active-zones-none.txt",
+        (cmd, "--list-all-zones"): "running-list-all-zones-stock.txt",
+    }
+    _fake(monkeypatch, {cmd}, {argv: CommandResult(argv, 0, (FIXTURES / name).read_text(), "")
+                               for argv, name in recorded.items()})
+    facts = {f.id: f for f in firewalld.collect(CollectContext(env={}))}
+    backend = facts["firewall_backend:firewalld"]
+    assert (backend["active"], backend["default_zone"], backend["rule_count"]) == \
+        (True, "public", 2)
+    assert facts["firewalld_zone:public"]["applies"] is True
+    assert not any(f.kind == "collection_error" for f in facts.values())

@@ -237,6 +237,16 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "firewalld-rejects-admin-prohibited": _build(
         "firewalld-rejects-admin-prohibited", on="client", checklist=("F5", "B1"),
         layer="transport", expect="firewall.rejected-admin-prohibited"),
+    # F5/B1: the zone's target set to DROP (permanent configuration, reloaded): firewalld
+    # drops everything the zone does not open, ICMP included, so the client's SYNs and pings
+    # go unanswered.
+    "firewalld-drop-zone-times-out": _build(
+        "firewalld-drop-zone-times-out", on="client", target="DROP", checklist=("F5", "B1"),
+        layer="transport", expect="transport.tcp-timeout-silent-drop"),
+    # C2/F2: the same server asks about 8080: the zone names its target, DROP.
+    "firewalld-drop-zone-listen": _build(
+        "firewalld-drop-zone-listen", on="server", target="DROP", checklist=("C2", "F2"),
+        layer=None, expect="firewall.firewalld-zone-closes-listen-port"),
 }
 
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {

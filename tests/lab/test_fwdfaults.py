@@ -106,6 +106,36 @@ def test_rejects_admin_prohibited(untouched_host: list[F.Firewalld], lab: Lab,
     assert "admin-prohibited" in report["findings"][0]["explanation"]
 
 
+@runs("firewalld-drop-zone-times-out")
+def test_drop_zone_times_out(untouched_host: list[F.Firewalld], lab: Lab, sc: Scenario) -> None:
+    fw = F.firewalld_of(sc)
+    untouched_host.append(fw)
+    assert "  target: DROP" in fw.cmd("--zone=public", "--list-all").splitlines()
+    assert "<zone target=\"DROP\">" in (fw.system_config / "zones" / "public.xml").read_text()
+    silent = sc.client.connect(SERVER_IP, F.SERVICE_PORT, timeout=1.5)
+    assert silent.outcome == "timeout", silent
+    assert not sc.client.ping(SERVER_IP)  # a DROP zone lets no ICMP in either
+    report = verdict(lab, sc)
+    assert "firewall-cmd" in report["findings"][0]["advice"]
+    # Back to the default target: firewalld rejects again, at once.
+    fw.cmd("--permanent", "--zone=public", "--set-target=default")
+    fw.cmd("--reload")
+    assert sc.client.connect(SERVER_IP, F.SERVICE_PORT).errno == errno.EHOSTUNREACH
+
+
+@runs("firewalld-drop-zone-listen")
+def test_drop_zone_listen(untouched_host: list[F.Firewalld], lab: Lab, sc: Scenario) -> None:
+    fw = F.firewalld_of(sc)
+    untouched_host.append(fw)
+    assert "  target: DROP" in fw.cmd("--zone=public", "--list-all").splitlines()
+    report = verdict(lab, sc)
+    top = report["findings"][0]
+    assert "zone public" in top["explanation"] and "DROP" in top["explanation"], top
+    [blocked] = facts_of(report, "firewall_verdict", target=f"listen:{F.SERVICE_PORT}")
+    assert (blocked["verdict"], blocked["chain"], blocked["rule_text"]) == \
+        ("drop", "filter_IN_public", "drop"), blocked
+
+
 @runs("firewalld-port-open-listen")
 def test_port_open_listen(untouched_host: list[F.Firewalld], lab: Lab, sc: Scenario) -> None:
     fw = F.firewalld_of(sc)
