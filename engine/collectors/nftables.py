@@ -39,8 +39,9 @@ Decoding of a rule's expressions (see :func:`decode_rule`):
 * ``matches`` is the rule's exact conjunction for the firewall evaluator
   (``engine.firewall``): one entry per match, in order, ``{"field", "op", "values", "text"}``
   with ``field`` one of ``nfproto``, ``l4proto``, ``saddr``, ``daddr``, ``sport``, ``dport``,
-  ``iifname``, ``oifname``, ``ct_state``, ``ct_status`` (firewalld's ``ct status dnat``), or
-  ``unknown`` (a match or statement the evaluator
+  ``iifname``, ``oifname``, ``ct_state``, ``ct_status`` (firewalld's ``ct status dnat``),
+  ``rpf`` (``fib saddr . mark . iif oif missing``: the reverse path check of firewalld's
+  IPv6_rpfilter), or ``unknown`` (a match or statement the evaluator
   does not model, named by ``text``). ``op`` is ``==`` (any of the values) or ``!=`` (none of
   them); port values are ints or ``[lo, hi]``. Implied matches are listed too: ``tcp dport``
   implies ``l4proto tcp``, ``ip saddr`` in an inet table implies ``nfproto ipv4``. Counters,
@@ -356,6 +357,9 @@ def _exact_match(state: _RuleState, left: Any, op: str, right: Any, target: str 
     if proto in TRANSPORT_PROTOCOLS:
         matches.append({"field": "l4proto", "op": "==", "values": [proto],
                         "text": f"meta l4proto {proto} (implied by {proto})"})
+    if _is_reverse_path_check(left, op, right):
+        matches.append({"field": "rpf", "op": "==", "values": ["missing"], "text": text})
+        return
     key = _EXACT_KEYS.get(target or "")
     if key is None and isinstance(left, dict) and left.get("meta", {}).get("key") == "nfproto":
         key = "nfproto"
@@ -375,6 +379,18 @@ def _exact_match(state: _RuleState, left: Any, op: str, right: Any, target: str 
     exact = [list(v) if isinstance(v, tuple) else v for v in values]
     matches.append({"field": key, "op": "!=" if op == "!=" else "==", "values": exact,
                     "text": text})
+
+
+def _is_reverse_path_check(left: Any, op: str, right: Any) -> bool:
+    """``fib saddr [. mark] . iif oif missing``: no route back to the source through the
+    interface the packet came in on (a reverse-path filter: firewalld's IPv6_rpfilter,
+    ``nft``'s rpfilter recipe)."""
+    fib = left.get("fib") if isinstance(left, dict) else None
+    if not isinstance(fib, dict) or fib.get("result") != "oif":
+        return False
+    flags = set(fib.get("flags") or [])
+    return {"saddr", "iif"} <= flags <= {"saddr", "iif", "mark"} and (
+        (op == "==" and right is False) or (op == "!=" and right is True))
 
 
 def _bound_range(op: str, value: Any) -> Any:
@@ -498,6 +514,15 @@ def _render_value(value: Any) -> str:
 
 
 def _render_match(left: Any, op: str, right: Any) -> str:
+    if isinstance(left, dict) and isinstance(left.get("fib"), dict):
+        # nft's own syntax: `fib saddr . mark . iif oif missing` (JSON: result oif, right false)
+        fib = left["fib"]
+        lhs = f"fib {' . '.join(str(f) for f in fib.get('flags') or [])} {fib.get('result')}"
+        if isinstance(right, bool):
+            value = "exists" if right else "missing"
+            return f"{lhs} {value if op == '==' else ('missing' if right else 'exists')}"
+        operator = "" if op in ("==", "in") else f"{op} "
+        return f"{lhs} {operator}{_render_value(right)}"
     if isinstance(left, dict) and "payload" in left:
         lhs = f"{left['payload'].get('protocol')} {left['payload'].get('field')}"
     elif isinstance(left, dict) and "meta" in left:

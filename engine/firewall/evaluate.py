@@ -23,7 +23,9 @@ The walk, as the kernel does it:
   sets and intervals, prefixes, negation (``!=`` means "none of"), interface names with
   wildcards (nft ``eth*``, iptables ``eth+``), ``ct state``, ``ct status`` (the first packet
   of a new connection has none of its bits: destination NAT, which would set ``dnat``, already
-  made the walk undecided), ``meta l4proto``/``nfproto``, ``th dport``, verdict maps.
+  made the walk undecided), the reverse-path check ``fib saddr . iif oif missing`` (passes for
+  loopback and for an unknown client; for a known source undecided: the walk knows no
+  routes), ``meta l4proto``/``nfproto``, ``th dport``, verdict maps.
 
 Anything it does not model (a match it cannot read, ``dnat`` changing the destination, a
 ``queue`` to user space, a missing chain) makes the answer ``unknown`` naming that expression:
@@ -231,6 +233,15 @@ class _Match:
             if packet.ct_state == "":  # conntrack's order against this chain is not known
                 return None
             hit = packet.ct_state in self.names
+        elif key == "rpf":
+            # `fib saddr . mark . iif oif missing`: no route back to the source through the
+            # interface it came in on. Loopback's sources are this host's own (its local
+            # routes); an unknown client (--listen's) is one the routes lead back to, as for
+            # any client a server expects (not an allow-list: nothing to list in `assumed`);
+            # a known source needs the routes, which the walk does not know.
+            if packet.iif != "lo" and packet.saddr is not None:
+                return None
+            hit = False
         elif key == "ct_status":
             # firewalld's `ct status dnat accept`: a new connection's first packet has no
             # status bit (not confirmed, no reply seen, and any DNAT stopped the walk before)
@@ -313,7 +324,7 @@ def compile_match(entry: Mapping[str, Any], backend: str) -> _Match:
         m.names, m.prefixes = frozenset(names), tuple(prefixes)
     elif key == "l4proto":
         m.names = frozenset(_proto_name(v) for v in values)
-    elif key in ("ct_state", "ct_status"):
+    elif key in ("ct_state", "ct_status", "rpf"):
         m.names = frozenset(str(v).lower() for v in values)
     elif key == "nfproto":
         m.names = frozenset(str(v).lower() for v in values)
@@ -360,6 +371,9 @@ class _Rule:
                 unknown = unknown or m.problem
                 continue
             hit = m.holds(packet)
+            if hit is None and m.key == "rpf":
+                unknown = unknown or f"{m.text} (needs the routes back to {packet.saddr})"
+                continue
             if hit is None and m.key in ("ct_state", "ct_status"):
                 unknown = unknown or (f"{m.text} (a chain at conntrack's priority "
                                       f"{CONNTRACK_PRIORITY} may run before or after it)")

@@ -76,3 +76,28 @@ def test_listen_probe_reads_firewalld(state: str, port: int, blocked: bool,
     assert result is blocked
     if chain:
         assert evidence is not None and f":firewalld:{chain}:" in evidence
+
+
+def test_ipv6_reverse_path_filter() -> None:
+    """firewalld's IPv6_rpfilter (`fib saddr . mark . iif oif missing drop` in
+    filter_PREROUTING) once made every IPv6 verdict undecided ("fib False")."""
+    facts = _facts("stock")
+    [rpf] = [f for f in facts if f.kind == "firewall_rule" and "fib" in f["text"]]
+    assert rpf["text"] == "meta nfproto ipv6 fib saddr . mark . iif oif missing drop"
+    assert rpf["matches"][-1] == {"field": "rpf", "op": "==", "values": ["missing"],
+                                  "text": "fib saddr . mark . iif oif missing"}
+    ruleset = Ruleset(facts)
+    server6 = "2001:db8::20"
+    # a client --listen does not know: its reverse path is taken as fine, no assumption listed
+    closed = ruleset.evaluate(Packet("input", 6, "tcp", None, server6, None, 8080, "eth0"))
+    assert (closed.verdict, closed.reject_with, closed.assumed) == \
+        ("reject", "icmpx-admin-prohibited", [])
+    ssh = ruleset.evaluate(Packet("input", 6, "tcp", None, server6, None, 22, "eth0"))
+    assert ssh.verdict == "accept"
+    # this host's own connection over loopback passes the check
+    local = ruleset.evaluate(Packet("input", 6, "tcp", server6, server6, 40000, 8080, "lo"))
+    assert local.verdict == "accept"
+    # a known source on another interface needs the routes: undecided, and says so
+    known = ruleset.evaluate(Packet("input", 6, "tcp", "2001:db8:1::9", server6, 40000, 22,
+                                    "eth0"))
+    assert known.verdict == "unknown" and "routes back to 2001:db8:1::9" in known.describe()
