@@ -433,8 +433,9 @@ KINDS: dict[str, KindSpec] = {
         _k("probe_pmtu", "probes.pmtu", "does the segment size explain a stall (a path-MTU "
            "black hole, X11): the target's exchange at the default MSS and at a clamped one, "
            "at once (a TLS handshake after one got no answer; a GET of an http:// target; "
-           "the GET over TLS for an https:// target whose handshake came in small segments); "
-           "not_possible for other ports",
+           "the GET over TLS for an https:// target whose handshake came in small segments), "
+           "and for http(s) the same GET padded to fill full-size segments from this host "
+           "(the upload direction); not_possible for other ports",
            **_PROBE_COMMON, ip=("ip", "address"), port=("int", "port"),
            family=("int", "4 or 6"),
            exchange=("str", "what was exchanged: tls_handshake, http_get, https_get (the "
@@ -465,12 +466,14 @@ KINDS: dict[str, KindSpec] = {
                                         "got before it ended or stalled"),
            kernel_path_mtu=("int", "the path MTU the kernel knows for the address (IP_MTU "
                                    "on the default connection), or null"),
-           upload_request_bytes=("int", "http_get: the size of the padded GET that fills "
-                                        "full-size segments from this host"),
-           upload_outcome=("str", "http_get: the padded GET at the default MSS: http_ok (the "
-                                  "server reacted), timeout, error"),
-           upload_clamped_outcome=("str", "http_get: the padded GET at the clamped MSS, or "
-                                          "null (not needed)")),
+           upload_request_bytes=("int", "http_get/https_get: the size of the padded GET "
+                                        "that fills full-size segments from this host (over "
+                                        "TLS for https_get)"),
+           upload_outcome=("str", "http_get/https_get: the padded GET at the default MSS: "
+                                  "http_ok (the server reacted: a byte of any status, or "
+                                  "closing), timeout, error"),
+           upload_clamped_outcome=("str", "http_get/https_get: the padded GET at the clamped "
+                                          "MSS, or null (not needed)")),
         _k("probe_arp", "probes.arp", "who answers ARP for the next hop (duplicate IPs, C1)",
            **_PROBE_COMMON, ip=("ip", "the address asked for (target on the link, or gateway)"),
            interface=("str", "interface asked on"),

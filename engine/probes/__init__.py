@@ -21,7 +21,9 @@ For every target, concurrently with every other target:
    direct target without TLS, ``probe_pmtu`` to that address alongside (an ``http://`` GET at
    the default and a clamped MSS; for other ports a ``not_possible`` record), and for a direct
    ``https://`` target whose handshake completed, the same GET over TLS when that handshake
-   came in small segments only (a small certificate flight proves nothing about the body).
+   came in small segments only (a small certificate flight proves nothing about the body), and
+   for both schemes the GET padded to fill full-size segments from this host (the upload
+   direction; over TLS for ``https://``).
 
 Plus, when a target is a name, one ``probe_nxdomain`` per nameserver (does it rewrite
 NXDOMAIN? see ``probes.dns``) and, when systemd-resolved is set to DNS over TLS, one
@@ -273,10 +275,11 @@ async def _after_proxy(target: Target, ctx: ProbeContext, proxy_fact: Fact,
         jobs.append(probe_http(target, answering_ip, ctx))
     if not proxied and answering_ip is not None and (not target.tls
                                                      or target.scheme == "https"):
-        # Do full-size segments from the target arrive (X11)? For http:// a GET read to its
-        # end, alongside the HTTP probe; for https:// the same over TLS, unless the handshake
-        # itself already carried a full-size segment; for a port whynet does not speak, a
-        # record that nothing large could be asked for.
+        # Do full-size segments arrive, the target's and this host's (X11)? For http:// a GET
+        # read to its end, alongside the HTTP probe; for https:// the same over TLS, unless
+        # the handshake itself already carried a full-size segment; this host's, a padded GET
+        # (over TLS for https://). For a port whynet does not speak, a record that nothing
+        # large could be asked for.
         jobs.append(probe_pmtu(target, answering_ip, ctx, handshake_done=target.tls))
     results = await asyncio.gather(*jobs)
     return [f for f in results if f is not None]

@@ -52,6 +52,18 @@ that TLS connection, with the same outcomes; its clamped twin starts only then, 
 deadline, so a healthy site whose handshake is large costs one handshake alongside the HTTP
 probe.
 
+The upload direction over TLS: a ClientHello is a few hundred bytes, so the handshake passes a
+black hole in this host's direction as it passes one in the server's, and the large requests
+after it hang. Alongside, the padded GET goes over its own TLS connection at the default MSS,
+read until the server reacts; its clamped twin starts only when that one has gone
+:data:`UPLOAD_TWIN_AFTER` of the timeout without a reaction, and shares its deadline (a healthy
+server reacts long before: one more handshake and request, no twin). ``black_hole`` with
+``direction`` ``upload`` as for ``http://``; the download side may be a handshake that brought
+a full-size segment instead of the plain GET. An answer of any status (a ``431`` refusing the
+long header) is a reaction: the request arrived. No reaction at either size is no black hole
+(the server ignores such requests, whatever their segments): ``upload_outcome`` and
+``upload_clamped_outcome`` ``timeout``, no finding.
+
 ``none`` (any other port reached directly: a database, SSH, a raw TCP service): whynet does not
 speak the protocol, and whatever a server-first protocol says on its own (a banner) is short,
 so nothing large can be asked for: ``not_possible``, recorded rather than guessed.
@@ -70,7 +82,7 @@ import socket
 import struct
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.facts import Fact
 from engine.probes import outcomes as O
@@ -87,6 +99,8 @@ from engine.probes.target import Target
 from engine.probes.tcp import family_of
 from engine.probes.tls import unverified_context
 
+T = TypeVar("T")
+
 CLAMPED_MSS: dict[int, int] = {socket.AF_INET: 536, socket.AF_INET6: 1220}
 HEADERS: dict[int, int] = {socket.AF_INET: 40, socket.AF_INET6: 60}  # IP + TCP headers without options
 IP_MTU = getattr(socket, "IP_MTU", 14)
@@ -94,6 +108,7 @@ IPV6_MTU = getattr(socket, "IPV6_MTU", 24)
 SAMPLE_MARGIN = 0.05  # s before the deadline at which the stalled connection is read
 ANSWER_CAP = 16 * 1024  # bytes of an HTTP answer read: a dozen full-size segments
 UPLOAD_PADDING = 4000  # bytes of padding header: a request of three segments or more
+UPLOAD_TWIN_AFTER = 0.5  # of the timeout without a reaction to the padded request over TLS
 TLS_HANDSHAKE, HTTP_GET, HTTPS_GET = "tls_handshake", "http_get", "https_get"
 NO_EXCHANGE = "none"
 GET_EXCHANGES = frozenset({HTTP_GET, HTTPS_GET})
@@ -335,6 +350,26 @@ async def https_get_after_handshake(ip: str, port: int, request: bytes, server_n
         await cancel_and_wait(signal, default_task)
 
 
+async def upload_after_silence(ip: str, port: int, padded: bytes, server_name: str,
+                               timeout: float, clamp: int) -> tuple[Attempt, Attempt | None]:
+    """The padded request over TLS at the default MSS, read until the server reacts; its
+    clamped twin starts only once that one has gone :data:`UPLOAD_TWIN_AFTER` of the timeout
+    without a reaction, and shares its deadline. A healthy server reacts long before, so a
+    healthy site costs one handshake and one request alongside the HTTP probe."""
+    watch = Stopwatch()
+    default_task = asyncio.ensure_future(http_attempt(
+        ip, port, padded, timeout, first_byte=True, server_name=server_name))
+    try:
+        done, _ = await asyncio.wait({default_task}, timeout=timeout * UPLOAD_TWIN_AFTER)
+        if done:
+            return default_task.result(), None
+        return await _both(default_task, http_attempt(
+            ip, port, padded, max(0.1, watch.remaining(timeout)), mss=clamp, first_byte=True,
+            server_name=server_name), UPLOAD)
+    finally:
+        await cancel_and_wait(default_task)
+
+
 def _verdict(default: Attempt, clamped: Attempt | None, exchange: str
              ) -> tuple[str, str | None]:
     """The probe's outcome and error from its two exchanges (see the module docstring)."""
@@ -377,6 +412,16 @@ async def _both(default_job: Awaitable[Attempt], clamped_job: Awaitable[Attempt]
         await cancel_and_wait(clamped_task)
 
 
+async def _together(*jobs: Awaitable[T]) -> list[T]:
+    """The jobs at once, as ``asyncio.gather``; but when one fails, the others are cancelled
+    and awaited before the error goes on (gather would leave them running)."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        await cancel_and_wait(*tasks)
+
+
 def padded_request(target: Target) -> bytes:
     """The target's GET with a padding header of :data:`UPLOAD_PADDING` bytes: a request that
     fills full-size segments from this host (a header any server accepts: nginx, Apache and
@@ -385,10 +430,11 @@ def padded_request(target: Target) -> bytes:
 
 
 def upload_stalls(download: Attempt, upload: Attempt, upload_clamped: Attempt | None) -> bool:
-    """The upload black hole: the plain GET came back at the default size (so the server
-    answers and its packets reach this host), the padded one got no reaction at all at the
-    default size, and one with the MSS clamped did."""
-    return (download.outcome == O.HTTP_OK and upload.outcome == O.TIMEOUT
+    """The upload black hole: the server's packets reach this host at the default size (the
+    plain GET came back, or over TLS a handshake that brought a full-size segment), the padded
+    request got no reaction at all at the default size, and one with the MSS clamped did (an
+    answer of any status, an error included: the request arrived)."""
+    return (download.outcome in (O.HTTP_OK, O.TLS_OK) and upload.outcome == O.TIMEOUT
             and upload.received == 0 and upload_clamped is not None
             and upload_clamped.outcome == O.HTTP_OK)
 
@@ -407,10 +453,15 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext, *,
     common: dict[str, Any] = dict(target=target.raw, layer="route", ip=ip, port=target.port,
                                   family=4 if family == socket.AF_INET else 6, clamped_mss=clamp)
     upload_fields: dict[str, Any] = {}
+    request, padded = request_bytes(target), padded_request(target)
+    upload: Attempt | None = None
+    upload_clamped: Attempt | None = None
     if target.tls and handshake_done:
         exchange, what = HTTPS_GET, f"https GET {target.shown_path}"
-        default, clamped = await https_get_after_handshake(
-            ip, target.port, request_bytes(target), target.host, ctx.timeout, clamp)
+        (default, clamped), (upload, upload_clamped) = await _together(
+            https_get_after_handshake(ip, target.port, request, target.host, ctx.timeout,
+                                      clamp),
+            upload_after_silence(ip, target.port, padded, target.host, ctx.timeout, clamp))
     elif target.tls:
         exchange, what = TLS_HANDSHAKE, "tls handshake"
         default, clamped = await _both(
@@ -418,19 +469,12 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext, *,
             attempt(ip, target.port, target.host, ctx.timeout, mss=clamp), exchange)
     elif target.scheme == "http":
         exchange, what = HTTP_GET, f"http GET {target.shown_path}"
-        request, padded = request_bytes(target), padded_request(target)
-        (default, clamped), (upload, upload_clamped) = await asyncio.gather(
+        (default, clamped), (upload, upload_clamped) = await _together(
             _both(http_attempt(ip, target.port, request, ctx.timeout),
                   http_attempt(ip, target.port, request, ctx.timeout, mss=clamp), exchange),
             _both(http_attempt(ip, target.port, padded, ctx.timeout, first_byte=True),
                   http_attempt(ip, target.port, padded, ctx.timeout, mss=clamp,
                                first_byte=True), UPLOAD))
-        if upload_stalls(default, upload, upload_clamped):
-            return _upload_fact(fid, what, clamp, header, default, upload, upload_clamped,
-                                len(padded), common)
-        upload_fields = {"upload_request_bytes": len(padded), "upload_outcome": upload.outcome,
-                         "upload_clamped_outcome": (upload_clamped.outcome
-                                                    if upload_clamped is not None else None)}
     else:
         spoken = f"its protocol ({target.scheme})" if target.scheme else "what listens there"
         return probe_fact(
@@ -438,6 +482,13 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext, *,
             outcome=O.NOT_POSSIBLE, elapsed_ms=0, exchange=NO_EXCHANGE,
             error=(f"nothing large to ask for on port {target.port}: whynet does not speak "
                    f"{spoken}, and what a server says unasked is a short greeting"), **common)
+    if upload is not None:
+        if upload_stalls(default, upload, upload_clamped):
+            return _upload_fact(fid, what, exchange, clamp, header, default, upload,
+                                upload_clamped, len(padded), common)
+        upload_fields = {"upload_request_bytes": len(padded), "upload_outcome": upload.outcome,
+                         "upload_clamped_outcome": (upload_clamped.outcome
+                                                    if upload_clamped is not None else None)}
     outcome, error = _verdict(default, clamped, exchange)
     info = default.info
     # The full-size packet is the socket's path MTU; the SYN announced that less the headers
@@ -466,9 +517,9 @@ async def probe_pmtu(target: Target, ip: str, ctx: ProbeContext, *,
     )
 
 
-def _upload_fact(fid: str, what: str, clamp: int, header: int, download: Attempt,
-                 upload: Attempt, upload_clamped: Attempt | None, request_size: int,
-                 common: dict[str, Any]) -> Fact:
+def _upload_fact(fid: str, what: str, exchange: str, clamp: int, header: int,
+                 download: Attempt, upload: Attempt, upload_clamped: Attempt | None,
+                 request_size: int, common: dict[str, Any]) -> Fact:
     """The fact of an upload black hole (:func:`upload_stalls`): this host's full-size
     packets vanish; the packet lost is the padded request's socket's path MTU."""
     info = upload.info
@@ -477,7 +528,7 @@ def _upload_fact(fid: str, what: str, clamp: int, header: int, download: Attempt
         "probe_pmtu", fid,
         f"{what} {host_for_url(common['ip'])}:{common['port']}, plain and with a "
         f"{request_size}-byte request, at the default and a {clamp}-byte MSS",
-        outcome=O.BLACK_HOLE, error=None, exchange=HTTP_GET, direction=UPLOAD,
+        outcome=O.BLACK_HOLE, error=None, exchange=exchange, direction=UPLOAD,
         elapsed_ms=max(download.elapsed_ms, upload.elapsed_ms,
                        upload_clamped.elapsed_ms if upload_clamped is not None else 0),
         default_outcome=download.outcome, clamped_outcome=None, default_error=None,

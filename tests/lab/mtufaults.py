@@ -23,7 +23,10 @@ The two faults differ in how the server writes its answer, as real servers do:
   a large request (whynet's padded GET; a form post, an upload) gets no answer;
 * ``mtu-black-hole-https-body-v4`` (and ``-v6``): HTTPS with a small ECDSA certificate: the
   whole certificate flight fits in one segment the narrow link carries, so the TLS handshake
-  completes at the default MSS; the head of the answer arrives and the page stalls.
+  completes at the default MSS; the head of the answer arrives and the page stalls;
+* ``mtu-black-hole-https-upload-v4`` (and ``-v6``): the same origin with only the gateway
+  dropping the ICMP it owes this host: the handshake and the page pass, a large request sent
+  over TLS after the handshake (whynet's padded GET) gets no answer.
 
 **X12 over IPv6.** The office with IPv6 end to end (:func:`ipfaults._dual_stack`: the name has
 A and AAAA, and the client's global IPv6 address puts the AAAA first, so the echo train goes
@@ -36,10 +39,11 @@ echo off; IPv4 echo untouched). The control answers 20-25 ms late, as over a VPN
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .ipfaults import PATH_FAULTS, SERVER_V6, _dual_stack, degrade, drop_too_big, narrow_link_path
-from .netlab import Lab
-from .scenarios import APP, Scenario, _trusted_tls
+from .netlab import Lab, Namespace
+from .scenarios import APP, Office, Scenario, _trusted_tls
 
 #: A page that needs full-size segments: about 12 KB, eight or nine of them.
 PAGE = "whynet mtu lab page\n" * 600
@@ -57,13 +61,19 @@ def http_behind_narrow_link(lab: Lab, name: str, family: int, *, hole: str | Non
     ``one_write``: the head goes with the body."""
     o, wan, origin, ip = narrow_link_path(lab, family)
     web = origin.http_server(ip, HTTP_PORT, body=page, one_write=one_write)
-    routers = {"both": (o.gw, wan), "download": (wan,), "upload": (o.gw,), None: ()}[hole]
-    drop_too_big(routers, family)
     info = {"ip": ip, "family": family, "port": HTTP_PORT, "page_bytes": len(page) + 1,
             "hole": hole}
-    target = f"http://{APP}:{HTTP_PORT}/"
-    common = {"nodes": {"wan": wan, "origin": origin}, "servers": {"web": web}, "info": info}
-    if hole == "both" and page == PAGE:
+    return _behind_hole(o, wan, name, f"http://{APP}:{HTTP_PORT}/", hole, page == PAGE,
+                        nodes={"wan": wan, "origin": origin}, servers={"web": web}, info=info)
+
+
+def _behind_hole(o: Office, wan: Namespace, name: str, target: str, hole: str | None,
+                 large_page: bool, **common: Any) -> Scenario:
+    """The scenario of an origin behind the narrow link, with the ICMP that ``hole`` names
+    dropped (see :func:`http_behind_narrow_link`), and the rule it must show on top."""
+    routers = {"both": (o.gw, wan), "download": (wan,), "upload": (o.gw,), None: ()}[hole]
+    drop_too_big(routers, common["info"]["family"])
+    if hole == "both" and large_page:
         return o.scenario(name, target, checklist=("X11",), layer="application",
                           expect="path.mtu-black-hole-http", **common)
     if hole == "upload":  # every answer arrives: only large requests hang (no layer fails)
@@ -72,25 +82,21 @@ def http_behind_narrow_link(lab: Lab, name: str, family: int, *, hole: str | Non
     return o.scenario(name, target, **common)
 
 
-def https_behind_narrow_link(lab: Lab, name: str, family: int, *, hole: bool) -> Scenario:
+def https_behind_narrow_link(lab: Lab, name: str, family: int, *, hole: str | None,
+                             page: str = PAGE) -> Scenario:
     """An HTTPS origin on port 443 behind the 1400-byte link, its certificate a single ECDSA
     leaf for one name (the whole certificate flight, about 1 KB, fits in one segment the
-    narrow link carries), serving :data:`PAGE` with the head first; the client trusts its CA
-    through ``SSL_CERT_FILE``. ``hole``: both routers drop the ICMP that would report the small
-    link (the handshake passes, the page stalls after its head); else path MTU discovery
-    works."""
+    narrow link carries), serving ``page`` with the head first; the client trusts its CA
+    through ``SSL_CERT_FILE``. ``hole`` as for :func:`http_behind_narrow_link`: ``both`` (the
+    handshake passes, the page stalls after its head), ``upload`` (the handshake and the page
+    pass, a large request after the handshake vanishes), ``download``, or None (path MTU
+    discovery works)."""
     o, wan, origin, ip = narrow_link_path(lab, family)
-    web, env = _trusted_tls(lab, origin, ip, body=PAGE)
-    info = {"ip": ip, "family": family, "port": 443, "page_bytes": len(PAGE) + 1,
-            "cafile": env["SSL_CERT_FILE"]}
-    common = {"env": env, "nodes": {"wan": wan, "origin": origin}, "servers": {"web": web},
-              "info": info}
-    target = f"https://{APP}/"
-    if not hole:
-        return o.scenario(name, target, **common)
-    drop_too_big((o.gw, wan), family)
-    return o.scenario(name, target, checklist=("X11",), layer="application",
-                      expect="path.mtu-black-hole-http", **common)
+    web, env = _trusted_tls(lab, origin, ip, body=page)
+    info = {"ip": ip, "family": family, "port": 443, "page_bytes": len(page) + 1,
+            "cafile": env["SSL_CERT_FILE"], "hole": hole}
+    return _behind_hole(o, wan, name, f"https://{APP}/", hole, page == PAGE, env=env,
+                        nodes={"wan": wan, "origin": origin}, servers={"web": web}, info=info)
 
 
 def raw_port_behind_black_hole(lab: Lab) -> Scenario:
@@ -129,9 +135,13 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "mtu-black-hole-upload-v6": lambda lab: http_behind_narrow_link(
         lab, "mtu-black-hole-upload-v6", 6, hole="upload"),
     "mtu-black-hole-https-body-v4": lambda lab: https_behind_narrow_link(
-        lab, "mtu-black-hole-https-body-v4", 4, hole=True),
+        lab, "mtu-black-hole-https-body-v4", 4, hole="both"),
+    "mtu-black-hole-https-upload-v4": lambda lab: https_behind_narrow_link(
+        lab, "mtu-black-hole-https-upload-v4", 4, hole="upload"),
     "mtu-black-hole-https-body-v6": lambda lab: https_behind_narrow_link(
-        lab, "mtu-black-hole-https-body-v6", 6, hole=True),
+        lab, "mtu-black-hole-https-body-v6", 6, hole="both"),
+    "mtu-black-hole-https-upload-v6": lambda lab: https_behind_narrow_link(
+        lab, "mtu-black-hole-https-upload-v6", 6, hole="upload"),
     **{f"{fault}-v6": (lambda lab, fault=fault: degraded_path_v6(lab, fault))
        for fault in PATH_FAULTS},
 }
@@ -144,13 +154,17 @@ HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     # The small certificate and the page over the same link with PMTUD working: the body's
     # segments shrink to the link and arrive.
     "small-mtu-pmtud-works-https-body-v4": lambda lab: https_behind_narrow_link(
-        lab, "small-mtu-pmtud-works-https-body-v4", 4, hole=False),
+        lab, "small-mtu-pmtud-works-https-body-v4", 4, hole=None),
     "small-mtu-pmtud-works-https-body-v6": lambda lab: https_behind_narrow_link(
-        lab, "small-mtu-pmtud-works-https-body-v6", 6, hole=False),
+        lab, "small-mtu-pmtud-works-https-body-v6", 6, hole=None),
     # The origin's full-size packets vanish, but a three-byte page never needs one: no claim
     # (this host's own large packets get their ICMP: the padded GET passes).
     "small-answer-behind-black-hole": lambda lab: http_behind_narrow_link(
         lab, "small-answer-behind-black-hole", 4, hole="download", page=SMALL_PAGE),
+    # Over HTTPS: the origin's full-size packets vanish, this host's get their ICMP (the
+    # padded GET over TLS passes) and the page is too small to need a full-size segment.
+    "small-answer-behind-black-hole-https": lambda lab: https_behind_narrow_link(
+        lab, "small-answer-behind-black-hole-https", 4, hole="download", page=SMALL_PAGE),
     "raw-port-behind-black-hole": raw_port_behind_black_hole,
     "normal-latency-v6": lambda lab: degraded_path_v6(lab, None),
 }

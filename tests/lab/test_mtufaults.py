@@ -149,31 +149,42 @@ def test_small_mtu_with_pmtud_https_body(lab: Lab, sc: Scenario) -> None:
         "http_ok", "https_get", None), m
     _, header, _ = segment_sizes(sc.info["family"])
     assert 536 < m["default_largest_segment"] <= 1400 - header, m
+    # The padded GET over TLS: this host's full-size packets get their ICMP and shrink.
+    assert (m["direction"], m["upload_outcome"], m["upload_clamped_outcome"]) == (
+        "download", "http_ok", None), m
 
 
-@runs("mtu-black-hole-upload-v4", "mtu-black-hole-upload-v6")
+@runs("mtu-black-hole-upload-v4", "mtu-black-hole-upload-v6",
+      "mtu-black-hole-https-upload-v4", "mtu-black-hole-https-upload-v6")
 def test_upload_black_hole(lab: Lab, sc: Scenario) -> None:
-    ip, port = sc.info["ip"], sc.info["port"]
-    small_mss = 536 if sc.info["family"] == 4 else 1220
+    ip, port, cafile = sc.info["ip"], sc.info["port"], sc.info.get("cafile")
+    small_mss, header, _ = segment_sizes(sc.info["family"])
     # No full-size answer before whynet runs: a server that has learned the smaller path MTU
     # to this host (by PMTUD on its own packets) announces a smaller MSS in its next SYN-ACK
-    # for about ten minutes, and this host's packets then fit the narrow link.
-    big = get_with_mss(sc.client, ip, port, None, pad=4000)
+    # for about ten minutes, and this host's packets then fit the narrow link. (Over TLS the
+    # handshake completes first: the ClientHello and the one-segment certificate flight are
+    # small.)
+    big = get_with_mss(sc.client, ip, port, None, pad=4000, cafile=cafile)
     assert (big["ended"], big["bytes"]) == (False, 0), big  # this host's full-size packets vanish
-    small = get_with_mss(sc.client, ip, port, small_mss, pad=4000)
+    small = get_with_mss(sc.client, ip, port, small_mss, pad=4000, cafile=cafile)
     assert small["ended"] and small["bytes"] > 0, small
     report = verdict(lab, sc)
     m = pmtu_fact(report)
     assert (m["outcome"], m["direction"], m["upload_outcome"], m["upload_clamped_outcome"]) == (
         "black_hole", "upload", "timeout", "http_ok"), m
-    header = 40 if sc.info["family"] == 4 else 60
+    assert m["exchange"] == ("https_get" if cafile else "http_get"), m
     assert (m["passed_packet"], m["lost_packet"], m["kernel_path_mtu"]) == (
         small_mss + header, 1500, 1500), m
     assert m["upload_request_bytes"] > 4000 and m["default_outcome"] == "http_ok", m
-    page = get_with_mss(sc.client, ip, port, None, timeout=4.0)
+    if cafile:  # the handshake and the page at the default size, the padded GET after it
+        [tls] = facts_of(report, "probe_tls")
+        assert tls["outcome"] == "tls_ok", tls
+        assert m["default_answer_bytes"] > sc.info["page_bytes"], m
+        assert "sent over TLS after the handshake" in report["findings"][0]["explanation"]
+    page = get_with_mss(sc.client, ip, port, None, timeout=4.0, cafile=cafile)
     assert page["ended"] and page["bytes"] > sc.info["page_bytes"], page  # answers arrive
     sc.nodes["gw"].exec("nft", "delete", "table", "inet", "no_pmtud")
-    healed = get_with_mss(sc.client, ip, port, None, timeout=4.0, pad=4000)
+    healed = get_with_mss(sc.client, ip, port, None, timeout=4.0, pad=4000, cafile=cafile)
     assert healed["ended"] and healed["bytes"] > 0, healed
 
 
@@ -190,13 +201,15 @@ def test_small_mtu_with_pmtud_http(lab: Lab, sc: Scenario) -> None:
     assert (m["direction"], m["upload_outcome"]) == ("download", "http_ok"), m
 
 
-@runs("small-answer-behind-black-hole")
+@runs("small-answer-behind-black-hole", "small-answer-behind-black-hole-https")
 def test_small_answer_behind_black_hole(lab: Lab, sc: Scenario) -> None:
-    ip, port = sc.info["ip"], sc.info["port"]
-    assert get_with_mss(sc.client, ip, port, None)["ended"]  # small answers pass the hole
+    ip, port, cafile = sc.info["ip"], sc.info["port"], sc.info.get("cafile")
+    # Small answers pass the hole (over TLS, the one-segment handshake too).
+    assert get_with_mss(sc.client, ip, port, None, cafile=cafile)["ended"]
     report = verdict(lab, sc)
     m = pmtu_fact(report)
     assert m["outcome"] == "inconclusive" and "too small to tell" in m["error"], m
+    assert m["exchange"] == ("https_get" if cafile else "http_get"), m
     assert m["answer_bytes"] < 536, m
     assert m["upload_outcome"] == "http_ok", m  # this host's large packets get their ICMP
 

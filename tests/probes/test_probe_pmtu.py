@@ -8,6 +8,7 @@ import asyncio
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from probe_helpers import Server, http_server, read_head, self_signed, tls_server
@@ -15,7 +16,14 @@ from probe_helpers import Server, http_server, read_head, self_signed, tls_serve
 from engine.probes import outcomes as O
 from engine.probes import parse_target
 from engine.probes.context import ProbeContext
-from engine.probes.pmtu import ANSWER_CAP, answer_complete, probe_pmtu
+from engine.probes.pmtu import (
+    ANSWER_CAP,
+    UPLOAD_PADDING,
+    Attempt,
+    answer_complete,
+    probe_pmtu,
+    upload_stalls,
+)
 
 PAGE = b"x" * 20_000
 
@@ -49,6 +57,18 @@ def run(target: str, timeout: float = 1.0, *, handshake_done: bool = False) -> d
     return asyncio.run(probe())
 
 
+def timed_run(web: Server, url: str, timeout: float, *, handshake_done: bool = False
+              ) -> tuple[dict, float]:
+    """:func:`run` against ``web`` (``url`` with ``{port}`` for its port), then the server
+    stopped: the fact's fields and the seconds the probe took."""
+    try:
+        began = time.monotonic()
+        m = run(url.format(port=web.port), timeout=timeout, handshake_done=handshake_done)
+        return m, time.monotonic() - began
+    finally:
+        web.stop()
+
+
 def test_a_small_answer_is_too_small_to_tell() -> None:
     web = http_server()  # a head with Content-Length: 0
     try:
@@ -78,13 +98,7 @@ def test_a_large_answer_at_full_size_passes() -> None:
 
 
 def test_an_answer_that_stalls_at_every_size_is_no_black_hole() -> None:
-    web = head_then_silence()
-    try:
-        began = time.monotonic()
-        m = run(f"http://127.0.0.1:{web.port}/", timeout=0.6)
-        took = time.monotonic() - began
-    finally:
-        web.stop()
+    m, took = timed_run(head_then_silence(), "http://127.0.0.1:{port}/", 0.6)
     assert (m["outcome"], m["default_outcome"], m["clamped_outcome"]) == (
         O.TIMEOUT, O.TIMEOUT, O.TIMEOUT)
     assert "small segment size too" in m["error"]
@@ -123,7 +137,10 @@ def test_https_page_after_a_small_handshake_is_read_at_full_size(tmp_path: Path)
     assert m["clamped_outcome"] is None  # the default exchange settled it
     assert m["default_largest_segment"] > 536
     assert ANSWER_CAP <= m["answer_bytes"] <= len(PAGE) + 100
-    assert "upload_outcome" not in m  # the padded GET rides along with http:// only
+    # The padded GET over TLS got its answer at the default size: no clamped twin.
+    assert (m["direction"], m["upload_outcome"], m["upload_clamped_outcome"]) == (
+        "download", O.HTTP_OK, None), m
+    assert m["upload_request_bytes"] > UPLOAD_PADDING
 
 
 def test_https_small_page_is_too_small_to_tell(tmp_path: Path) -> None:
@@ -137,25 +154,90 @@ def test_https_small_page_is_too_small_to_tell(tmp_path: Path) -> None:
     assert "too small to tell" in m["error"]
 
 
-def test_https_body_that_stalls_at_every_size_is_no_black_hole(tmp_path: Path) -> None:
+def tls_server_answering(tmp_path: Path, answer: Callable[[ssl.SSLSocket, bytes], None]
+                         ) -> Server:
+    """A TLS server on loopback (a self-signed ECDSA certificate) that reads each request's
+    head and hands it to ``answer`` with the connection."""
     cert = self_signed(tmp_path, ["localhost"], ["127.0.0.1"])
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert.cert_path), str(cert.key_path))
 
-    def handle(conn: socket.socket) -> None:  # a head promising 5,000 bytes, then nothing
+    def handle(conn: socket.socket) -> None:
         with context.wrap_socket(conn, server_side=True) as tls:
-            read_head(tls)
-            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
-            time.sleep(3)
-    web = Server(handle)
-    try:
-        began = time.monotonic()
-        m = run(f"https://127.0.0.1:{web.port}/", timeout=0.6, handshake_done=True)
-        took = time.monotonic() - began
-    finally:
-        web.stop()
+            answer(tls, read_head(tls))
+    return Server(handle)
+
+
+def test_https_body_that_stalls_at_every_size_is_no_black_hole(tmp_path: Path) -> None:
+    def head_then_nothing(tls: ssl.SSLSocket, _head: bytes) -> None:
+        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+        time.sleep(3)
+    m, took = timed_run(tls_server_answering(tmp_path, head_then_nothing),
+                        "https://127.0.0.1:{port}/", 0.6, handshake_done=True)
     # The clamped twin started once the handshake came small, and stalled too.
     assert (m["outcome"], m["default_outcome"], m["clamped_outcome"]) == (
         O.TIMEOUT, O.TIMEOUT, O.TIMEOUT), m
     assert m["default_answer_bytes"] == m["answer_bytes"] > 0
     assert took < 0.6 + 0.3  # one deadline for both exchanges
+
+
+# --- https: the padded request over TLS (the upload direction) --------------------------------
+
+def tls_server_by_request(tmp_path: Path, answer_padded: bytes | None) -> Server:
+    """A TLS server that answers a plain GET with a 20 KB page, and a padded one (a header
+    line of ``UPLOAD_PADDING`` bytes) with ``answer_padded``, or with silence when None."""
+    def answer(tls: ssl.SSLSocket, head: bytes) -> None:
+        if len(head) < UPLOAD_PADDING:
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(PAGE) + PAGE)
+        elif answer_padded is not None:
+            tls.sendall(answer_padded)
+        else:
+            time.sleep(3)
+    return tls_server_answering(tmp_path, answer)
+
+
+def test_https_padded_request_answered_with_an_error_still_arrived(tmp_path: Path) -> None:
+    web = tls_server_by_request(tmp_path, b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                          b"Content-Length: 0\r\n\r\n")
+    try:
+        m = run(f"https://127.0.0.1:{web.port}/", handshake_done=True)
+    finally:
+        web.stop()
+    # A refusal is an answer: the padded request's full-size segments reached the server.
+    assert (m["outcome"], m["direction"], m["upload_outcome"], m["upload_clamped_outcome"]) == (
+        O.HTTP_OK, "download", O.HTTP_OK, None), m
+
+
+def test_https_padded_request_unanswered_at_every_size_is_no_black_hole(tmp_path: Path) -> None:
+    m, took = timed_run(tls_server_by_request(tmp_path, None), "https://127.0.0.1:{port}/",
+                        0.8, handshake_done=True)
+    # The plain GET came back at full size; the padded one got no reaction, and neither did
+    # its clamped twin (started once the default one had been silent for half the timeout):
+    # the server ignores large requests at any size, which no segment size explains.
+    assert (m["outcome"], m["direction"], m["default_outcome"]) == (
+        O.HTTP_OK, "download", O.HTTP_OK), m
+    assert (m["upload_outcome"], m["upload_clamped_outcome"]) == (O.TIMEOUT, O.TIMEOUT), m
+    assert took < 0.8 + 0.3  # the twin shares the default one's deadline
+
+
+# The verdict on the upload direction, from the exchanges' outcomes (the sizes a lab black
+# hole gives: tests/lab/test_mtufaults.py proves them on a real narrow link).
+DOWNLOADED = Attempt(O.HTTP_OK, 20, received=12_142, large_segments=True)
+HANDSHAKE_LARGE = Attempt(O.TLS_OK, 15, large_segments=True)
+SILENT = Attempt(O.TIMEOUT, 2950, "the HTTP answer stalled after 0 bytes (no more within 3s)")
+REACTED = Attempt(O.HTTP_OK, 1520, received=155)
+
+
+def test_upload_black_hole_needs_silence_at_full_size_and_an_answer_when_clamped() -> None:
+    assert upload_stalls(DOWNLOADED, SILENT, REACTED)
+    # Over TLS, a handshake that brought a full-size segment shows the server's packets come.
+    assert upload_stalls(HANDSHAKE_LARGE, SILENT, REACTED)
+    # Any byte at full size, or an answer of any status, is a reaction: the request arrived.
+    assert not upload_stalls(DOWNLOADED, Attempt(O.TIMEOUT, 2950, "stalled", received=40),
+                             REACTED)
+    assert not upload_stalls(DOWNLOADED, REACTED, None)
+    # Silent at every size: the server ignores the request, whatever its segments.
+    assert not upload_stalls(DOWNLOADED, SILENT, Attempt(O.TIMEOUT, 1450, "stalled"))
+    assert not upload_stalls(DOWNLOADED, SILENT, Attempt(O.ERROR, 3, "tcp connect: refused"))
+    # The server's own packets stall: the download black hole is the finding, not this.
+    assert not upload_stalls(SILENT, SILENT, REACTED)
