@@ -260,13 +260,22 @@ def _answer_for_oserror(exc: OSError, transport: str) -> _Answer:
     return _Answer(O.ERROR, transport, [], error=describe_exception(exc))
 
 
+def is_localhost_name(host: str) -> bool:
+    """``localhost`` and names under it (RFC 6761 section 6.3): resolvers answer them with the
+    loopback address themselves and should never send them to a DNS server."""
+    name = host.lower().rstrip(".")
+    return name == "localhost" or name.endswith(".localhost")
+
+
 async def probe_dns(target: str, host: str, ctx: ProbeContext) -> tuple[list[Fact], list[str]]:
     """System resolution plus every nameserver, A and AAAA, all at once; returns the system's
-    addresses (the ones programs would connect to)."""
+    addresses (the ones programs would connect to). A localhost name is the system's alone:
+    what a DNS server says of it (NXDOMAIN, REFUSED, an address) concerns no program."""
+    servers = [] if is_localhost_name(host) else ctx.nameservers
     direct = [
         resolve_via_nameserver(host, server, rdtype=rdtype, timeout=ctx.timeout, target=target,
                                search=ctx.search_domains, ndots=ctx.ndots)
-        for server in ctx.nameservers for rdtype in ("A", "AAAA")
+        for server in servers for rdtype in ("A", "AAAA")
     ]
     results = await asyncio.gather(resolve_system(target, host, ctx), *direct)
     # gather types a mix of awaitables passed through *args as list[object]: the first result is

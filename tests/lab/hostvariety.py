@@ -32,6 +32,15 @@ machines around them, built for real the way their own software builds them:
   (its subnet, no gateway), routes with NetworkManager's metrics and ``proto dhcp``, and the
   ``169.254.0.0/16 dev wlp2s0 metric 1000`` link-local route NetworkManager adds.
 
+And more of the same kind: a GCE-style /32 lease (``cloud-slash32``), a hoster's on-link
+gateway outside the host's /32 with IPv6 via ``fe80::1`` (``onlink-gateway``), IPv6 switched
+off or absent while the name has an AAAA (``ipv6-disabled-host``,
+``ipv4-only-lan-aaaa-name``), PPPoE's MTU 1492, a server that ignores ping, a local DNS cache
+with a 40,000-line block list, a KVM host's ``br0``, source-based policy routing for a second
+uplink, ``nameserver fe80::1%eth0`` and a router page at ``[fe80::1%25eth0]``, an IPv4
+link-local cable to a device, OpenVPN's ``redirect-gateway def1`` and libvirt's isolated
+(host-only) network with forwarding off.
+
 Each builder returns a :class:`~scenarios.Scenario` with no checklist and ``info["reach"]``,
 the ``(ip, port)`` pairs a plain socket in the client must reach first; ``test_hostvariety.py``
 proves them, then runs whynet and asserts no finding at warning or above.
@@ -50,6 +59,7 @@ from .healthy import (
     INTRANET,
     INTRANET_IP,
     _bridge,
+    _container,
     _healthy,
     _tunnel,
     _vpn_concentrator,
@@ -361,6 +371,29 @@ def tailscale_like(lab: Lab) -> Scenario:
     return sc
 
 
+def openvpn_def1(lab: Lab) -> Scenario:
+    """An OpenVPN client with ``redirect-gateway def1``: ``tun0`` (a tun held by the VPN
+    daemon, 10.8.0.2/24), ``0.0.0.0/1`` and ``128.0.0.0/1`` via 10.8.0.1 (more specific than
+    the DHCP default route, which stays), and a host route to the VPN server's address via the
+    LAN gateway. The server behind the VPN's exit is reached through the tunnel; the LAN's
+    resolver, on a connected subnet, directly."""
+    o = office(lab)
+    c = o.client
+    vpn, _ = _vpn_concentrator(lab, o)
+    relay = tun_relay(lab, c, "tun0", vpn, "tun0")
+    for ns, cidr in ((c, "10.8.0.2/24"), (vpn, "10.8.0.1/24")):
+        ns.ip("link", "set", "tun0", "mtu", "1500", "up")
+        ns.add_address("tun0", cidr)
+    c.add_route("203.0.113.2/32", via=GW_IP, dev="eth0")  # the VPN server's public address
+    for half in ("0.0.0.0/1", "128.0.0.0/1"):  # the default route's halves: no address
+        c.ip("route", "add", half, "via", "10.8.0.1", "dev", "tun0")
+    web = o.server.http_server(SERVER_IP, 80, body=PAGE, one_write=True)
+    return _healthy(o.scenario, "openvpn-def1", f"http://{APP}/", [(SERVER_IP, 80)],
+                    "the world through tun0's two halves, the LAN directly",
+                    args=(SERVER_IP,), servers={"web": web, "relay": relay},
+                    nodes={"vpn": vpn}, info={"large": True})
+
+
 # --- names --------------------------------------------------------------------------------------
 
 def debian_hosts(hostname: str) -> str:
@@ -375,7 +408,9 @@ def debian_hosts(hostname: str) -> str:
 def debian_resolver_files(lab: Lab) -> Scenario:
     """A Debian server's resolver files: two nameservers with ``options edns0 trust-ad rotate
     timeout:1 attempts:2`` and a search list, and the installer's /etc/hosts (127.0.1.1 for
-    the machine's own name, the IPv6 multicast names). Both resolvers answer."""
+    the machine's own name, the IPv6 multicast names). Both resolvers answer. The server also
+    asks for its own service as ``http://localhost:8080/`` (the hosts file's ::1 and
+    127.0.0.1; the LAN's resolvers are authoritative-only and refuse ``localhost``)."""
     o = office(lab)
     dns2 = lab.host("dns54")
     o.lan.plug(dns2, f"{LAN}.54/24")
@@ -386,59 +421,52 @@ def debian_resolver_files(lab: Lab) -> Scenario:
                                         "attempts:2"])
     o.client.write_hosts(debian_hosts(socket.gethostname()))
     web = o.server.http_server(SERVER_IP, 80)
-    sc = _healthy(o.scenario, "debian-resolver-files", f"http://{APP}/", [(SERVER_IP, 80)],
+    own = o.client.http_server("::", 8080)  # its own service, dual-stack, asked as localhost
+    sc = _healthy(o.scenario, "debian-resolver-files", f"http://{APP}/",
+                  [(SERVER_IP, 80), ("::1", 8080), ("127.0.0.1", 8080)],
                   "rotate over two working resolvers; the stock hosts file",
-                  args=("http://app/",), servers={"web": web, "dns54": second},
-                  nodes={"dns54": dns2})
+                  args=("http://app/", "http://localhost:8080/"),
+                  servers={"web": web, "dns54": second, "own": own}, nodes={"dns54": dns2})
     sc.info["names"] = {APP: [SERVER_IP], "app": [SERVER_IP]}
     return sc
 
 
 # --- several virtual networks at once ------------------------------------------------------------
 
-LIBVIRT_RULES = """\
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:LIBVIRT_FWI - [0:0]
-:LIBVIRT_FWO - [0:0]
-:LIBVIRT_FWX - [0:0]
-:LIBVIRT_INP - [0:0]
-:LIBVIRT_OUT - [0:0]
--A INPUT -j LIBVIRT_INP
--A FORWARD -j LIBVIRT_FWX
--A FORWARD -j LIBVIRT_FWI
--A FORWARD -j LIBVIRT_FWO
--A OUTPUT -j LIBVIRT_OUT
--A LIBVIRT_FWI -d 192.168.122.0/24 -o virbr0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
--A LIBVIRT_FWI -o virbr0 -j REJECT --reject-with icmp-port-unreachable
--A LIBVIRT_FWO -s 192.168.122.0/24 -i virbr0 -j ACCEPT
--A LIBVIRT_FWO -i virbr0 -j REJECT --reject-with icmp-port-unreachable
--A LIBVIRT_FWX -i virbr0 -o virbr0 -j ACCEPT
--A LIBVIRT_INP -i virbr0 -p udp -m udp --dport 53 -j ACCEPT
--A LIBVIRT_INP -i virbr0 -p tcp -m tcp --dport 53 -j ACCEPT
--A LIBVIRT_INP -i virbr0 -p udp -m udp --dport 67 -j ACCEPT
--A LIBVIRT_INP -i virbr0 -p tcp -m tcp --dport 67 -j ACCEPT
--A LIBVIRT_OUT -o virbr0 -p udp -m udp --dport 53 -j ACCEPT
--A LIBVIRT_OUT -o virbr0 -p tcp -m tcp --dport 53 -j ACCEPT
--A LIBVIRT_OUT -o virbr0 -p udp -m udp --dport 68 -j ACCEPT
--A LIBVIRT_OUT -o virbr0 -p tcp -m tcp --dport 68 -j ACCEPT
-COMMIT
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
-:LIBVIRT_PRT - [0:0]
--A POSTROUTING -j LIBVIRT_PRT
--A LIBVIRT_PRT -s 192.168.122.0/24 -d 224.0.0.0/24 -j RETURN
--A LIBVIRT_PRT -s 192.168.122.0/24 -d 255.255.255.255/32 -j RETURN
--A LIBVIRT_PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 -p tcp -j MASQUERADE --to-ports 1024-65535
--A LIBVIRT_PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 -p udp -j MASQUERADE --to-ports 1024-65535
--A LIBVIRT_PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 -j MASQUERADE
-COMMIT
-"""
+def libvirt_rules(bridge: str, subnet: str, *, nat: bool) -> str:
+    """The iptables rules libvirt writes for one network on ``bridge``: DNS and DHCP to the
+    host, traffic within the bridge; with ``nat`` (``<forward mode='nat'/>``, the default
+    network) its subnet may leave and is masqueraded, without (an isolated network)
+    everything leaving or entering the bridge is rejected."""
+    filt = [
+        "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+        *(f":LIBVIRT_{chain} - [0:0]" for chain in ("FWI", "FWO", "FWX", "INP", "OUT")),
+        "-A INPUT -j LIBVIRT_INP", "-A FORWARD -j LIBVIRT_FWX", "-A FORWARD -j LIBVIRT_FWI",
+        "-A FORWARD -j LIBVIRT_FWO", "-A OUTPUT -j LIBVIRT_OUT",
+    ]
+    if nat:
+        filt += [f"-A LIBVIRT_FWI -d {subnet} -o {bridge} -m conntrack --ctstate "
+                 "RELATED,ESTABLISHED -j ACCEPT",
+                 f"-A LIBVIRT_FWO -s {subnet} -i {bridge} -j ACCEPT"]
+    filt += [f"-A LIBVIRT_FWI -o {bridge} -j REJECT --reject-with icmp-port-unreachable",
+             f"-A LIBVIRT_FWO -i {bridge} -j REJECT --reject-with icmp-port-unreachable",
+             f"-A LIBVIRT_FWX -i {bridge} -o {bridge} -j ACCEPT"]
+    filt += [f"-A LIBVIRT_INP -i {bridge} -p {proto} -m {proto} --dport {port} -j ACCEPT"
+             for port in (53, 67) for proto in ("udp", "tcp")]
+    filt += [f"-A LIBVIRT_OUT -o {bridge} -p {proto} -m {proto} --dport {port} -j ACCEPT"
+             for port in (53, 68) for proto in ("udp", "tcp")]
+    filt.append("COMMIT")
+    if not nat:
+        return "\n".join(filt) + "\n"
+    masq = [f"-A LIBVIRT_PRT -s {subnet} -d 224.0.0.0/24 -j RETURN",
+            f"-A LIBVIRT_PRT -s {subnet} -d 255.255.255.255/32 -j RETURN",
+            *(f"-A LIBVIRT_PRT -s {subnet} ! -d {subnet} -p {proto} -j MASQUERADE --to-ports "
+              "1024-65535" for proto in ("tcp", "udp")),
+            f"-A LIBVIRT_PRT -s {subnet} ! -d {subnet} -j MASQUERADE"]
+    nat_table = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]",
+                 ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", ":LIBVIRT_PRT - [0:0]",
+                 "-A POSTROUTING -j LIBVIRT_PRT", *masq, "COMMIT"]
+    return "\n".join([*filt, *nat_table]) + "\n"
 
 
 def workstation_bridges_and_vpn(lab: Lab) -> Scenario:
@@ -459,7 +487,8 @@ def workstation_bridges_and_vpn(lab: Lab) -> Scenario:
     _bridge(c, "docker0", "172.17.0.1/16")
     c.sysctl("net.ipv4.ip_forward", 1)
     c.exec("iptables-restore", input=DOCKER_RULES)
-    c.exec("iptables-restore", "--noflush", input=LIBVIRT_RULES)
+    c.exec("iptables-restore", "--noflush",
+           input=libvirt_rules("virbr0", "192.168.122.0/24", nat=True))
     wiki = intranet.http_server(INTRANET_IP, 80)
     web = o.server.http_server(SERVER_IP, 80)
     o.dns_server.stop()
@@ -470,6 +499,26 @@ def workstation_bridges_and_vpn(lab: Lab) -> Scenario:
                     args=("http://wiki.corp.test/",),
                     servers={"web": web, "wiki": wiki, "dns": dns},
                     nodes={"vpn": vpn, "intranet": intranet}, info={"listen": ["8080"]})
+
+
+def libvirt_isolated_network(lab: Lab) -> Scenario:
+    """A test bench: libvirt's isolated network (no ``<forward>``: ``virbr1``
+    192.168.100.1/24, host-only by design, libvirt's reject rules for anything leaving it)
+    with a VM running, and IPv4 forwarding off (nothing on this host is meant to be routed).
+    The host reaches the world and its VM; the VM reaches only the host."""
+    o = office(lab)
+    c = o.client
+    _bridge(c, "virbr1", "192.168.100.1/24")
+    vm = _container(lab, c, "virbr1", "vm", "192.168.100.50/24", "192.168.100.1", "vnet1")
+    c.sysctl("net.ipv4.ip_forward", 0)
+    c.exec("iptables-restore", input=libvirt_rules("virbr1", "192.168.100.0/24", nat=False))
+    vm_web = vm.http_server("192.168.100.50", 80)
+    web = o.server.http_server(SERVER_IP, 80)
+    return _healthy(o.scenario, "libvirt-isolated-network", f"http://{APP}/",
+                    [(SERVER_IP, 80), ("192.168.100.50", 80)],
+                    "a host-only VM network with forwarding off, as meant",
+                    args=("http://192.168.100.50/",), servers={"web": web, "vm_web": vm_web},
+                    nodes={"vm": vm})
 
 
 # --- laptops --------------------------------------------------------------------------------------
@@ -673,12 +722,7 @@ def kvm_host_bridge(lab: Lab) -> Scenario:
     c.ip("link", "set", "br0", "up")
     c.add_address("br0", f"{LAN}.10/24")
     c.default_route(GW_IP, dev="br0")
-    guest = lab.host("guest")
-    c.ip("link", "add", "vnet0", "type", "veth", "peer", "name", "eth0", "netns", guest.netns)
-    c.ip("link", "set", "vnet0", "master", "br0", "up")
-    guest.ip("link", "set", "eth0", "up")
-    guest.add_address("eth0", f"{LAN}.40/24")
-    guest.default_route(GW_IP)
+    guest = _container(lab, c, "br0", "guest", f"{LAN}.40/24", GW_IP, "vnet0")
     vm_web = guest.http_server(f"{LAN}.40", 80)
     web = o.server.http_server(SERVER_IP, 80)
     return _healthy(o.scenario, "kvm-host-bridge", f"http://{APP}/",
@@ -784,4 +828,6 @@ HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "multihomed-source-routing": multihomed_source_routing,
     "linklocal-nameserver": linklocal_nameserver,
     "ipv4ll-second-nic": ipv4ll_second_nic,
+    "openvpn-def1": openvpn_def1,
+    "libvirt-isolated-network": libvirt_isolated_network,
 }

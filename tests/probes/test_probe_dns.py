@@ -14,7 +14,9 @@ from engine.probes.dns import (
     answered_from_hosts,
     expanded_by,
     hosts_lookup,
+    is_localhost_name,
     nonexistent_name,
+    probe_dns,
     probe_nxdomain,
     query_names,
     resolve_system,
@@ -144,6 +146,18 @@ def test_system_resolver_and_hosts_file(make_ctx) -> None:
     assert fact["via"] == "system" and fact["rdtype"] == "ANY"
     if set(addresses) == {"127.0.0.1"}:
         assert fact["from_hosts"] is True and fact["hosts_line"] == 2
+
+
+def test_localhost_names_are_not_asked_of_dns_servers(make_ctx) -> None:
+    """RFC 6761: a DNS server's answer for localhost concerns no program (a restrictive or
+    authoritative-only server REFUSES it, which once read as a dead server)."""
+    server = make_fact("nameserver", "nameserver:1", {"file": "/etc/resolv.conf"},
+                       ip="127.0.0.1", origin="resolv.conf")  # asked, it would add facts
+    ctx = make_ctx(hosts="127.0.0.1 localhost\n", facts=[server])
+    facts, addresses = asyncio.run(probe_dns("http://localhost:8080/", "localhost", ctx))
+    assert [f["via"] for f in facts] == ["system"] and "127.0.0.1" in addresses
+    assert is_localhost_name("LOCALHOST.") and is_localhost_name("app.localhost")
+    assert not is_localhost_name("localhost.example.org") and not is_localhost_name("mylocalhost")
 
 
 def test_system_resolver_honours_nsswitch_order_from_facts(make_ctx) -> None:
