@@ -66,7 +66,7 @@ from .healthy import (
     _wait_ipv6_ready,
 )
 from .netlab import Lab, LabError, Namespace, Server
-from .scenarios import APP, BENCH, DNS_IP, GW_IP, LAN, SERVER_IP, Scenario, office
+from .scenarios import APP, BENCH, DNS_IP, GW_IP, INTERNET, LAN, SERVER_IP, Scenario, office
 
 JUMBO_MTU = 9000
 #: A page of about 12 KB: with a 9000-byte MSS it leaves in two segments the 1500-byte hop must
@@ -330,17 +330,21 @@ def tun_relay(lab: Lab, left: Namespace, left_dev: str, right: Namespace,
     return left.spawn("tun-relay", argv)
 
 
-def tailscale_like(lab: Lab) -> Scenario:
+def tailscale_like(lab: Lab, exit_node: bool = False) -> Scenario:
     """A laptop on Tailscale: ``tailscale0`` is a tun (held by the overlay daemon) with
     100.101.102.10/32; table 52 holds the tailnet's routes (``100.64.0.0/10`` and
     ``100.100.100.100`` dev tailscale0); the rules are Tailscale's (5210-5250 send its own
     marked packets to main, 5270 ``lookup 52``) plus a ``lookup main suppress_prefixlength 0``
     before table 52, so the LAN's specific routes win over the tailnet's; MagicDNS
     100.100.100.100 is the only nameserver, with the tailnet's search domain. One target on
-    the far side of the LAN gateway, one across the overlay (a peer's web server)."""
+    the far side of the LAN gateway, one across the overlay (a peer's web server).
+
+    ``exit_node``: the peer is this laptop's exit node (``tailscale up --exit-node``): table 52
+    also holds ``default dev tailscale0``, so the world goes through the overlay (the peer
+    forwards and masquerades it) while the rule 5260 keeps the LAN's own subnet direct."""
     o = office(lab, records={APP: SERVER_IP})
     c = o.client
-    peer = lab.host("tspeer")
+    peer = lab.router("tspeer") if exit_node else lab.host("tspeer")
     relay = tun_relay(lab, c, "tailscale0", peer, "tailscale0")
     for ns, ip in ((c, TS_CLIENT_IP), (peer, TS_PEER_IP)):
         ns.ip("link", "set", "tailscale0", "mtu", "1280", "up")
@@ -349,6 +353,11 @@ def tailscale_like(lab: Lab) -> Scenario:
     peer.add_route("100.64.0.0/10", dev="tailscale0")
     c.add_route("100.64.0.0/10", dev="tailscale0", table=TS_TABLE)
     c.add_route(f"{MAGIC_DNS}/32", dev="tailscale0", table=TS_TABLE)
+    if exit_node:
+        c.add_route("default", dev="tailscale0", table=TS_TABLE)
+        peer_out, _ = lab.link(peer, o.gw, f"{INTERNET}.2/24", f"{INTERNET}.1/24")
+        peer.default_route(f"{INTERNET}.1")
+        lab.masquerade(peer, peer_out)
     for priority, selector in ((5210, "main"), (5230, "default")):
         c.ip("rule", "add", "fwmark", "0x80000/0xff0000", "lookup", selector,
              "priority", str(priority))
@@ -361,8 +370,9 @@ def tailscale_like(lab: Lab) -> Scenario:
     c.write_resolv_conf([MAGIC_DNS], search=[TS_DOMAIN])
     peer_web = peer.http_server(TS_PEER_IP, 80)
     web = o.server.http_server(SERVER_IP, 80)
-    sc = _healthy(o.scenario, "tailscale-like", f"http://{APP}/",
-                  [(SERVER_IP, 80), (TS_PEER_IP, 80)],
+    sc = _healthy(o.scenario, "tailscale-exit-node" if exit_node else "tailscale-like",
+                  f"http://{APP}/", [(SERVER_IP, 80), (TS_PEER_IP, 80)],
+                  "the world through the exit node" if exit_node else
                   "the LAN's gateway for the world, tailscale0 (table 52) for the tailnet",
                   args=(f"http://{TS_PEER_NAME}/",),
                   servers={"web": web, "peer_web": peer_web, "magicdns": magic, "relay": relay},
@@ -814,6 +824,7 @@ HEALTHY: dict[str, Callable[[Lab], Scenario]] = {
     "ipvlan-guest": ipvlan_guest,
     "ipv6-slaac-privacy": ipv6_slaac_privacy,
     "tailscale-like": tailscale_like,
+    "tailscale-exit-node": lambda lab: tailscale_like(lab, exit_node=True),
     "debian-resolver-files": debian_resolver_files,
     "workstation-bridges-and-vpn": workstation_bridges_and_vpn,
     "networkmanager-laptop": networkmanager_laptop,
