@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from .healthy import _wait_ipv6_ready, add_ipv6
 from .netlab import CLEAN_PATH, Lab, LabError, Namespace, Server, sh
 from .scenarios import APP, SERVER_IP, Scenario, _trusted_tls, office
 
@@ -203,6 +204,27 @@ def _server_with_firewalld(lab: Lab, name: str, *, on: str, open_port: bool = Fa
                       **kw)  # type: ignore[arg-type]
 
 
+V6_LAN, V6_FAR = "fd20:0:0:20::", "2001:db8:51::"
+SERVER_IP6 = f"{V6_FAR}20"
+
+
+def dual_stack_server(lab: Lab) -> Scenario:
+    """The dual-stack office (healthy.dual_stack's addresses); the server runs firewalld
+    with the default zone, whose IPv6 traffic first meets firewalld's reverse-path filter
+    (``fib saddr . mark . iif oif missing drop``, IPv6_rpfilter=yes). whynet on the server,
+    ``--listen 8080``: the zone must be named from both families' verdicts."""
+    require_firewalld()
+    o = office(lab)
+    add_ipv6(o, V6_LAN, V6_FAR)
+    _wait_ipv6_ready(o.client, o.gw, o.server, o.lan.ns)
+    fw = start_firewalld(o.server)
+    return Scenario("firewalld-dual-stack-listen", o.server, None, env=fw.env,
+                    args=("--listen", str(SERVICE_PORT)), nodes=o.nodes(),
+                    servers={"dns": o.dns_server, "firewalld": fw.holder},
+                    info={"firewalld": fw}, checklist=("C2", "F2"), layer=None,
+                    expect="firewall.firewalld-zone-closes-listen-port")
+
+
 def _build(name: str, **kw: object) -> Callable[[Lab], Scenario]:
     def build(lab: Lab) -> Scenario:
         return _server_with_firewalld(lab, name, **kw)  # type: ignore[arg-type]
@@ -247,6 +269,9 @@ FAULTS: dict[str, Callable[[Lab], Scenario]] = {
     "firewalld-drop-zone-listen": _build(
         "firewalld-drop-zone-listen", on="server", target="DROP", checklist=("C2", "F2"),
         layer=None, expect="firewall.firewalld-zone-closes-listen-port"),
+    # C2/F2 on a dual-stack server: IPv6 clients pass firewalld's reverse-path filter and
+    # meet the same zone.
+    "firewalld-dual-stack-listen": dual_stack_server,
 }
 
 HEALTHY: dict[str, Callable[[Lab], Scenario]] = {

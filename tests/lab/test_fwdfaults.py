@@ -136,6 +136,30 @@ def test_drop_zone_listen(untouched_host: list[F.Firewalld], lab: Lab, sc: Scena
         ("drop", "filter_IN_public", "drop"), blocked
 
 
+@runs("firewalld-dual-stack-listen")
+def test_dual_stack_listen(untouched_host: list[F.Firewalld], lab: Lab, sc: Scenario) -> None:
+    fw = F.firewalld_of(sc)
+    untouched_host.append(fw)
+    running_default_zone(fw)
+    assert "IPv6_rpfilter=yes" in (fw.system_config / "firewalld.conf").read_text()
+    assert "fib saddr . mark . iif oif missing drop" in fw.ns.exec(
+        "nft", "list", "chain", "inet", "firewalld", "filter_PREROUTING").stdout
+    report = verdict(lab, sc)
+    verdicts = facts_of(report, "firewall_verdict", target=f"listen:{F.SERVICE_PORT}")
+    assert sorted((v["family"], v["ip"], v["verdict"], v["chain"]) for v in verdicts) == [
+        (4, SERVER_IP, "reject", "filter_IN_public"),
+        (6, F.SERVER_IP6, "reject", "filter_IN_public")], verdicts
+    assert all(v["assumed"] == [] for v in verdicts), verdicts
+    # Ground truth over IPv6: the service's clients get ICMPv6 admin-prohibited (EACCES, on
+    # the retransmitted SYN), then get in once the port is opened.
+    sc.servers["web"] = sc.client.http_server("::", F.SERVICE_PORT)
+    client = sc.nodes["client"]
+    assert client.connect(F.SERVER_IP6, F.SERVICE_PORT, timeout=3.0).errno == errno.EACCES
+    fw.cmd(f"--add-port={F.SERVICE_PORT}/tcp")
+    assert client.connect(F.SERVER_IP6, F.SERVICE_PORT).outcome == "open"
+    assert client.connect(SERVER_IP, F.SERVICE_PORT).outcome == "open"
+
+
 @runs("firewalld-port-open-listen")
 def test_port_open_listen(untouched_host: list[F.Firewalld], lab: Lab, sc: Scenario) -> None:
     fw = F.firewalld_of(sc)
