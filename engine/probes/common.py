@@ -113,13 +113,8 @@ def finish_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
     prints a traceback. Bounded by :data:`UNWIND_GRACE_S` (a task that ignores its
     cancellation cannot hold the run)."""
     leftover = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    for task in leftover:
-        task.cancel()
     if leftover:
-        loop.run_until_complete(asyncio.wait(leftover, timeout=UNWIND_GRACE_S))
-    for task in leftover:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: an error while unwinding is no news to anyone
+        loop.run_until_complete(cancel_and_wait(*leftover))
     loop.run_until_complete(loop.shutdown_asyncgens())
 
 

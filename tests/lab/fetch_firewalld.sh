@@ -26,15 +26,10 @@ set -euo pipefail
 DEST=${1:-${WHYNET_LAB_FIREWALLD:-/var/cache/whynet-lab/firewalld}}
 PACKAGES=(firewalld python3-firewall python3-nftables)
 
-candidate() {
-    apt-cache policy "$1" | awk '/Candidate:/ {print $2}'
-}
+# shellcheck source=tests/lab/fetch_lib.sh
+. "$(dirname "$0")/fetch_lib.sh"
 version=$(candidate firewalld)
-if [ -z "$version" ] || [ "$version" = "(none)" ]; then
-    timeout 300 apt-get update -qq
-    version=$(candidate firewalld)
-fi
-if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+if [ -z "$version" ]; then
     echo "fetch_firewalld: the package lists have no firewalld" >&2
     exit 1
 fi
@@ -47,12 +42,7 @@ mkdir -p "$DEST"
 work=$(mktemp -d "$DEST/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
-download() {
-    (cd "$work" && timeout 300 apt-get download -qq "${PACKAGES[@]}")
-}
-download || { timeout 300 apt-get update -qq && download; }
-mkdir "$work/root"
-for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/root"; done
+extract_debs "$work" "${PACKAGES[@]}"
 
 pythonpath=$work/root/usr/lib/python3/dist-packages
 for file in usr/sbin/firewalld usr/bin/firewall-cmd usr/bin/firewall-offline-cmd \

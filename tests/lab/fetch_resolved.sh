@@ -23,15 +23,10 @@ set -euo pipefail
 DEST=${1:-${WHYNET_LAB_RESOLVED:-/var/cache/whynet-lab/resolved}}
 PACKAGES=(systemd-resolved libsystemd-shared)
 
-candidate() {
-    apt-cache policy "$1" | awk '/Candidate:/ {print $2}'
-}
+# shellcheck source=tests/lab/fetch_lib.sh
+. "$(dirname "$0")/fetch_lib.sh"
 version=${WHYNET_RESOLVED_VERSION:-$(candidate systemd-resolved)}
-if [ -z "$version" ] || [ "$version" = "(none)" ]; then
-    timeout 300 apt-get update -qq
-    version=$(candidate systemd-resolved)
-fi
-if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+if [ -z "$version" ]; then
     echo "fetch_resolved: the package lists have no systemd-resolved" >&2
     exit 1
 fi
@@ -44,12 +39,7 @@ mkdir -p "$DEST"
 work=$(mktemp -d "$DEST/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
-download() {
-    (cd "$work" && timeout 300 apt-get download -qq "${PACKAGES[@]/%/=$version}")
-}
-download || { timeout 300 apt-get update -qq && download; }
-mkdir "$work/root"
-for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/root"; done
+extract_debs "$work" "${PACKAGES[@]/%/=$version}"
 
 resolved=$work/root/lib/systemd/systemd-resolved
 [ -x "$resolved" ] || resolved=$work/root/usr/lib/systemd/systemd-resolved

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from .healthy import _wait_ipv6_ready, add_ipv6
-from .netlab import CLEAN_PATH, Lab, LabError, Namespace, Server, sh
+from .netlab import CLEAN_PATH, Lab, LabError, Namespace, Server, fetched_paths, sh
 from .scenarios import APP, SERVER_IP, Scenario, _trusted_tls, office
 
 #: Where tests/lab/fetch_firewalld.sh extracts firewalld (its default destination).
@@ -61,17 +61,11 @@ class FirewalldFiles:
 
 def extracted_firewalld(directory: Path = FIREWALLD_DIR) -> FirewalldFiles | None:
     """What fetch_firewalld.sh left in ``directory`` (its ``env`` file), or None."""
-    try:
-        lines = (directory / "env").read_text().splitlines()
-    except OSError:
+    paths = fetched_paths(directory, "FIREWALLD", "PYTHONPATH", "DEFAULT_CONFIG",
+                          "SYSTEM_CONFIG", "BIN")
+    if paths is None:
         return None
-    values = dict(line.split("=", 1) for line in lines if "=" in line)
-    try:
-        files = FirewalldFiles(Path(values["FIREWALLD"]), Path(values["PYTHONPATH"]),
-                               Path(values["DEFAULT_CONFIG"]), Path(values["SYSTEM_CONFIG"]),
-                               Path(values["BIN"]))
-    except KeyError:
-        return None
+    files = FirewalldFiles(*paths)
     if not (files.daemon.is_file() and (files.bin / "firewall-cmd").is_file()
             and files.default_config.is_dir() and files.system_config.is_dir()):
         return None

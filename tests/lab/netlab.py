@@ -129,6 +129,20 @@ def check_lab_address(text: str) -> str:
     return text
 
 
+def fetched_paths(directory: Path, *keys: str) -> list[Path] | None:
+    """The paths a fetch script (tests/lab/fetch_*.sh) wrote as ``KEY=path`` lines in
+    ``directory/env``, in the order of ``keys``; None when the file or a key is missing (the
+    daemon was not fetched: its scenarios skip)."""
+    try:
+        lines = (directory / "env").read_text().splitlines()
+    except OSError:
+        return None
+    values = dict(line.split("=", 1) for line in lines if "=" in line)
+    if any(key not in values for key in keys):
+        return None
+    return [Path(values[key]) for key in keys]
+
+
 def sh(*argv: str, input: str | None = None, timeout: float = CMD_TIMEOUT,
        check: bool = True, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a command with a timeout; on failure raise :class:`LabError` with its stderr."""

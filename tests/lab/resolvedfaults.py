@@ -47,7 +47,7 @@ from .healthy import (
     _public_office,
     split_tunnel,
 )
-from .netlab import CLEAN_PATH, Lab, LabError, Namespace, Server
+from .netlab import CLEAN_PATH, Lab, LabError, Namespace, Server, fetched_paths
 from .scenarios import APP, DNS_IP, SERVER_IP, Scenario
 
 #: Where tests/lab/fetch_resolved.sh extracts systemd-resolved (its default destination).
@@ -77,16 +77,10 @@ class ResolvedFiles:
 
 def extracted_resolved(directory: Path = RESOLVED_DIR) -> ResolvedFiles | None:
     """What fetch_resolved.sh left in ``directory`` (its ``env`` file), or None."""
-    try:
-        lines = (directory / "env").read_text().splitlines()
-    except OSError:
+    paths = fetched_paths(directory, "RESOLVED", "RESOLVECTL", "LIBDIR")
+    if paths is None:
         return None
-    values = dict(line.split("=", 1) for line in lines if "=" in line)
-    try:
-        files = ResolvedFiles(Path(values["RESOLVED"]), Path(values["RESOLVECTL"]),
-                              Path(values["LIBDIR"]))
-    except KeyError:
-        return None
+    files = ResolvedFiles(*paths)
     if not (files.daemon.is_file() and files.resolvectl.is_file() and files.libdir.is_dir()):
         return None
     return files

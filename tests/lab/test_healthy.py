@@ -18,30 +18,44 @@ from .scenarios import Scenario
 PROBE_TIMEOUT = 10
 
 
-@runs(*sorted(H.HEALTHY))
-def test_healthy_setup_is_quiet(lab: Lab, sc: Scenario) -> None:
-    name = sc.name
+def assert_reachable(sc: Scenario) -> None:
+    """Every service of the set-up answers the client over a plain socket, and the system
+    resolver gives the expected addresses: a finding would be a false alarm, not a lab fault."""
     for ip, port in sc.info["reach"]:
         got = sc.client.connect(ip, port)
-        assert got.outcome == "open", (name, ip, port, got)
-    for host, addresses in sc.info.get("names", {}).items():  # the system resolver's answers
+        assert got.outcome == "open", (sc.name, ip, port, got)
+    for host, addresses in sc.info.get("names", {}).items():
         assert sc.client.getaddrinfo(host) == addresses, host
-    # A generous probe timeout: the lab shares two cores with other test runs, and a slow
-    # answer there is the machine's load, not a fault of the set-up.
+
+
+def loud_findings(report: dict) -> list[tuple[str, str, str]]:
+    """The findings at warning or above: rule, severity, explanation."""
+    return [(f["rule"], f["severity"], f["explanation"]) for f in report["findings"]
+            if f["severity"] != "info"]
+
+
+def assert_quiet_diagnose(lab: Lab, sc: Scenario) -> None:
+    """whynet on the set-up's targets: exit 0, no finding at warning or above, and every
+    target really probed and through (quiet because it works, not because nothing was
+    tried). A generous probe timeout: the lab shares two cores with other test runs, and a
+    slow answer there is the machine's load, not a fault of the set-up."""
     run = lab.run_whynet(sc.client, *sc.diagnose_args("--timeout", str(PROBE_TIMEOUT)),
                          env=sc.env, user=sc.user)
     assert run.report is not None, f"no JSON report (exit {run.exit_code}): {run.stderr}"
-    loud = [(f["rule"], f["severity"], f["explanation"]) for f in run.report["findings"]
-            if f["severity"] != "info"]
+    loud = loud_findings(run.report)
     assert not loud, loud
     assert run.exit_code == 0, run.stderr
-    # Every target was really probed and got through: quiet because it works, not because
-    # nothing was tried.
     layers = run.report["layers"]
     targets = {row["target"] for row in layers}
     assert targets == {sc.target, *sc.args}, targets
     failed = [row for row in layers if row["status"] == "fail"]
     assert not failed, failed
+
+
+@runs(*sorted(H.HEALTHY))
+def test_healthy_setup_is_quiet(lab: Lab, sc: Scenario) -> None:
+    assert_reachable(sc)
+    assert_quiet_diagnose(lab, sc)
 
 
 def test_corpus_is_large_enough() -> None:

@@ -14,7 +14,7 @@ from . import hostvariety as V
 from .netlab import Lab
 from .registry import runs
 from .scenarios import Scenario
-from .test_healthy import PROBE_TIMEOUT
+from .test_healthy import PROBE_TIMEOUT, assert_quiet_diagnose, assert_reachable, loud_findings
 
 
 def _large_get_completes(sc: Scenario, ip: str) -> bool:
@@ -36,32 +36,15 @@ def _large_get_completes(sc: Scenario, ip: str) -> bool:
 
 @runs(*sorted(V.HEALTHY))
 def test_host_shape_is_quiet(lab: Lab, sc: Scenario) -> None:
-    name = sc.name
-    for ip, port in sc.info["reach"]:
-        got = sc.client.connect(ip, port)
-        assert got.outcome == "open", (name, ip, port, got)
-    for host, addresses in sc.info.get("names", {}).items():  # the system resolver's answers
-        assert sc.client.getaddrinfo(host) == addresses, host
+    assert_reachable(sc)
     if sc.info.get("large"):  # full-size pages really cross the narrower hop
         for ip, _ in sc.info["reach"]:
             assert _large_get_completes(sc, ip), ip
-    run = lab.run_whynet(sc.client, *sc.diagnose_args("--timeout", str(PROBE_TIMEOUT)),
-                         env=sc.env, user=sc.user)
-    assert run.report is not None, f"no JSON report (exit {run.exit_code}): {run.stderr}"
-    loud = [(f["rule"], f["severity"], f["explanation"]) for f in run.report["findings"]
-            if f["severity"] != "info"]
-    assert not loud, loud
-    assert run.exit_code == 0, run.stderr
-    layers = run.report["layers"]
-    targets = {row["target"] for row in layers}
-    assert targets == {sc.target, *sc.args}, targets
-    failed = [row for row in layers if row["status"] == "fail"]
-    assert not failed, failed
+    assert_quiet_diagnose(lab, sc)
     for port in sc.info.get("listen", ()):  # and the host as a server: "can I serve PORT here?"
         run = lab.run_whynet(sc.client, "diagnose", "--listen", port, "--format", "json",
                              "--timeout", str(PROBE_TIMEOUT), env=sc.env, user=sc.user)
         assert run.report is not None, f"no JSON report (exit {run.exit_code}): {run.stderr}"
-        loud = [(f["rule"], f["severity"], f["explanation"]) for f in run.report["findings"]
-                if f["severity"] != "info"]
+        loud = loud_findings(run.report)
         assert not loud, (port, loud)
         assert run.exit_code == 0, run.stderr
